@@ -1,0 +1,348 @@
+"""Handlers for the standard ONNX ops hwprune supports (one function per op family)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+
+from hwprune.frontend.onnx import ImportContext, handler
+from hwprune.ir.graph import Tensor
+
+FLOAT_MAX = float(np.finfo(np.float32).max)
+
+
+def _out(node: onnx.NodeProto) -> str:
+    return node.output[0]
+
+
+def _only_first_output(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    if any(name for name in node.output[1:]):
+        raise ctx.fail("only the first output is supported (extra outputs are used by the graph)")
+
+
+def _weight_tensor(ctx: ImportContext, onnx_name: str, stem: str, transpose: bool = False) -> str:
+    """A constant weight as an IR tensor, transposed to [out, in] if asked; keeps integer types."""
+    source = ctx.constant_tensor(onnx_name)
+    data = np.asarray(source.data)
+    axis = source.scale_axis
+    if transpose:
+        if data.ndim != 2:
+            raise ctx.fail(f"weight {onnx_name!r} must be 2-D, not {list(data.shape)}")
+        data = data.T.copy()
+        axis = None if axis is None else 1 - axis
+    if not source.is_quantized:
+        data = data.astype(np.float32)
+    if not transpose:
+        return source.name
+    return ctx.add_constant(
+        ctx.fresh(stem), data, dtype=source.dtype, scale=source.scale, scale_axis=axis if source.scale else None
+    )
+
+
+@handler("Gemm")
+def gemm(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    if ctx.attr("transA", 0):
+        raise ctx.fail("transA=1 is not supported")
+    if not ctx.is_constant(node.input[1]):
+        raise ctx.fail("B must be a constant weight (a Gemm of two activations is not supported)")
+    alpha, beta = float(ctx.attr("alpha", 1.0)), float(ctx.attr("beta", 1.0))
+    trans_b = bool(ctx.attr("transB", 0))
+    weight = _weight_tensor(ctx, node.input[1], "weight", transpose=not trans_b)
+    if alpha != 1.0:
+        if ctx.graph.tensors[weight].is_quantized:
+            raise ctx.fail("alpha != 1 on an integer weight is not supported")
+        weight = ctx.add_constant(ctx.fresh("weight"), ctx.graph.tensors[weight].data * np.float32(alpha))
+    out_features = ctx.graph.tensors[weight].shape[0]
+    inputs = [ctx.name(node.input[0]), weight]
+    bias_name = ctx.optional_input(2)
+    if bias_name is not None and beta != 0.0:
+        bias = ctx.constant(bias_name).astype(np.float32) * np.float32(beta)
+        try:
+            bias = np.broadcast_to(bias.reshape(-1) if bias.size == out_features else bias, (out_features,))
+        except ValueError:
+            raise ctx.fail(f"bias of shape {list(bias.shape)} does not broadcast to [{out_features}]") from None
+        inputs.append(ctx.add_constant(ctx.fresh("bias"), np.ascontiguousarray(bias, dtype=np.float32)))
+    if len(ctx.shape(node.input[0])) != 2:
+        raise ctx.fail("Gemm input must be 2-D")
+    ctx.emit("Dense", inputs, _out(node), {"activation": "none"})
+
+
+@handler("MatMul")
+def matmul(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    a, b = node.input[0], node.input[1]
+    if ctx.is_constant(a):
+        raise ctx.fail("a constant left operand is not supported")
+    if ctx.is_constant(b):
+        if len(ctx.shape(b)) != 2:
+            raise ctx.fail(f"constant right operand must be 2-D, not {ctx.shape(b)}")
+        weight = _weight_tensor(ctx, b, "weight", transpose=True)
+        ctx.emit("Dense", [ctx.name(a), weight], _out(node), {"activation": "none"})
+        return
+    ctx.emit("MatMul", [ctx.name(a), ctx.name(b)], _out(node))
+
+
+def _elementwise_input(ctx: ImportContext, onnx_name: str) -> str:
+    if ctx.is_constant(onnx_name):
+        tensor = ctx.constant_tensor(onnx_name)
+        if tensor.data is not None and tensor.data.dtype != np.float32 and not tensor.is_quantized:
+            return ctx.add_constant(ctx.fresh("const"), tensor.data.astype(np.float32))
+    return ctx.name(onnx_name)
+
+
+def _try_fold_bias(ctx: ImportContext, node: onnx.NodeProto) -> bool:
+    """MatMul + Add(constant [out]) → Dense with bias (how exporters write Linear layers)."""
+    x, c = node.input
+    if ctx.is_constant(x):
+        x, c = c, x
+    if not ctx.is_constant(c) or ctx.is_constant(x):
+        return False
+    producer = ctx.graph.producer(ctx.name(x))
+    if producer is None or producer.op != "Dense" or len(producer.inputs) != 2:
+        return False
+    if not ctx.used_once(x):
+        return False
+    out_features = ctx.graph.tensors[producer.inputs[1]].shape[0]
+    bias = ctx.constant(c)
+    if bias.size != out_features or (bias.ndim > 1 and bias.shape[-1] != out_features):
+        return False
+    if ctx.shape(node.output[0]) != ctx.shape(x):
+        return False
+    producer.inputs.append(ctx.add_constant(ctx.fresh("bias"), bias.reshape(-1).astype(np.float32)))
+    ctx.alias(node.output[0], ctx.name(x))
+    return True
+
+
+@handler("Add", "Mul")
+def add_mul(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    if node.op_type == "Add" and _try_fold_bias(ctx, node):
+        return
+    ctx.emit(node.op_type, [_elementwise_input(ctx, name) for name in node.input], _out(node))
+
+
+@handler("Relu", "Sigmoid")
+def unary(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    ctx.emit(node.op_type, [ctx.name(node.input[0])], _out(node))
+
+
+@handler("Clip")
+def clip(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    lo_name, hi_name = ctx.optional_input(1), ctx.optional_input(2)
+    lo = float(ctx.constant(lo_name)) if lo_name else -FLOAT_MAX
+    hi = float(ctx.constant(hi_name)) if hi_name else FLOAT_MAX
+    if lo == 0.0 and hi == FLOAT_MAX:
+        ctx.emit("Relu", [ctx.name(node.input[0])], _out(node))
+        return
+    ctx.emit("Clip", [ctx.name(node.input[0])], _out(node), {"min": lo, "max": hi})
+
+
+@handler("Identity", "Dropout")
+def passthrough(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    if node.op_type == "Dropout":
+        _only_first_output(ctx, node)
+    ctx.alias(_out(node), ctx.name(node.input[0]))
+
+
+@handler("Flatten")
+def flatten(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    shape = ctx.shape(node.input[0])
+    axis = int(ctx.attr("axis", 1))
+    axis = axis + len(shape) if axis < 0 else axis
+    if axis != 1:
+        raise ctx.fail(f"Flatten axis {axis} would merge the batch axis with others; only axis 1 is supported")
+    ctx.emit("Reshape", [ctx.name(node.input[0])], _out(node), {"shape": [shape[0], math.prod(shape[1:])]})
+
+
+@handler("Reshape")
+def reshape(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    if not ctx.is_constant(node.input[1]):
+        raise ctx.fail("the target shape must be a constant")
+    in_shape = ctx.shape(node.input[0])
+    out_shape = ctx.shape(node.output[0])
+    if -1 in out_shape or not out_shape:
+        raise ctx.fail("output shape is not static after shape inference")
+    if out_shape[0] != in_shape[0]:
+        raise ctx.fail(f"reshape {in_shape} -> {out_shape} moves the batch axis; axis 0 must stay the batch")
+    ctx.emit("Reshape", [ctx.name(node.input[0])], _out(node), {"shape": out_shape})
+
+
+@handler("Transpose")
+def transpose(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    rank = len(ctx.shape(node.input[0]))
+    perm = [int(p) for p in ctx.attr("perm", list(reversed(range(rank))))]
+    if perm[0] != 0:
+        raise ctx.fail(f"perm {perm} moves the batch axis; axis 0 must stay first")
+    ctx.emit("Transpose", [ctx.name(node.input[0])], _out(node), {"perm": perm})
+
+
+def _pads(ctx: ImportContext, in_hw: list[int], kernel: list[int], strides: list[int], dilations: list[int]) -> list[int]:
+    auto_pad = ctx.attr("auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+    if auto_pad in ("NOTSET", ""):
+        pads = [int(p) for p in ctx.attr("pads", [0, 0, 0, 0])]
+        if len(pads) != 4:
+            raise ctx.fail(f"pads {pads} are not 2-D")
+        return pads
+    if auto_pad == "VALID":
+        return [0, 0, 0, 0]
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        begin, end = [], []
+        for i in range(2):
+            out = -(-in_hw[i] // strides[i])
+            total = max(0, (out - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - in_hw[i])
+            small, large = total // 2, total - total // 2
+            begin.append(small if auto_pad == "SAME_UPPER" else large)
+            end.append(large if auto_pad == "SAME_UPPER" else small)
+        return [*begin, *end]
+    raise ctx.fail(f"auto_pad {auto_pad!r} is not supported")
+
+
+def _spatial(ctx: ImportContext, name: str, default: list[int]) -> list[int]:
+    value = [int(v) for v in ctx.attr(name, default)]  # type: ignore[union-attr]
+    if len(value) != 2:
+        raise ctx.fail(f"{name} {value} is not 2-D (only 2-D windows are supported)")
+    return value
+
+
+@handler("Conv")
+def conv(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x_shape = ctx.shape(node.input[0])
+    if len(x_shape) != 4:
+        raise ctx.fail(f"only 2-D convolution (NCHW input) is supported, input is {x_shape}")
+    if not ctx.is_constant(node.input[1]):
+        raise ctx.fail("the weight must be a constant")
+    weight = ctx.constant_tensor(node.input[1])
+    kernel = list(weight.shape[2:])
+    strides = _spatial(ctx, "strides", [1, 1])
+    dilations = _spatial(ctx, "dilations", [1, 1])
+    pads = _pads(ctx, x_shape[2:], kernel, strides, dilations)
+    inputs = [ctx.name(node.input[0]), _weight_tensor(ctx, node.input[1], "weight")]
+    bias_name = ctx.optional_input(2)
+    if bias_name is not None:
+        inputs.append(ctx.add_constant(ctx.fresh("bias"), ctx.constant(bias_name).astype(np.float32)))
+    attrs = {"strides": strides, "pads": pads, "dilations": dilations, "group": int(ctx.attr("group", 1)),
+             "activation": "none"}
+    ctx.emit("Conv", inputs, _out(node), attrs)
+
+
+@handler("MaxPool", "AveragePool")
+def pool(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    _only_first_output(ctx, node)
+    x_shape = ctx.shape(node.input[0])
+    if len(x_shape) != 4:
+        raise ctx.fail(f"only 2-D pooling (NCHW input) is supported, input is {x_shape}")
+    kernel = _spatial(ctx, "kernel_shape", [])
+    strides = _spatial(ctx, "strides", [1, 1])
+    if _spatial(ctx, "dilations", [1, 1]) != [1, 1]:
+        raise ctx.fail("dilated pooling is not supported")
+    if int(ctx.attr("storage_order", 0)) != 0:
+        raise ctx.fail("storage_order=1 is not supported")
+    attrs = {"kernel": kernel, "strides": strides, "pads": _pads(ctx, x_shape[2:], kernel, strides, [1, 1]),
+             "ceil_mode": int(ctx.attr("ceil_mode", 0))}
+    if node.op_type == "AveragePool":
+        attrs["count_include_pad"] = int(ctx.attr("count_include_pad", 0))
+    ctx.emit(node.op_type, [ctx.name(node.input[0])], _out(node), attrs)
+
+
+@handler("GlobalAveragePool")
+def global_average_pool(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    if len(ctx.shape(node.input[0])) != 4:
+        raise ctx.fail("only NCHW input is supported")
+    ctx.emit("GlobalAveragePool", [ctx.name(node.input[0])], _out(node))
+
+
+@handler("BatchNormalization")
+def batch_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    """Fold into the preceding Conv/Dense when it feeds only this node; else a per-channel Mul + Add."""
+    _only_first_output(ctx, node)
+    if int(ctx.attr("training_mode", 0)):
+        raise ctx.fail("training_mode=1 is not supported; export the model in eval mode")
+    gamma, beta, mean, var = (ctx.constant(name).astype(np.float64) for name in node.input[1:5])
+    scale = gamma / np.sqrt(var + float(ctx.attr("epsilon", 1e-5)))
+    shift = beta - mean * scale
+    x = ctx.name(node.input[0])
+    producer = ctx.graph.producer(x)
+    foldable = (
+        producer is not None
+        and producer.op in ("Conv", "Dense")
+        and producer.attrs.get("activation") == "none"
+        and not ctx.graph.tensors[producer.inputs[1]].is_quantized
+        and ctx.used_once(node.input[0])
+        and ctx.graph.tensors[producer.inputs[1]].shape[0] == scale.size
+    )
+    if producer is not None and foldable:
+        weight = ctx.graph.tensors[producer.inputs[1]].data.astype(np.float64)
+        bias = (ctx.graph.tensors[producer.inputs[2]].data.astype(np.float64) if len(producer.inputs) > 2
+                else np.zeros(scale.size))
+        folded_w = weight * scale.reshape([-1] + [1] * (weight.ndim - 1))
+        producer.inputs[1] = ctx.add_constant(ctx.fresh("folded_weight"), folded_w.astype(np.float32))
+        bias_name = ctx.add_constant(ctx.fresh("folded_bias"), (bias * scale + shift).astype(np.float32))
+        producer.inputs[2:] = [bias_name]
+        ctx.alias(_out(node), x)
+        return
+    rank = len(ctx.shape(node.input[0]))
+    channel_shape = [-1] + [1] * (rank - 2)
+    mul_c = ctx.add_constant(ctx.fresh("bn_scale"), scale.reshape(channel_shape).astype(np.float32))
+    add_c = ctx.add_constant(ctx.fresh("bn_shift"), shift.reshape(channel_shape).astype(np.float32))
+    scaled = ctx.fresh("scaled")
+    ctx.emit("Mul", [x, mul_c], scaled, suffix="/scale")
+    ctx.emit("Add", [scaled, add_c], _out(node), suffix="/shift")
+
+
+@handler("Concat")
+def concat(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    rank = len(ctx.shape(node.input[0]))
+    axis = int(ctx.attr("axis"))
+    axis = axis + rank if axis < 0 else axis
+    if axis == 0:
+        raise ctx.fail("concatenation along the batch axis is not supported")
+    ctx.emit("Concat", [_elementwise_input(ctx, name) for name in node.input], _out(node), {"axis": axis})
+
+
+@handler("Softmax")
+def softmax(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    rank = len(ctx.shape(node.input[0]))
+    axis = int(ctx.attr("axis", -1))
+    axis = axis + rank if axis < 0 else axis
+    if axis == 0:
+        raise ctx.fail("softmax across the batch axis is not supported")
+    ctx.emit("Softmax", [ctx.name(node.input[0])], _out(node), {"axis": axis})
+
+
+@handler("LayerNormalization")
+def layer_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    _only_first_output(ctx, node)
+    rank = len(ctx.shape(node.input[0]))
+    axis = int(ctx.attr("axis", -1))
+    axis = axis + rank if axis < 0 else axis
+    if axis == 0:
+        raise ctx.fail("normalising over the batch axis is not supported")
+    inputs = [ctx.name(node.input[0])]
+    norm_shape = ctx.shape(node.input[0])[axis:]
+    for index, default in ((1, 1.0), (2, 0.0)):
+        name = ctx.optional_input(index)
+        value = ctx.constant(name) if name else np.full(norm_shape, default, dtype=np.float32)
+        value = np.broadcast_to(value.astype(np.float32), norm_shape)
+        inputs.append(ctx.add_constant(ctx.fresh("scale" if index == 1 else "bias"), np.ascontiguousarray(value)))
+    ctx.emit("LayerNorm", inputs, _out(node), {"axis": axis, "epsilon": float(ctx.attr("epsilon", 1e-5))})
+
+
+@handler("Gelu")
+def gelu(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    approximate = ctx.attr("approximate", b"none")
+    approximate = approximate.decode() if isinstance(approximate, bytes) else str(approximate)
+    if approximate not in ("none", "tanh"):
+        raise ctx.fail(f"approximate={approximate!r} is not supported")
+    ctx.emit("Gelu", [ctx.name(node.input[0])], _out(node), {"approximate": approximate})
+
+
+@handler("Constant")
+def constant(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    value = ctx.attr("value")
+    if value is None:
+        raise ctx.fail("only the 'value' form of Constant is supported")
+    data = onnx.numpy_helper.to_array(value)
+    if data.dtype == np.float64:
+        data = data.astype(np.float32)
+    ctx.graph.tensors[_out(node)] = Tensor(_out(node), list(data.shape), data=data)

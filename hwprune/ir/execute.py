@@ -1,0 +1,151 @@
+"""Float execution of an IR graph with torch: the reference for the frontend's import.
+
+The integer golden model lives in ``hwprune.quant.reference``; this one runs the float (or
+fake-quantized) graph so that an import can be checked against onnxruntime, and so that PTQ can
+observe activation ranges.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hwprune.errors import GraphError
+from hwprune.ir.graph import Graph, Node
+
+__all__ = ["run_float", "FLOAT_KERNELS"]
+
+Kernel = Callable[[Node, list[torch.Tensor]], torch.Tensor]
+FLOAT_KERNELS: dict[str, Kernel] = {}
+
+
+def _kernel(op: str) -> Callable[[Kernel], Kernel]:
+    def register(fn: Kernel) -> Kernel:
+        FLOAT_KERNELS[op] = fn
+        return fn
+
+    return register
+
+
+def _activation(node: Node, y: torch.Tensor) -> torch.Tensor:
+    act = node.attrs.get("activation", "none")
+    if act == "relu":
+        return torch.relu(y)
+    if act != "none":
+        raise GraphError(f"unknown activation {act!r}", node=node.name, op=node.op)
+    return y
+
+
+def _conv_padding(x: torch.Tensor, pads: list[int], value: float = 0.0) -> torch.Tensor:
+    top, left, bottom, right = pads
+    if not any(pads):
+        return x
+    return F.pad(x, (left, right, top, bottom), value=value)
+
+
+@_kernel("Dense")
+def _dense(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    return _activation(node, F.linear(xs[0], xs[1], xs[2] if len(xs) > 2 else None))
+
+
+@_kernel("MatMul")
+def _matmul(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    return torch.matmul(xs[0], xs[1])
+
+
+@_kernel("Conv")
+def _conv(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    a = node.attrs
+    x = _conv_padding(xs[0], list(a["pads"]))
+    y = F.conv2d(
+        x, xs[1], xs[2] if len(xs) > 2 else None, stride=list(a["strides"]), dilation=list(a["dilations"]),
+        groups=int(a["group"]),
+    )
+    return _activation(node, y)
+
+
+_kernel("Add")(lambda node, xs: xs[0] + xs[1])
+_kernel("Mul")(lambda node, xs: xs[0] * xs[1])
+_kernel("Relu")(lambda node, xs: torch.relu(xs[0]))
+_kernel("Sigmoid")(lambda node, xs: torch.sigmoid(xs[0]))
+_kernel("Clip")(lambda node, xs: torch.clamp(xs[0], float(node.attrs["min"]), float(node.attrs["max"])))
+_kernel("Softmax")(lambda node, xs: torch.softmax(xs[0], dim=int(node.attrs["axis"])))
+_kernel("Transpose")(lambda node, xs: xs[0].permute(*[int(p) for p in node.attrs["perm"]]))
+_kernel("GlobalAveragePool")(lambda node, xs: xs[0].mean(dim=(2, 3), keepdim=True))
+_kernel("Concat")(lambda node, xs: torch.cat(xs, dim=int(node.attrs["axis"])))
+
+
+@_kernel("Gelu")
+def _gelu(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    return F.gelu(xs[0], approximate=str(node.attrs["approximate"]))
+
+
+@_kernel("LayerNorm")
+def _layernorm(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    x = xs[0]
+    axis = int(node.attrs["axis"]) % x.dim()
+    shape = list(x.shape[axis:])
+    weight = xs[1] if len(xs) > 1 else None
+    bias = xs[2] if len(xs) > 2 else None
+    return F.layer_norm(x, shape, weight, bias, eps=float(node.attrs["epsilon"]))
+
+
+@_kernel("Reshape")
+def _reshape(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    target = [int(d) for d in node.attrs["shape"]]
+    return xs[0].reshape([xs[0].shape[0], *target[1:]])
+
+
+@_kernel("MaxPool")
+def _maxpool(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    a = node.attrs
+    x = _conv_padding(xs[0], list(a["pads"]), value=-math.inf)
+    return F.max_pool2d(x, list(a["kernel"]), list(a["strides"]), ceil_mode=bool(a["ceil_mode"]))
+
+
+@_kernel("AveragePool")
+def _avgpool(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    a = node.attrs
+    top, left, bottom, right = a["pads"]
+    symmetric = top == bottom and left == right
+    if not symmetric:
+        raise GraphError("asymmetric padding is not supported for AveragePool", node=node.name, op=node.op)
+    return F.avg_pool2d(
+        xs[0], list(a["kernel"]), list(a["strides"]), padding=[top, left], ceil_mode=bool(a["ceil_mode"]),
+        count_include_pad=bool(a["count_include_pad"]),
+    )
+
+
+@_kernel("Quant")
+def _quant(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    """QONNX fake quantization: scale * clamp(round_half_even(x / scale)), zero point 0."""
+    a = node.attrs
+    bits, signed, narrow = int(a["bits"]), bool(a["signed"]), bool(a["narrow"])
+    scale = torch.tensor([float(s) for s in a["scale"]], dtype=xs[0].dtype)
+    if scale.numel() > 1:
+        scale = scale.reshape([1, -1] + [1] * (xs[0].dim() - 2))
+    lo = -(2 ** (bits - 1)) + int(narrow) if signed else 0
+    hi = 2 ** (bits - 1) - 1 if signed else 2**bits - 1 - int(narrow)
+    return torch.clamp(torch.round(xs[0] / scale), lo, hi) * scale
+
+
+def run_float(graph: Graph, feeds: Mapping[str, np.ndarray | torch.Tensor]) -> dict[str, np.ndarray]:
+    """Execute ``graph`` in float32 on a batch; returns every graph output as a numpy array."""
+    values: dict[str, torch.Tensor] = {}
+    for tensor in graph.constants():
+        values[tensor.name] = torch.as_tensor(tensor.real_values())
+    for name in graph.inputs:
+        if name not in feeds:
+            raise GraphError(f"no value given for graph input {name!r}")
+        values[name] = torch.as_tensor(np.asarray(feeds[name], dtype=np.float32))
+    with torch.no_grad():
+        for node in graph.nodes:
+            kernel = FLOAT_KERNELS.get(node.op)
+            if kernel is None:
+                raise GraphError("no float kernel for this op", node=node.name, op=node.op)
+            values[node.outputs[0]] = kernel(node, [values[name] for name in node.inputs])
+    return {name: values[name].numpy() for name in graph.outputs}

@@ -133,6 +133,16 @@ def _quant(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
     return torch.clamp(torch.round(xs[0] / scale), lo, hi) * scale
 
 
+@_kernel("Quantize")
+def _quantize(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    """In the float path a Quantize is a fake quantization to its integer grid."""
+    a = node.attrs
+    bits, signed = int(a["bits"]), bool(a["signed"])
+    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    scale = float(a["scale"])
+    return torch.clamp(torch.round(xs[0] / scale), lo, hi) * scale
+
+
 def run_float(graph: Graph, feeds: Mapping[str, np.ndarray | torch.Tensor]) -> dict[str, np.ndarray]:
     """Execute ``graph`` in float32 on a batch; returns every graph output as a numpy array."""
     values: dict[str, torch.Tensor] = {}

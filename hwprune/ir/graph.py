@@ -69,7 +69,7 @@ class Tensor:
         if self.data is None:
             raise GraphError(f"tensor {self.name!r} is not a constant")
         if not self.is_quantized:
-            return np.asarray(self.data, dtype=np.float32)
+            return np.array(self.data, dtype=np.float32)  # a copy: torch wants writable arrays
         if self.scale is None:
             raise GraphError(f"integer constant {self.name!r} has no scale")
         data = np.asarray(self.data, dtype=np.float64)

@@ -179,6 +179,7 @@ OPS: dict[str, OpSpec] = {
         _spec("GlobalAveragePool", 1, 1, (), _global_pool, "mean over H and W"),
         _spec("Concat", 1, 64, ("axis",), _concat, "concatenate along a non-batch axis"),
         _spec("Quant", 1, 1, ("scale", "bits", "signed", "narrow"), _same, "QONNX fake quantization"),
+        _spec("Quantize", 1, 1, ("scale", "bits", "signed"), _same, "float -> integer: clamp(round_half_even(x / scale))"),
     ]
 }
 

@@ -1,0 +1,221 @@
+"""Post-training quantization of an IR graph to the integer form of DESIGN.md section 3.
+
+Weights: symmetric, one scale per output channel. Activations: one scale per tensor from a
+min/max observer on calibration data, unsigned after ReLU. Every layer gets the integer
+multiplier/shift of its requantiser and the accumulator width that cannot overflow. Scales that a
+QONNX model fixes (its ``Quant`` nodes, its integer weights) are kept, not re-derived.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from hwprune.errors import QuantizationError
+from hwprune.ir.graph import Graph, Node, Tensor
+from hwprune.ir.types import IntType
+from hwprune.quant.calibrate import observe_ranges
+from hwprune.quant.requant import requant_params, shared_shift_params
+
+__all__ = ["QuantSpec", "quantize_graph", "INTEGER_OPS", "accumulator_bits"]
+
+INTEGER_OPS = ("Quantize", "Dense", "Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Reshape",
+               "Transpose", "Add")
+PASS_THROUGH = ("Relu", "MaxPool", "Reshape", "Transpose")
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """Bit widths of the integer graph."""
+
+    weight_bits: int = 8
+    act_bits: int = 8
+    bias_bits: int = 32
+
+    def __post_init__(self) -> None:
+        for name in ("weight_bits", "act_bits"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 2 <= value <= 16:
+                raise QuantizationError(f"{name} must be an integer in 2..16, not {value!r}")
+
+
+def accumulator_bits(weight_bits: int, act_bits: int, kept_per_output: int, bias_abs_max: int, act_max: int) -> int:
+    """The DESIGN.md formula, widened if a large bias could still overflow it."""
+    width = weight_bits + act_bits + math.ceil(math.log2(max(kept_per_output, 1))) + 1
+    bound = kept_per_output * (1 << (weight_bits - 1)) * act_max + bias_abs_max
+    return max(width, bound.bit_length() + 1)
+
+
+def _act_type(bits: int, signed: bool) -> IntType:
+    return IntType(bits, signed)
+
+
+class _Quantizer:
+    def __init__(self, graph: Graph, ranges: dict[str, float], spec: QuantSpec) -> None:
+        self.g = graph
+        self.ranges = ranges
+        self.spec = spec
+
+    def fail(self, node: Node, reason: str) -> QuantizationError:
+        return QuantizationError(reason, node=node.name, op=node.op)
+
+    def act_scale(self, name: str, signed: bool) -> float:
+        qmax = (1 << (self.spec.act_bits - 1)) - 1 if signed else (1 << self.spec.act_bits) - 1
+        observed = self.ranges.get(name, 0.0)
+        return (observed if observed > 0 else 1.0) / qmax
+
+    def set_output(self, node: Node, signed: bool) -> Tensor:
+        """Give the node's output a type and scale, unless a QONNX Quant already fixed them."""
+        out = self.g.tensor(node.outputs[0])
+        if out.scale is None:
+            out.dtype = _act_type(self.spec.act_bits, signed)
+            out.scale = [self.act_scale(out.name, signed)]
+        return out
+
+    def int_input(self, node: Node, index: int = 0) -> Tensor:
+        tensor = self.g.tensor(node.inputs[index])
+        if not tensor.is_quantized or tensor.scale is None:
+            raise self.fail(node, f"input {tensor.name!r} is not an integer tensor")
+        return tensor
+
+    def weight(self, node: Node) -> Tensor:
+        w = self.g.tensor(node.inputs[1])
+        if w.is_quantized:
+            return w
+        data = np.asarray(w.data, dtype=np.float64)
+        if not np.all(np.isfinite(data)):
+            raise self.fail(node, f"weight {w.name!r} holds NaN or Inf")
+        qmax = (1 << (self.spec.weight_bits - 1)) - 1
+        peak = np.abs(data.reshape(data.shape[0], -1)).max(axis=1)
+        scale = np.where(peak > 0, peak / qmax, 1.0)
+        shape = [-1] + [1] * (data.ndim - 1)
+        w.data = np.clip(np.rint(data / scale.reshape(shape)), -qmax, qmax).astype(np.int64)
+        w.dtype = IntType(self.spec.weight_bits, True)
+        w.scale, w.scale_axis = [float(s) for s in scale], 0
+        return w
+
+    def layer(self, node: Node) -> None:
+        x = self.int_input(node)
+        w = self.weight(node)
+        out_channels = w.shape[0]
+        w_scale = np.broadcast_to(np.asarray(w.scale, dtype=np.float64), (out_channels,))
+        acc_scale = w_scale * x.scale[0]
+        bias_int = np.zeros(out_channels, dtype=np.int64)
+        if len(node.inputs) > 2:
+            b = self.g.tensor(node.inputs[2])
+            bias_int = np.rint(b.real_values().astype(np.float64) / acc_scale).astype(np.int64)
+            limit = 1 << (self.spec.bias_bits - 1)
+            if np.any(np.abs(bias_int) >= limit):
+                raise self.fail(node, f"bias does not fit {self.spec.bias_bits} bits in the accumulator domain")
+            b.data, b.dtype = bias_int, IntType(self.spec.bias_bits, True)
+            b.scale, b.scale_axis = [float(s) for s in acc_scale], 0
+        out = self.set_output(node, signed=node.attrs["activation"] != "relu")
+        mults, shifts = zip(*(requant_params(float(s / out.scale[0])) for s in acc_scale))
+        data = np.asarray(w.data)
+        kept = int(np.count_nonzero(data.reshape(out_channels, -1), axis=1).max()) if data.size else 0
+        act_max = max(abs(x.dtype.min), x.dtype.max)  # type: ignore[union-attr]
+        node.attrs.update(
+            requant_mult=[int(m) for m in mults],
+            requant_shift=[int(s) for s in shifts],
+            acc_bits=accumulator_bits(w.dtype.bits, x.dtype.bits, kept, int(np.abs(bias_int).max(initial=0)),
+                                      act_max),
+        )
+
+    def average(self, node: Node) -> None:
+        x = self.int_input(node)
+        if node.op == "AveragePool":
+            if any(node.attrs["pads"]) and not node.attrs["count_include_pad"]:
+                raise self.fail(node, "padding without count_include_pad has no constant divisor in integers")
+            count = math.prod(node.attrs["kernel"])
+        else:
+            count = math.prod(x.shape[2:])
+        mult, shift = requant_params(1.0 / count)
+        node.attrs.update(requant_mult=[mult], requant_shift=[shift])
+        out = self.g.tensor(node.outputs[0])
+        out.dtype, out.scale = x.dtype, list(x.scale)  # type: ignore[arg-type]
+
+    def add(self, node: Node) -> None:
+        a, b = self.int_input(node, 0), self.int_input(node, 1)
+        out = self.set_output(node, signed=True)
+        mults, shift = shared_shift_params([a.scale[0] / out.scale[0], b.scale[0] / out.scale[0]])
+        node.attrs.update(requant_mult=mults, requant_shift=[shift])
+
+    def run(self) -> None:
+        for node in self.g.nodes:
+            if node.op == "Quantize":
+                continue
+            if node.op in ("Dense", "Conv"):
+                self.layer(node)
+            elif node.op in ("AveragePool", "GlobalAveragePool"):
+                self.average(node)
+            elif node.op == "Add":
+                self.add(node)
+            elif node.op in PASS_THROUGH:
+                x = self.int_input(node)
+                out = self.g.tensor(node.outputs[0])
+                out.dtype, out.scale = x.dtype, list(x.scale)  # type: ignore[arg-type]
+            else:
+                raise self.fail(
+                    node, f"has no integer implementation yet; integer ops: {', '.join(INTEGER_OPS)}"
+                )
+
+
+def _absorb_quant_nodes(graph: Graph) -> None:
+    """QONNX activation Quant nodes fix their input's type and scale, then disappear.
+
+    A Quant on a graph input becomes that input's ``Quantize`` node instead.
+    """
+    for node in list(graph.nodes):
+        if node.op != "Quant":
+            continue
+        attrs = node.attrs
+        if len(attrs["scale"]) != 1:
+            raise QuantizationError("per-channel activation quantization is not supported", node=node.name, op="Quant")
+        x, y = node.inputs[0], node.outputs[0]
+        qtype = IntType(int(attrs["bits"]), bool(attrs["signed"]))
+        if x in graph.inputs:
+            node.op = "Quantize"
+            node.attrs = {"scale": float(attrs["scale"][0]), "bits": qtype.bits, "signed": int(qtype.signed)}
+            graph.tensor(y).dtype, graph.tensor(y).scale = qtype, [float(attrs["scale"][0])]
+            continue
+        source = graph.tensor(x)
+        source.dtype, source.scale = qtype, [float(attrs["scale"][0])]
+        graph.nodes.remove(node)
+        for other in graph.nodes:
+            other.inputs = [x if name == y else name for name in other.inputs]
+        graph.outputs = [x if name == y else name for name in graph.outputs]
+        del graph.tensors[y]
+
+
+def _insert_input_quantizers(graph: Graph, ranges: dict[str, float], mins: dict[str, float], spec: QuantSpec) -> None:
+    for name in graph.inputs:
+        if any(n.op == "Quantize" and n.inputs == [name] for n in graph.nodes):
+            continue
+        signed = mins.get(name, 0.0) < 0
+        qmax = (1 << (spec.act_bits - 1)) - 1 if signed else (1 << spec.act_bits) - 1
+        scale = (ranges.get(name) or 1.0) / qmax
+        q_name = f"{name}/quantized"
+        graph.tensors[q_name] = Tensor(q_name, list(graph.tensor(name).shape), IntType(spec.act_bits, signed),
+                                       scale=[scale])
+        for node in graph.nodes:
+            node.inputs = [q_name if n == name else n for n in node.inputs]
+        graph.nodes.insert(0, Node(f"{name}/quantize", "Quantize", [name], [q_name],
+                                   {"scale": scale, "bits": spec.act_bits, "signed": int(signed)}))
+
+
+def quantize_graph(graph: Graph, feeds: Mapping[str, np.ndarray] | None, spec: QuantSpec = QuantSpec()) -> Graph:
+    """Return the integer version of ``graph``; ``feeds`` are the calibration inputs."""
+    if feeds is None:
+        raise QuantizationError("post-training quantization needs calibration data (give --calibration FILE.npz)")
+    ranges = observe_ranges(graph, feeds)
+    mins = {name: float(np.min(feeds[name])) for name in graph.inputs}
+    q = copy.deepcopy(graph)
+    _absorb_quant_nodes(q)
+    _insert_input_quantizers(q, ranges, mins, spec)
+    _Quantizer(q, ranges, spec).run()
+    q.verify()
+    return q

@@ -4,7 +4,7 @@ Outputs (in --out):
   mlp_digits.onnx   MLP 64-64-32-10, logits out
   cnn_digits.onnx   Conv/BN/ReLU/MaxPool CNN on [N,1,8,8]; BatchNormalization is kept
                     as its own node so the frontend's BN folding gets exercised
-  digits_calib.npz  first 256 training samples: "input" [256,64], "input_images" [256,1,8,8]
+  calibration.npz  first 256 training samples: "input" [256,64], "input_images" [256,1,8,8]
 
 Everything is deterministic: rerunning with the same seed gives byte-identical files.
 
@@ -213,11 +213,11 @@ def main(argv: list[str] | None = None) -> None:
 
     calib = np.ascontiguousarray(data.x_train[:CALIB_SAMPLES], dtype=np.float32)
     save_npz_deterministic(
-        args.out / "digits_calib.npz",
+        args.out / "calibration.npz",
         input=calib,
         input_images=np.ascontiguousarray(as_images(calib)),
     )
-    print(f"calibration data -> {args.out / 'digits_calib.npz'}")
+    print(f"calibration data -> {args.out / 'calibration.npz'}")
     print(f"total time {time.perf_counter() - t0:.1f} s")
 
 

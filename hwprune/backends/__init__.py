@@ -1,0 +1,1 @@
+"""backends stage (see DESIGN.md section 2)."""

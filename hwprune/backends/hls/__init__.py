@@ -1,0 +1,1 @@
+"""hls stage (see DESIGN.md section 2)."""

@@ -1,0 +1,1 @@
+"""rtl stage (see DESIGN.md section 2)."""

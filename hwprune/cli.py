@@ -1,0 +1,125 @@
+"""The ``hwprune`` command: a thin typer front over ``hwprune.flow`` and friends.
+
+Exit codes: 0 success; 2 a user error (bad model, unknown board, bad option — one line on stderr
+naming file/node/reason); 1 an internal error (a bug: please report it, with ``--debug`` output);
+130 interrupted (Ctrl-C; the previous build directory is left as it was).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hwprune import __version__
+from hwprune.errors import HwpruneError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+app = typer.Typer(
+    name="hwprune",
+    help="Prune, quantize and lower neural networks to sparse FPGA/ASIC kernels, verified bit-exactly.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each pipeline step."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        typer.echo(f"hwprune {__version__}")
+        raise typer.Exit(EXIT_OK)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="hwprune: %(message)s")
+
+
+@app.command("compile")
+def compile_command(
+    model: Path = typer.Argument(..., help="Model file: ONNX (opset 13+) or QONNX exported by Brevitas."),
+    board: Optional[str] = typer.Option(None, "--board", "-b", help="Target board (see `hwprune boards`)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Build directory [default: build/<model>/<board>]; replaced atomically."
+    ),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file with the same options as the flags."),
+    calibration: Optional[str] = typer.Option(
+        None, "--calibration", help="Calibration inputs (.npz) for PTQ [default: calibration.npz beside the model]."
+    ),
+    eval_data: Optional[str] = typer.Option(None, "--eval-data", help=".npz with x and y: report accuracy."),
+    weight_bits: Optional[int] = typer.Option(None, "--weight-bits", help="Bits per weight [8]."),
+    act_bits: Optional[int] = typer.Option(None, "--act-bits", help="Bits per activation [8]."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for every random choice [0]."),
+    stop_after: Optional[str] = typer.Option(
+        None, "--stop-after", help="Stop after this step: import, quantize, report."
+    ),
+) -> None:
+    """Compile MODEL for a board: import, quantize, report (later: lower, emit, verify, estimate)."""
+    from hwprune.config import CompileConfig, load_config
+    from hwprune.flow import compile_model
+
+    base = load_config(config) if config is not None else CompileConfig()
+    cfg = base.with_overrides(
+        board=board, calibration=calibration, eval_data=eval_data, weight_bits=weight_bits, act_bits=act_bits,
+        seed=seed, stop_after=stop_after,
+    )
+    target = out if out is not None else Path("build") / model.stem / cfg.board
+    ctx = compile_model(model, target, cfg)
+    typer.echo(f"hwprune: built {target} ({model.name} for {cfg.board})")
+    if ctx.accuracy:
+        typer.echo(
+            f"hwprune: top-1 float {ctx.accuracy['float_top1']:.2f}% integer {ctx.accuracy['integer_top1']:.2f}% "
+            f"on {ctx.accuracy['samples']} samples"
+        )
+
+
+@app.command("boards")
+def boards_command() -> None:
+    """List the target boards with their programmable-logic resources."""
+    from hwprune.boards import all_boards
+
+    header = f"{'board':<13} {'part':<24} {'family':<12} {'LUT':>9} {'FF':>9} {'DSP':>6} {'BRAM36':>6} {'URAM':>5} {'MHz':>5}"
+    typer.echo(header)
+    for b in all_boards():
+        typer.echo(
+            f"{b.name:<13} {b.part:<24} {b.family:<12} {b.lut:>9} {b.ff:>9} {b.dsp:>6} {b.bram36:>6} {b.uram:>5} "
+            f"{b.pl_clock_mhz:>5g}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: maps errors to one line and an exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    args = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--debug"]
+    try:
+        app(args=args, standalone_mode=False)
+    except HwpruneError as exc:
+        typer.echo(f"hwprune: error: {exc.message}", err=True)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        typer.echo("hwprune: interrupted; the previous build directory was left unchanged", err=True)
+        return EXIT_INTERRUPTED
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # click's usage errors and real bugs
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return EXIT_USER
+        if debug:
+            raise
+        typer.echo(f"hwprune: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
+                   err=True)
+        return EXIT_INTERNAL
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Compile options as one frozen dataclass; every CLI flag maps to one field.
+
+A YAML file given with ``--config`` sets the same fields; unknown keys are an error, not ignored,
+so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hwprune.errors import ConfigError
+
+__all__ = ["CompileConfig", "load_config"]
+
+
+@dataclass(frozen=True)
+class CompileConfig:
+    """Everything ``hwprune compile`` needs besides the model."""
+
+    board: str = "zcu102"
+    """Target board name (``hwprune boards`` lists them)."""
+    weight_bits: int = 8
+    """Signed bits per weight (symmetric, per output channel)."""
+    act_bits: int = 8
+    """Bits per activation (per tensor; unsigned after ReLU)."""
+    calibration: str | None = None
+    """``.npz`` of calibration inputs for PTQ; default: the bundled digits set for the examples."""
+    eval_data: str | None = None
+    """Optional ``.npz`` with ``x`` and ``y`` (labels) to report float and integer accuracy."""
+    seed: int = 0
+    """Seed of every random choice (sampling, vectors), so builds are reproducible."""
+    stop_after: str | None = None
+    """Name of the last pipeline step to run (``hwprune compile --help`` lists the steps)."""
+
+    def __post_init__(self) -> None:
+        for name in ("weight_bits", "act_bits"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 2 <= value <= 16:
+                raise ConfigError(f"{name} must be an integer in 2..16, not {value!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, not {self.seed!r}")
+
+    def with_overrides(self, **overrides: Any) -> "CompileConfig":
+        """A copy with the given fields replaced; ``None`` values leave a field as it is."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def load_config(path: str | Path) -> CompileConfig:
+    """Read a YAML config; rejects unknown keys and wrong types with the file named."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", file=path) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {str(exc).splitlines()[0]}", file=path) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("a config file must be a mapping of option: value", file=path)
+    known = {f.name for f in fields(CompileConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown keys {unknown}; known keys: {', '.join(sorted(known))}", file=path)
+    try:
+        return CompileConfig(**data)
+    except ConfigError as exc:
+        raise exc.with_file(path) from None
+    except TypeError as exc:
+        raise ConfigError(str(exc), file=path) from None

@@ -1,0 +1,181 @@
+"""The compile pipeline: an explicit, ordered list of named steps, each leaving a checkpoint.
+
+The build directory is assembled in a temporary sibling directory and renamed into place only when
+every step succeeded, so a failure (or Ctrl-C) never leaves a half-written build and never touches
+the previous one. An existing directory that is not an hwprune build is never overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+
+from hwprune import __version__
+from hwprune.boards import Board, load_board
+from hwprune.config import CompileConfig
+from hwprune.errors import BuildError, ConfigError, QuantizationError
+from hwprune.ir.graph import Graph
+
+__all__ = ["BuildContext", "Step", "STEPS", "step_names", "compile_model", "BUILD_MARKER", "write_json"]
+
+log = logging.getLogger(__name__)
+
+BUILD_MARKER = ".hwprune-build"
+DEFAULT_CALIBRATION = "calibration.npz"
+
+
+@dataclass
+class BuildContext:
+    """What the steps share: inputs, the staging directory, and each step's result."""
+
+    model_path: Path
+    config: CompileConfig
+    board: Board
+    staging: Path
+    graph: Graph | None = None
+    qgraph: Graph | None = None
+    accuracy: dict[str, float] = field(default_factory=dict)
+
+    def source_sha256(self) -> str:
+        return hashlib.sha256(self.model_path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named stage; ``checkpoint`` is the file it writes into the build directory."""
+
+    name: str
+    checkpoint: str
+    run: Callable[[BuildContext], None]
+    doc: str
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Deterministic JSON (sorted keys, fixed separators, trailing newline)."""
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _step_import(ctx: BuildContext) -> None:
+    from hwprune.frontend import import_model
+
+    ctx.graph = import_model(str(ctx.model_path))
+    (ctx.staging / "ir.json").write_text(ctx.graph.to_json(), encoding="utf-8")
+
+
+def _calibration_path(ctx: BuildContext) -> str:
+    if ctx.config.calibration is not None:
+        return ctx.config.calibration
+    beside = ctx.model_path.parent / DEFAULT_CALIBRATION
+    if beside.is_file():
+        return str(beside)
+    raise QuantizationError(
+        f"no calibration data: give --calibration FILE.npz or put {DEFAULT_CALIBRATION} beside the model",
+        file=ctx.model_path,
+    )
+
+
+def _step_quantize(ctx: BuildContext) -> None:
+    from hwprune.quant import QuantSpec, quantize_graph
+    from hwprune.quant.calibrate import load_calibration
+
+    assert ctx.graph is not None
+    feeds = load_calibration(_calibration_path(ctx), ctx.graph)
+    spec = QuantSpec(weight_bits=ctx.config.weight_bits, act_bits=ctx.config.act_bits)
+    ctx.qgraph = quantize_graph(ctx.graph, feeds, spec)
+    (ctx.staging / "ir_quant.json").write_text(ctx.qgraph.to_json(), encoding="utf-8")
+    if ctx.config.eval_data is not None:
+        from hwprune.evaluate import evaluate_accuracy, load_eval_data
+
+        x, y = load_eval_data(ctx.config.eval_data)
+        ctx.accuracy = evaluate_accuracy(ctx.graph, ctx.qgraph, x, y)
+
+
+def _step_report(ctx: BuildContext) -> None:
+    from hwprune.report.summary import build_summary
+
+    assert ctx.qgraph is not None
+    summary = build_summary(ctx.qgraph, ctx.board, accuracy=ctx.accuracy)
+    summary["hwprune_version"] = __version__
+    summary["source"] = {"file": ctx.model_path.name, "sha256": ctx.source_sha256()}
+    write_json(ctx.staging / "report.json", summary)
+
+
+STEPS: list[Step] = [
+    Step("import", "ir.json", _step_import, "parse the model, infer shapes, fold BatchNorm, check every op"),
+    Step("quantize", "ir_quant.json", _step_quantize, "PTQ to integers (DESIGN.md section 3)"),
+    Step("report", "report.json", _step_report, "per-layer shapes, MACs, bits, totals"),
+]
+
+
+def step_names() -> list[str]:
+    return [step.name for step in STEPS]
+
+
+def _check_output_dir(out: Path) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise BuildError("output path exists and is not a directory", file=out)
+        if any(out.iterdir()) and not (out / BUILD_MARKER).exists():
+            raise BuildError("exists and is not an hwprune build directory; refusing to overwrite it", file=out)
+    parent = out.parent if str(out.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BuildError(f"cannot create the output's parent directory: {exc.strerror}", file=parent) from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise BuildError("no permission to write here", file=parent)
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Swap the finished staging directory into place; the old build is removed only afterwards."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+    try:
+        staging.rename(out)
+    except OSError:
+        if old is not None:
+            old.rename(out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def compile_model(model_path: str | Path, out: str | Path, config: CompileConfig) -> BuildContext:
+    """Run the pipeline up to ``config.stop_after`` and publish the build directory atomically."""
+    model_path, out = Path(model_path), Path(out)
+    if config.stop_after is not None and config.stop_after not in step_names():
+        raise ConfigError(f"unknown step {config.stop_after!r}; steps: {', '.join(step_names())}")
+    board = load_board(config.board)
+    if not model_path.is_file():
+        raise BuildError("model file not found" if not model_path.exists() else "not a file", file=model_path)
+    _check_output_dir(out)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would make the published build private
+    try:
+        ctx = BuildContext(model_path=model_path, config=config, board=board, staging=staging)
+        (staging / BUILD_MARKER).write_text(f"hwprune {__version__}\n", encoding="utf-8")
+        for step in STEPS:
+            log.info("step %s", step.name)
+            step.run(ctx)
+            if step.name == config.stop_after:
+                break
+        _publish(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    ctx.staging = out
+    return ctx
+
+

@@ -1,0 +1,1 @@
+"""patterns stage (see DESIGN.md section 2)."""

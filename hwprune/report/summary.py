@@ -1,0 +1,67 @@
+"""``report.json``: what a hardware engineer wants first — per-layer shapes, MACs, bits, totals."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from hwprune.boards import Board
+from hwprune.ir.graph import Graph, Node
+
+__all__ = ["layer_macs", "build_summary"]
+
+
+def layer_macs(graph: Graph, node: Node) -> int:
+    """Multiply-accumulates of one inference (batch 1), counting only the weights kept."""
+    if node.op not in ("Dense", "Conv"):
+        return 0
+    weight = np.asarray(graph.tensor(node.inputs[1]).data)
+    out = graph.tensor(node.outputs[0]).shape
+    kept = int(np.count_nonzero(weight))
+    if node.op == "Dense":
+        return kept * math.prod(out[1:-1])
+    return kept * out[2] * out[3]
+
+
+def _layer_entry(graph: Graph, node: Node) -> dict[str, Any]:
+    out = graph.tensor(node.outputs[0])
+    entry: dict[str, Any] = {
+        "name": node.name,
+        "op": node.op,
+        "input_shapes": [graph.tensor(name).shape for name in node.inputs if not graph.tensor(name).is_constant],
+        "output_shape": out.shape,
+        "output_type": str(out.dtype),
+        "macs": layer_macs(graph, node),
+    }
+    if node.op in ("Dense", "Conv"):
+        weight = graph.tensor(node.inputs[1])
+        data = np.asarray(weight.data)
+        entry.update(
+            weight_shape=weight.shape,
+            weight_bits=weight.dtype.bits,
+            weights=int(data.size),
+            nonzero_weights=int(np.count_nonzero(data)),
+            weight_storage_bits=int(data.size) * weight.dtype.bits,
+            acc_bits=int(node.attrs["acc_bits"]),
+            activation=node.attrs["activation"],
+        )
+    return entry
+
+
+def build_summary(graph: Graph, board: Board, accuracy: dict[str, float] | None = None) -> dict[str, Any]:
+    layers = [_layer_entry(graph, node) for node in graph.nodes]
+    compute = [layer for layer in layers if "weights" in layer]
+    return {
+        "model": graph.name,
+        "board": board.to_dict(),
+        "layers": layers,
+        "totals": {
+            "macs": sum(layer["macs"] for layer in layers),
+            "weights": sum(layer["weights"] for layer in compute),
+            "nonzero_weights": sum(layer["nonzero_weights"] for layer in compute),
+            "weight_storage_bits": sum(layer["weight_storage_bits"] for layer in compute),
+        },
+        "accuracy": dict(accuracy or {}),
+    }

@@ -1,0 +1,1 @@
+"""tokens stage (see DESIGN.md section 2)."""

@@ -159,7 +159,10 @@ def compile_model(model_path: str | Path, out: str | Path, config: CompileConfig
     if not model_path.is_file():
         raise BuildError("model file not found" if not model_path.exists() else "not a file", file=model_path)
     _check_output_dir(out)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as exc:
+        raise BuildError(f"cannot write here: {exc.strerror}", file=out.parent) from None
     umask = os.umask(0)
     os.umask(umask)
     staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would make the published build private

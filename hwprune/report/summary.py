@@ -13,16 +13,16 @@ from hwprune.ir.graph import Graph, Node
 __all__ = ["layer_macs", "build_summary"]
 
 
-def layer_macs(graph: Graph, node: Node) -> int:
-    """Multiply-accumulates of one inference (batch 1), counting only the weights kept."""
+def layer_macs(graph: Graph, node: Node, nonzero_only: bool = False) -> int:
+    """Multiply-accumulates of one inference (batch 1): all weights, or only the non-zero ones."""
     if node.op not in ("Dense", "Conv"):
         return 0
     weight = np.asarray(graph.tensor(node.inputs[1]).data)
     out = graph.tensor(node.outputs[0]).shape
-    kept = int(np.count_nonzero(weight))
+    count = int(np.count_nonzero(weight)) if nonzero_only else int(weight.size)
     if node.op == "Dense":
-        return kept * math.prod(out[1:-1])
-    return kept * out[2] * out[3]
+        return count * math.prod(out[1:-1])
+    return count * out[2] * out[3]
 
 
 def _layer_entry(graph: Graph, node: Node) -> dict[str, Any]:
@@ -34,6 +34,7 @@ def _layer_entry(graph: Graph, node: Node) -> dict[str, Any]:
         "output_shape": out.shape,
         "output_type": str(out.dtype),
         "macs": layer_macs(graph, node),
+        "nonzero_macs": layer_macs(graph, node, nonzero_only=True),
     }
     if node.op in ("Dense", "Conv"):
         weight = graph.tensor(node.inputs[1])
@@ -59,6 +60,7 @@ def build_summary(graph: Graph, board: Board, accuracy: dict[str, float] | None 
         "layers": layers,
         "totals": {
             "macs": sum(layer["macs"] for layer in layers),
+            "nonzero_macs": sum(layer["nonzero_macs"] for layer in layers),
             "weights": sum(layer["weights"] for layer in compute),
             "nonzero_weights": sum(layer["nonzero_weights"] for layer in compute),
             "weight_storage_bits": sum(layer["weight_storage_bits"] for layer in compute),

@@ -1,0 +1,190 @@
+"""The compile pipeline and the CLI: outputs, determinism, and every bad input failing cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hwprune.config import CompileConfig
+from hwprune.flow import BUILD_MARKER, compile_model
+
+
+def run_cli(*args: str, cwd: Path | None = None, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hwprune.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300, **kwargs)
+
+
+def _leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+
+
+def test_compile_writes_checkpoints_and_report(tmp_path, examples_dir):
+    out = tmp_path / "build" / "mlp"
+    result = run_cli("compile", str(examples_dir / "mlp_digits.onnx"), "--board", "zcu102", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in out.iterdir()} == {BUILD_MARKER, "ir.json", "ir_quant.json", "report.json"}
+    report = json.loads((out / "report.json").read_text())
+    dense = [layer for layer in report["layers"] if layer["op"] == "Dense"]
+    assert [layer["weight_shape"] for layer in dense] == [[64, 64], [32, 64], [10, 32]]
+    assert [layer["macs"] for layer in dense] == [64 * 64, 32 * 64, 10 * 32]
+    assert all(layer["nonzero_macs"] == layer["nonzero_weights"] for layer in dense)
+    assert all(layer["weight_bits"] == 8 for layer in dense)
+    assert report["totals"]["macs"] == 64 * 64 + 32 * 64 + 10 * 32
+    assert report["board"]["name"] == "zcu102"
+    assert _leftovers(out.parent) == []
+
+
+def test_same_command_twice_gives_identical_files(tmp_path, examples_dir):
+    outs = []
+    for index in range(2):
+        out = tmp_path / f"b{index}"
+        result = run_cli("compile", str(examples_dir / "cnn_digits.onnx"), "--board", "zcu102", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        outs.append(out)
+    for name in ("ir.json", "ir_quant.json", "report.json"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+
+
+def test_recompiling_replaces_a_previous_build(tmp_path, examples_dir):
+    out = tmp_path / "b"
+    config = CompileConfig()
+    compile_model(examples_dir / "mlp_digits.onnx", out, config)
+    (out / "stale.txt").write_text("from an older build")
+    compile_model(examples_dir / "mlp_digits.onnx", out, config)
+    assert not (out / "stale.txt").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_stop_after_import_writes_only_the_ir(tmp_path, examples_dir):
+    out = tmp_path / "b"
+    result = run_cli("compile", str(examples_dir / "mlp_digits.onnx"), "-o", str(out), "--stop-after", "import")
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in out.iterdir()} == {BUILD_MARKER, "ir.json"}
+
+
+def test_eval_data_reports_accuracy(tmp_path, examples_dir):
+    from hwprune.demo import write_digits_eval
+
+    data = write_digits_eval(tmp_path / "eval.npz")
+    result = run_cli("compile", str(examples_dir / "mlp_digits.onnx"), "-o", str(tmp_path / "b"),
+                     "--eval-data", str(data))
+    assert result.returncode == 0, result.stderr
+    accuracy = json.loads((tmp_path / "b" / "report.json").read_text())["accuracy"]
+    assert accuracy["samples"] == 360
+    assert accuracy["integer_top1"] >= accuracy["float_top1"] - 1.0
+    assert "integer" in result.stdout
+
+
+def _unsupported_model(path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("Tanh", ["x"], ["y"], name="my_tanh")], "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def _bad_inputs(tmp_path: Path, examples_dir: Path) -> dict[str, tuple[list[str], str]]:
+    text = tmp_path / "notes.onnx"
+    text.write_text("this is not a model\n")
+    truncated = tmp_path / "truncated.onnx"
+    raw = (examples_dir / "mlp_digits.onnx").read_bytes()
+    truncated.write_bytes(raw[: len(raw) // 2])
+    unsupported = tmp_path / "tanh.onnx"
+    _unsupported_model(unsupported)
+    mlp = str(examples_dir / "mlp_digits.onnx")
+    return {
+        "non-onnx": ([str(text)], "not a valid ONNX model"),
+        "truncated": ([str(truncated)], "not a valid ONNX model"),
+        "unsupported-op": ([str(unsupported)], "node 'my_tanh' (Tanh): op type Tanh is not supported; supported:"),
+        "unknown-board": ([mlp, "--board", "zcu999"], "unknown board 'zcu999'; known boards:"),
+        "missing-file": ([str(tmp_path / "nope.onnx")], "model file not found"),
+        "bad-stop-step": ([mlp, "--stop-after", "emit-everything"], "unknown step 'emit-everything'"),
+    }
+
+
+@pytest.mark.parametrize("case", ["non-onnx", "truncated", "unsupported-op", "unknown-board", "missing-file",
+                                  "bad-stop-step"])
+def test_bad_input_gives_one_line_and_no_build_dir(tmp_path, examples_dir, case):
+    args, message = _bad_inputs(tmp_path, examples_dir)[case]
+    out = tmp_path / "out" / "build"
+    (tmp_path / "out").mkdir()
+    result = run_cli("compile", *args, "-o", str(out))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hwprune: error: "), result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_failure_keeps_the_previous_build(tmp_path, examples_dir):
+    out = tmp_path / "b"
+    compile_model(examples_dir / "mlp_digits.onnx", out, CompileConfig())
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00garbage")
+    result = run_cli("compile", str(bad), "-o", str(out))
+    assert result.returncode == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert _leftovers(tmp_path) == []
+
+
+def test_refuses_to_overwrite_a_directory_that_is_not_a_build(tmp_path, examples_dir):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    result = run_cli("compile", str(examples_dir / "mlp_digits.onnx"), "-o", str(out))
+    assert result.returncode == 2
+    assert "not an hwprune build directory" in result.stderr
+    assert (out / "thesis.tex").read_text() == "precious"
+
+
+def test_unwritable_directory_fails_cleanly(tmp_path, examples_dir):
+    """Root ignores permission bits, so as root the CLI runs without CAP_DAC_OVERRIDE (setpriv)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    command = [sys.executable, "-m", "hwprune.cli", "compile", str(examples_dir / "mlp_digits.onnx"),
+               "-o", str(locked / "build")]
+    if os.geteuid() == 0:
+        drop = "-dac_override,-dac_read_search"
+        command = ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", "--", *command]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert "no permission to write here" in result.stderr
+    assert list(locked.iterdir()) == []
+
+
+def test_config_file_sets_options_and_rejects_unknown_keys(tmp_path, examples_dir):
+    good = tmp_path / "good.yaml"
+    good.write_text("board: kv260\nstop_after: import\n")
+    result = run_cli("compile", str(examples_dir / "mlp_digits.onnx"), "--config", str(good), "-o", str(tmp_path / "b"))
+    assert result.returncode == 0, result.stderr
+    assert "for kv260" in result.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("board: kv260\nweigth_bits: 4\n")
+    result = run_cli("compile", str(examples_dir / "mlp_digits.onnx"), "--config", str(bad), "-o", str(tmp_path / "c"))
+    assert result.returncode == 2
+    assert "unknown keys ['weigth_bits']" in result.stderr and str(bad) in result.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["compile"], ["boards"]])
+def test_help_explains_each_command(command):
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0
+    assert "Usage" in result.stdout
+
+
+def test_boards_lists_every_board():
+    result = run_cli("boards")
+    assert result.returncode == 0
+    for name in ("zcu102", "zcu104", "kv260", "ultra96v2", "pynq-z2", "alveo-u250", "generic-asic"):
+        assert name in result.stdout

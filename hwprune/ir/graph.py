@@ -55,6 +55,9 @@ class Tensor:
     scale: list[float] | None = None
     scale_axis: int | None = None
     sparsity: SparsityPattern | None = None
+    mask: np.ndarray | None = None
+    """Kept positions (bool, weight shape) when a pattern pruned this weight: a kept weight may still
+    quantize to 0 and must keep its slot in the packed layout, so zeros alone cannot say it."""
 
     @property
     def is_constant(self) -> bool:
@@ -89,6 +92,8 @@ class Tensor:
             out["sparsity"] = self.sparsity.to_dict()
         if self.data is not None:
             out["data"] = _array_to_dict(self.data)
+        if self.mask is not None:
+            out["mask"] = _array_to_dict(np.asarray(self.mask, dtype=np.uint8))
         return out
 
     @staticmethod
@@ -101,6 +106,7 @@ class Tensor:
             scale=[float(s) for s in data["scale"]] if "scale" in data else None,
             scale_axis=data.get("scale_axis"),
             sparsity=SparsityPattern.from_dict(data["sparsity"]) if "sparsity" in data else None,
+            mask=_array_from_dict(data["mask"]).astype(bool) if "mask" in data else None,
         )
 
 

@@ -1,0 +1,163 @@
+"""``KernelSpec``: everything a backend needs to build one layer, and nothing from the frontend.
+
+Both the RTL (Amaranth) and the HLS (C++) backends read this one object, so they cannot drift:
+shapes, the balanced group layout and packed weights, the lane/MAC parallelism chosen by lowering,
+the accumulator width and the requantiser's integers (DESIGN.md sections 3-5).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hwprune.ir.graph import _array_from_dict, _array_to_dict
+from hwprune.ir.types import IntType
+from hwprune.prune.patterns.base import GroupLayout, PackedWeights
+
+__all__ = ["ConvGeometry", "KernelSpec"]
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Sliding-window geometry of a conv layer (NCHW, batch 1). ``pads`` = (top, left, bottom, right)."""
+
+    in_channels: int
+    in_height: int
+    in_width: int
+    kernel: tuple[int, int]
+    strides: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    dilations: tuple[int, int]
+    group: int
+    out_height: int
+    out_width: int
+
+    @property
+    def window(self) -> int:
+        """Inputs of one output pixel of one filter: C/g · kh · kw (the K of the weight matrix)."""
+        return self.in_channels // self.group * self.kernel[0] * self.kernel[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "ConvGeometry":
+        return ConvGeometry(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """One lowered layer.
+
+    Compute schedule (the headline of DESIGN.md section 4): ``lanes`` outputs (rows) are computed in
+    parallel; each lane has ``macs_per_lane`` MAC units, unit ``u`` reading groups ``u, u+P, …``;
+    every group contributes exactly ``kept_per_group`` MACs. So one output vector takes
+    ``passes × cycles_per_pass`` compute cycles, and no MAC slot is ever spent on a pruned weight.
+    """
+
+    name: str
+    ident: str
+    kind: str
+    pattern: str
+    out_features: int
+    lanes: int
+    macs_per_lane: int
+    weights: PackedWeights
+    bias: tuple[int, ...]
+    requant_mult: tuple[int, ...]
+    requant_shift: tuple[int, ...]
+    acc_bits: int
+    weight_bits: int
+    in_type: IntType
+    out_type: IntType
+    relu: bool
+    conv: ConvGeometry | None = None
+    pattern_params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("dense", "conv"):
+            raise ValueError(f"kind must be 'dense' or 'conv', not {self.kind!r}")
+        if (self.kind == "conv") != (self.conv is not None):
+            raise ValueError("a conv kernel needs its geometry, a dense kernel has none")
+        for name in ("lanes", "macs_per_lane"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        if self.layout.groups % self.macs_per_lane:
+            raise ValueError(f"macs_per_lane {self.macs_per_lane} must divide the {self.layout.groups} groups")
+        for name in ("bias", "requant_mult", "requant_shift"):
+            if len(getattr(self, name)) != self.out_features:
+                raise ValueError(f"{name} has {len(getattr(self, name))} entries, not {self.out_features}")
+
+    @property
+    def layout(self) -> GroupLayout:
+        return self.weights.layout
+
+    @property
+    def in_features(self) -> int:
+        return self.layout.in_features
+
+    @property
+    def passes(self) -> int:
+        """Rounds over the lanes needed for all outputs of one input vector."""
+        return math.ceil(self.out_features / self.lanes)
+
+    @property
+    def cycles_per_pass(self) -> int:
+        """Compute cycles of one pass: kept weights per output / MACs per lane (exact by layout)."""
+        return self.layout.groups // self.macs_per_lane * self.layout.kept_per_group
+
+    @property
+    def compute_cycles(self) -> int:
+        """Compute cycles of one input vector (one output pixel for conv), pipeline depth excluded."""
+        return self.passes * self.cycles_per_pass
+
+    @property
+    def useful_macs(self) -> int:
+        """MACs on kept weights for one input vector."""
+        return self.out_features * self.layout.kept_per_row
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ident": self.ident,
+            "kind": self.kind,
+            "pattern": self.pattern,
+            "pattern_params": dict(sorted(self.pattern_params.items())),
+            "out_features": self.out_features,
+            "lanes": self.lanes,
+            "macs_per_lane": self.macs_per_lane,
+            "layout": self.layout.to_dict(),
+            "values": _array_to_dict(self.weights.values.astype(np.int64)),
+            "offsets": _array_to_dict(self.weights.offsets.astype(np.int64)),
+            "bias": list(self.bias),
+            "requant_mult": list(self.requant_mult),
+            "requant_shift": list(self.requant_shift),
+            "acc_bits": self.acc_bits,
+            "weight_bits": self.weight_bits,
+            "in_type": self.in_type.to_dict(),
+            "out_type": self.out_type.to_dict(),
+            "relu": self.relu,
+            "conv": self.conv.to_dict() if self.conv else None,
+            "cycles": {"passes": self.passes, "cycles_per_pass": self.cycles_per_pass,
+                       "compute_cycles": self.compute_cycles},
+        }
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "KernelSpec":
+        layout = GroupLayout.from_dict(data["layout"])
+        weights = PackedWeights(layout, _array_from_dict(data["values"]), _array_from_dict(data["offsets"]))
+        return KernelSpec(
+            name=data["name"], ident=data["ident"], kind=data["kind"], pattern=data["pattern"],
+            out_features=int(data["out_features"]), lanes=int(data["lanes"]),
+            macs_per_lane=int(data["macs_per_lane"]), weights=weights, bias=tuple(data["bias"]),
+            requant_mult=tuple(data["requant_mult"]), requant_shift=tuple(data["requant_shift"]),
+            acc_bits=int(data["acc_bits"]), weight_bits=int(data["weight_bits"]),
+            in_type=IntType(data["in_type"]["bits"], data["in_type"]["signed"]),
+            out_type=IntType(data["out_type"]["bits"], data["out_type"]["signed"]), relu=bool(data["relu"]),
+            conv=ConvGeometry.from_dict(data["conv"]) if data["conv"] else None,
+            pattern_params=dict(data.get("pattern_params", {})),
+        )

@@ -1,0 +1,207 @@
+"""The contract every sparsity pattern fulfils, and the packing shared by the balanced ones.
+
+A pattern is four things kept together (DESIGN.md section 4): a mask function, a packer, a
+hardware mapping and a cycle formula. The balanced patterns (N:M, bank-balanced, balanced
+stochastic, balanced block-punched, and dense as "keep all") share one hardware mapping: the input
+axis of the weight matrix is cut into contiguous *groups*; every row keeps exactly ``k`` weights in
+every group; a lane's MAC units each read one group. That common shape is ``GroupLayout``, and one
+packer (``pack_balanced``) serves them all, so the RTL and HLS engines are written once.
+
+Weight matrices are seen as ``[rows, K]``: Dense ``[out, in]``; Conv ``[F, C/g·kh·kw]`` flattened in
+(channel, kh, kw) order, as NVIDIA's 2:4 does.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from hwprune.errors import HwpruneError
+from hwprune.ir.types import SparsityPattern
+
+__all__ = [
+    "PatternError",
+    "GroupLayout",
+    "PackedWeights",
+    "pack_balanced",
+    "as_matrix",
+    "Pattern",
+    "PATTERNS",
+    "register_pattern",
+    "get_pattern",
+]
+
+
+class PatternError(HwpruneError):
+    """A mask breaks its pattern's invariant, or a pattern cannot apply to a layer's shape."""
+
+
+def as_matrix(weight: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """View a Dense ``[out, in]`` or Conv ``[F, C, kh, kw]`` weight as ``[rows, K]``."""
+    return weight.reshape(weight.shape[0], -1)
+
+
+@dataclass(frozen=True)
+class GroupLayout:
+    """How the K inputs of every row split into groups that MAC units read in parallel.
+
+    Group ``g`` holds inputs ``[g·S, (g+1)·S)``; when ``S`` does not divide ``K`` the last group is
+    padded with zero inputs (documented padding rule: padded positions are never kept).
+    """
+
+    in_features: int
+    group_size: int
+    kept_per_group: int
+
+    def __post_init__(self) -> None:
+        for name in ("in_features", "group_size", "kept_per_group"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise PatternError(f"{name} must be a positive integer, not {value!r}")
+        if self.kept_per_group > self.group_size:
+            raise PatternError(f"kept_per_group {self.kept_per_group} exceeds group_size {self.group_size}")
+        last = self.in_features - (self.groups - 1) * self.group_size
+        if self.kept_per_group > last:
+            raise PatternError(
+                f"the last group has only {last} real inputs, fewer than kept_per_group {self.kept_per_group}"
+            )
+
+    @property
+    def groups(self) -> int:
+        return math.ceil(self.in_features / self.group_size)
+
+    @property
+    def padded_features(self) -> int:
+        return self.groups * self.group_size
+
+    @property
+    def kept_per_row(self) -> int:
+        return self.groups * self.kept_per_group
+
+    @property
+    def is_dense(self) -> bool:
+        return self.kept_per_group == self.group_size and self.padded_features == self.in_features
+
+    @property
+    def offset_bits(self) -> int:
+        """Bits of one within-group position; 0 when every position is kept (dense)."""
+        if self.kept_per_group == self.group_size:
+            return 0
+        return max(1, math.ceil(math.log2(self.group_size)))
+
+    def to_dict(self) -> dict[str, int]:
+        return {"in_features": self.in_features, "group_size": self.group_size, "kept_per_group": self.kept_per_group}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "GroupLayout":
+        return GroupLayout(int(data["in_features"]), int(data["group_size"]), int(data["kept_per_group"]))
+
+
+@dataclass(frozen=True)
+class PackedWeights:
+    """Kept weights of a balanced layer: ``values[r, g, j]`` sits at input ``g·S + offsets[r, g, j]``.
+
+    Within a group the kept positions are in increasing order, so packing is canonical.
+    """
+
+    layout: GroupLayout
+    values: np.ndarray
+    offsets: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return int(self.values.shape[0])
+
+    def unpack(self) -> tuple[np.ndarray, np.ndarray]:
+        """(dense weight [rows, K], bool mask [rows, K]) — the inverse of ``pack_balanced``."""
+        layout = self.layout
+        dense = np.zeros((self.rows, layout.padded_features), dtype=self.values.dtype)
+        mask = np.zeros((self.rows, layout.padded_features), dtype=bool)
+        columns = np.arange(layout.groups).reshape(1, -1, 1) * layout.group_size + self.offsets
+        rows = np.arange(self.rows).reshape(-1, 1, 1)
+        dense[rows, columns] = self.values
+        mask[rows, columns] = True
+        return dense[:, : layout.in_features], mask[:, : layout.in_features]
+
+    def metadata_bits(self) -> int:
+        """Total index bits stored beside the values."""
+        return int(self.values.size) * self.layout.offset_bits
+
+
+def pack_balanced(weight: np.ndarray, mask: np.ndarray, layout: GroupLayout) -> PackedWeights:
+    """Pack a ``[rows, K]`` weight whose mask keeps exactly ``k`` per group; ``PatternError`` if not."""
+    weight, mask = np.asarray(weight), np.asarray(mask, dtype=bool)
+    if weight.shape != mask.shape or weight.ndim != 2 or weight.shape[1] != layout.in_features:
+        raise PatternError(f"weight {list(weight.shape)} / mask {list(mask.shape)} do not fit {layout}")
+    pad = layout.padded_features - layout.in_features
+    w = np.pad(weight, ((0, 0), (0, pad))).reshape(weight.shape[0], layout.groups, layout.group_size)
+    m = np.pad(mask, ((0, 0), (0, pad))).reshape(weight.shape[0], layout.groups, layout.group_size)
+    counts = m.sum(axis=2)
+    bad = np.argwhere(counts != layout.kept_per_group)
+    if bad.size:
+        row, group = (int(v) for v in bad[0])
+        raise PatternError(
+            f"row {row}, group {group} keeps {int(counts[row, group])} weights, the layout needs "
+            f"{layout.kept_per_group} in every group ({len(bad)} groups differ)"
+        )
+    # stable argsort of ~mask puts kept positions first, in increasing position order
+    order = np.argsort(~m, axis=2, kind="stable")[:, :, : layout.kept_per_group]
+    values = np.take_along_axis(w, order, axis=2)
+    return PackedWeights(layout, values, order.astype(np.int64))
+
+
+class Pattern(ABC):
+    """One sparsity pattern: mask, invariant, hardware layout and metadata cost.
+
+    Subclasses set ``name`` and are registered with ``@register_pattern``; their constructor
+    takes the pattern's parameters (validated at once, with exact messages).
+    """
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def mask(self, weight: torch.Tensor, sparsity: float, *, seed: int = 0) -> torch.Tensor:
+        """Bool mask (True = kept) of ``weight``'s shape reaching ``sparsity`` under the pattern."""
+
+    @abstractmethod
+    def check(self, mask: np.ndarray) -> None:
+        """Raise ``PatternError`` unless ``mask`` satisfies the pattern's invariant exactly."""
+
+    @abstractmethod
+    def layout(self, weight_shape: tuple[int, ...], sparsity: float) -> GroupLayout | None:
+        """The balanced group layout the hardware uses, or None (unstructured, channel)."""
+
+    @abstractmethod
+    def metadata_bits_per_kept_weight(self, weight_shape: tuple[int, ...], sparsity: float) -> float:
+        """Index bits stored per kept weight (RAMAN-style storage accounting)."""
+
+    def params(self) -> dict[str, int | float | str]:
+        """The constructor parameters, for the IR annotation."""
+        return {}
+
+    def to_ir(self, density: float) -> SparsityPattern:
+        return SparsityPattern(self.name, float(density), tuple(sorted(self.params().items())))
+
+
+PATTERNS: dict[str, type[Pattern]] = {}
+
+
+def register_pattern(cls: type[Pattern]) -> type[Pattern]:
+    PATTERNS[cls.name] = cls
+    return cls
+
+
+def get_pattern(name: str, **params: Any) -> Pattern:
+    """Instantiate a registered pattern; the error lists the known names."""
+    import hwprune.prune.patterns  # noqa: F401  (registers the built-in patterns)
+
+    try:
+        cls = PATTERNS[name]
+    except KeyError:
+        raise PatternError(f"unknown pattern {name!r}; known patterns: {', '.join(sorted(PATTERNS))}") from None
+    return cls(**params)

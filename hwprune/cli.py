@@ -91,6 +91,20 @@ def boards_command() -> None:
         )
 
 
+# Subcommands that live beside the stage they drive: each module has ``register(app)``.
+_COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _register_subcommands() -> None:
+    import importlib
+
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module).register(app)
+
+
+_register_subcommands()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: maps errors to one line and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])

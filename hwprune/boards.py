@@ -1,18 +1,18 @@
 """Target boards: one declarative YAML file each in ``boards/``, loaded into a frozen ``Board``.
 
-The files ship inside the wheel (package ``hwprune._boards``), so lookups go through
-``importlib.resources`` and work the same from a checkout and from an installed package.
+The files ship inside the wheel (see ``hwprune.resources``), so lookups work the same from a
+checkout and from an installed package.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from hwprune.errors import BoardError
+from hwprune.resources import shipped_dir
 
 __all__ = ["Board", "load_board", "board_names", "all_boards"]
 
@@ -40,17 +40,8 @@ class Board:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _boards_root() -> Path:
-    """``hwprune._boards`` in a wheel or editable install; the checkout's ``boards/`` when the package
-    is imported straight from the source tree (where the package-dir mapping is not in effect)."""
-    try:
-        return Path(str(resources.files("hwprune._boards")))
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "boards"
-
-
 def _board_files() -> dict[str, Path]:
-    root = _boards_root()
+    root = shipped_dir("boards")
     return {Path(str(entry)).stem: Path(str(entry)) for entry in root.iterdir() if str(entry).endswith(".yaml")}
 
 

@@ -8,6 +8,7 @@ naming file/node/reason); 1 an internal error (a bug: please report it, with ``-
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -105,22 +106,28 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so the staging directory is removed and the old build kept."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: maps errors to one line and an exit code."""
+    signal.signal(signal.SIGTERM, _terminate)
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     args = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--debug"]
     try:
-        app(args=args, standalone_mode=False)
+        # typer in non-standalone mode returns exit codes instead of raising: 130 for Ctrl-C
+        code = app(args=args, standalone_mode=False)
     except HwpruneError as exc:
         typer.echo(f"hwprune: error: {exc.message}", err=True)
         return EXIT_USER
     except KeyboardInterrupt:
-        typer.echo("hwprune: interrupted; the previous build directory was left unchanged", err=True)
-        return EXIT_INTERRUPTED
+        code = EXIT_INTERRUPTED
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
-        return EXIT_INTERRUPTED
+        code = EXIT_INTERRUPTED
     except Exception as exc:  # click's usage errors and real bugs
         import click
 
@@ -132,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"hwprune: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
                    err=True)
         return EXIT_INTERNAL
-    return EXIT_OK
+    if code == EXIT_INTERRUPTED:
+        typer.echo("hwprune: interrupted; the previous build directory was left unchanged", err=True)
+    return code if isinstance(code, int) else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ the previous one. An existing directory that is not an hwprune build is never ov
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -15,7 +17,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 
 from hwprune import __version__
@@ -150,6 +152,18 @@ def _publish(staging: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _directory_lock(directory: Path) -> Iterator[None]:
+    """Serialise compiles that publish into the same parent directory (flock on the directory itself,
+    so no lock file is ever left beside the user's files)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def compile_model(model_path: str | Path, out: str | Path, config: CompileConfig) -> BuildContext:
     """Run the pipeline up to ``config.stop_after`` and publish the build directory atomically."""
     model_path, out = Path(model_path), Path(out)
@@ -159,6 +173,12 @@ def compile_model(model_path: str | Path, out: str | Path, config: CompileConfig
     if not model_path.is_file():
         raise BuildError("model file not found" if not model_path.exists() else "not a file", file=model_path)
     _check_output_dir(out)
+    with _directory_lock(out.parent if str(out.parent) else Path(".")):
+        _check_output_dir(out)
+        return _build(model_path, out, config, board)
+
+
+def _build(model_path: Path, out: Path, config: CompileConfig, board: Board) -> BuildContext:
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     except OSError as exc:

@@ -55,8 +55,13 @@ class ImportContext:
     node: onnx.NodeProto | None = None
     node_name: str = ""
     uses: dict[str, int] = field(default_factory=dict)
+    onnx_tensors: set[str] = field(default_factory=set)
+    onnx_nodes: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        # Names the ONNX graph will still define: a tensor or node made up by a handler must not take them.
+        self.onnx_tensors = {name for n in self.model.graph.node for name in n.output if name}
+        self.onnx_nodes = set(_node_names(self.model))
         for onnx_node in self.model.graph.node:
             for name in onnx_node.input:
                 self.uses[name] = self.uses.get(name, 0) + 1
@@ -126,7 +131,7 @@ class ImportContext:
 
     def _unique_tensor_name(self, name: str) -> str:
         base, index = name, 1
-        while name in self.graph.tensors:
+        while name in self.graph.tensors or name in self.onnx_tensors:
             name = f"{base}_{index}"
             index += 1
         return name
@@ -143,7 +148,7 @@ class ImportContext:
         return self._unique_tensor_name(f"{self.node_name}/{stem}")
 
     def _unique_node_name(self, name: str) -> str:
-        taken = {n.name for n in self.graph.nodes}
+        taken = {n.name for n in self.graph.nodes} | (self.onnx_nodes - {self.node_name})
         base, index = name, 1
         while name in taken:
             name = f"{base}_{index}"

@@ -59,8 +59,12 @@ def gemm(ctx: ImportContext, node: onnx.NodeProto) -> None:
     bias_name = ctx.optional_input(2)
     if bias_name is not None and beta != 0.0:
         bias = ctx.constant(bias_name).astype(np.float32) * np.float32(beta)
+        # C broadcasts to [batch, out]; only a C constant along the batch axis is a per-output bias
+        if bias.ndim > 2 or (bias.ndim == 2 and bias.shape[0] != 1):
+            raise ctx.fail(f"bias of shape {list(bias.shape)} varies along the batch axis; "
+                           f"only a scalar, [{out_features}] or [1, {out_features}] bias is supported")
         try:
-            bias = np.broadcast_to(bias.reshape(-1) if bias.size == out_features else bias, (out_features,))
+            bias = np.broadcast_to(bias.reshape(bias.shape[-1:]), (out_features,))
         except ValueError:
             raise ctx.fail(f"bias of shape {list(bias.shape)} does not broadcast to [{out_features}]") from None
         inputs.append(ctx.add_constant(ctx.fresh("bias"), np.ascontiguousarray(bias, dtype=np.float32)))
@@ -126,11 +130,18 @@ def unary(ctx: ImportContext, node: onnx.NodeProto) -> None:
     ctx.emit(node.op_type, [ctx.name(node.input[0])], _out(node))
 
 
+def _scalar(ctx: ImportContext, onnx_name: str) -> float:
+    value = ctx.constant(onnx_name)
+    if value.size != 1:
+        raise ctx.fail(f"input {onnx_name!r} must be a scalar, not of shape {list(value.shape)}")
+    return float(value.reshape(()))
+
+
 @handler("Clip")
 def clip(ctx: ImportContext, node: onnx.NodeProto) -> None:
     lo_name, hi_name = ctx.optional_input(1), ctx.optional_input(2)
-    lo = float(ctx.constant(lo_name)) if lo_name else -FLOAT_MAX
-    hi = float(ctx.constant(hi_name)) if hi_name else FLOAT_MAX
+    lo = _scalar(ctx, lo_name) if lo_name else -FLOAT_MAX
+    hi = _scalar(ctx, hi_name) if hi_name else FLOAT_MAX
     if lo == 0.0 and hi == FLOAT_MAX:
         ctx.emit("Relu", [ctx.name(node.input[0])], _out(node))
         return
@@ -156,12 +167,23 @@ def flatten(ctx: ImportContext, node: onnx.NodeProto) -> None:
 
 @handler("Reshape")
 def reshape(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    """The target comes from the constant and the IR input shape, not from ONNX shape inference.
+
+    ONNX inference can size a pooling output differently from onnxruntime and the IR (ceil_mode
+    windows that start in the end padding); the IR shape is the one the executors produce.
+    """
     if not ctx.is_constant(node.input[1]):
         raise ctx.fail("the target shape must be a constant")
     in_shape = ctx.shape(node.input[0])
-    out_shape = ctx.shape(node.output[0])
-    if -1 in out_shape or not out_shape:
-        raise ctx.fail("output shape is not static after shape inference")
+    target = [int(d) for d in ctx.constant(node.input[1]).reshape(-1)]
+    keep_zero = bool(ctx.attr("allowzero", 0))
+    out_shape = [in_shape[i] if d == 0 and not keep_zero and i < len(in_shape) else d
+                 for i, d in enumerate(target)]
+    if -1 in out_shape and out_shape.count(-1) == 1:
+        known = math.prod(d for d in out_shape if d != -1)
+        out_shape[out_shape.index(-1)] = math.prod(in_shape) // known if known > 0 else -1
+    if any(d <= 0 for d in out_shape) or math.prod(out_shape) != math.prod(in_shape):
+        raise ctx.fail(f"cannot reshape {in_shape} to {target}")
     if out_shape[0] != in_shape[0]:
         raise ctx.fail(f"reshape {in_shape} -> {out_shape} moves the batch axis; axis 0 must stay the batch")
     ctx.emit("Reshape", [ctx.name(node.input[0])], _out(node), {"shape": out_shape})
@@ -187,6 +209,9 @@ def _pads(ctx: ImportContext, in_hw: list[int], kernel: list[int], strides: list
     if auto_pad == "VALID":
         return [0, 0, 0, 0]
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        if dilations != [1, 1]:  # onnxruntime refuses it too, so there is no reference to match
+            raise ctx.fail(f"auto_pad {auto_pad} with dilations {dilations} is not supported; "
+                           "write explicit pads")
         begin, end = [], []
         for i in range(2):
             out = -(-in_hw[i] // strides[i])
@@ -270,6 +295,8 @@ def batch_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
         and not ctx.graph.tensors[producer.inputs[1]].is_quantized
         and ctx.used_once(node.input[0])
         and ctx.graph.tensors[producer.inputs[1]].shape[0] == scale.size
+        # BN's channel axis is 1; a Dense's output features are the last axis: the same only in 2-D
+        and (producer.op == "Conv" or len(ctx.shape(node.input[0])) == 2)
     )
     if producer is not None and foldable:
         weight = ctx.graph.tensors[producer.inputs[1]].data.astype(np.float64)

@@ -62,7 +62,9 @@ def _match_gelu(m: _Matcher, erf: onnx.NodeProto) -> tuple[str, str, list[onnx.N
     if scaled is None or scaled.op_type not in ("Div", "Mul") or m.sole_consumer(scaled.output[0], "Erf") is None:
         return None
     x = scaled.input[0]
-    factor = m.consts.get(scaled.input[1])
+    if scaled.op_type == "Mul" and x in m.consts:  # Mul is commutative: (1/sqrt 2) * x
+        x = scaled.input[1]
+    factor = m.split_const(scaled, x)[1]
     if not (_close(factor, math.sqrt(2)) if scaled.op_type == "Div" else _close(factor, 1 / math.sqrt(2))):
         return None
     add = m.sole_consumer(erf.output[0], "Add")
@@ -79,7 +81,8 @@ def _match_gelu(m: _Matcher, erf: onnx.NodeProto) -> tuple[str, str, list[onnx.N
         return x, mul2.output[0], [scaled, erf, add, mul1, mul2]
     half = m.producer.get(other or "")
     if half is not None and half.op_type == "Mul" and x in half.input and _close(m.split_const(half, x)[1], 0.5):
-        return x, mul1.output[0], [scaled, erf, add, mul1, half]
+        shared = m.sole_consumer(half.output[0], "Mul") is not mul1  # x * 0.5 read elsewhere must stay
+        return x, mul1.output[0], [scaled, erf, add, mul1] + ([] if shared else [half])
     return None
 
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from hwprune.errors import GraphError
 from hwprune.ir.graph import Graph, Node
+from hwprune.ir.ops import pool_output_hw
 
 __all__ = ["run_float", "FLOAT_KERNELS"]
 
@@ -100,24 +101,39 @@ def _reshape(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
     return xs[0].reshape([xs[0].shape[0], *target[1:]])
 
 
+def _pool_crop(node: Node, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Drop ceil_mode windows that start in the end padding (ONNX and the IR shape rule have none).
+
+    The pads are applied before pooling, so torch counts them as input and may keep such a window.
+    """
+    out_h, out_w = pool_output_hw(list(x.shape[2:]), node.attrs)
+    return y[:, :, :out_h, :out_w]
+
+
 @_kernel("MaxPool")
 def _maxpool(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
     a = node.attrs
     x = _conv_padding(xs[0], list(a["pads"]), value=-math.inf)
-    return F.max_pool2d(x, list(a["kernel"]), list(a["strides"]), ceil_mode=bool(a["ceil_mode"]))
+    y = F.max_pool2d(x, list(a["kernel"]), list(a["strides"]), ceil_mode=bool(a["ceil_mode"]))
+    return _pool_crop(node, xs[0], y)
 
 
 @_kernel("AveragePool")
 def _avgpool(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    """Window sums over the explicitly padded input, divided by the count of each window.
+
+    Padding first handles asymmetric pads and pads over half the kernel, which ``F.avg_pool2d``'s own
+    padding cannot. The count includes padded positions only with ``count_include_pad``; a window
+    cut short by ``ceil_mode`` counts only what it covers (as onnxruntime does).
+    """
     a = node.attrs
-    top, left, bottom, right = a["pads"]
-    symmetric = top == bottom and left == right
-    if not symmetric:
-        raise GraphError("asymmetric padding is not supported for AveragePool", node=node.name, op=node.op)
-    return F.avg_pool2d(
-        xs[0], list(a["kernel"]), list(a["strides"]), padding=[top, left], ceil_mode=bool(a["ceil_mode"]),
-        count_include_pad=bool(a["count_include_pad"]),
-    )
+    pads, kernel, strides, ceil = list(a["pads"]), list(a["kernel"]), list(a["strides"]), bool(a["ceil_mode"])
+    x = _conv_padding(xs[0], pads)
+    pad_value = 1.0 if a["count_include_pad"] else 0.0
+    counted = _conv_padding(torch.ones_like(xs[0][:1, :1]), pads, value=pad_value)
+    sums = F.avg_pool2d(x, kernel, strides, ceil_mode=ceil, divisor_override=1)
+    counts = F.avg_pool2d(counted, kernel, strides, ceil_mode=ceil, divisor_override=1)
+    return _pool_crop(node, xs[0], sums / counts)
 
 
 @_kernel("Quant")

@@ -128,6 +128,8 @@ class _Quantizer:
     def average(self, node: Node) -> None:
         x = self.int_input(node)
         if node.op == "AveragePool":
+            if node.attrs["ceil_mode"]:
+                raise self.fail(node, "ceil_mode windows cut short have no constant divisor in integers")
             if any(node.attrs["pads"]) and not node.attrs["count_include_pad"]:
                 raise self.fail(node, "padding without count_include_pad has no constant divisor in integers")
             count = math.prod(node.attrs["kernel"])

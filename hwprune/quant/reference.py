@@ -113,7 +113,13 @@ def _maxpool(graph: Graph, node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
     # float64 holds every integer of up to 53 bits exactly, and max pooling only compares.
     x = F.pad(xs[0].to(torch.float64), (left, right, top, bottom), value=float(low))
     y = F.max_pool2d(x, list(a["kernel"]), list(a["strides"]), ceil_mode=bool(a["ceil_mode"]))
-    return y.to(torch.int64)
+    return _crop(graph, node, y).to(torch.int64)
+
+
+def _crop(graph: Graph, node: Node, y: torch.Tensor) -> torch.Tensor:
+    """Windows that start inside the end padding are not outputs (ONNX ceil_mode rule)."""
+    height, width = graph.tensor(node.outputs[0]).shape[2:]
+    return y[:, :, :height, :width]
 
 
 def _average(graph: Graph, node: Node, window_sum: torch.Tensor) -> torch.Tensor:
@@ -127,9 +133,8 @@ def _avgpool(graph: Graph, node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
     a = node.attrs
     top, left, bottom, right = a["pads"]
     x = F.pad(xs[0].to(torch.float64), (left, right, top, bottom))
-    count = int(np.prod(a["kernel"]))
-    sums = F.avg_pool2d(x, list(a["kernel"]), list(a["strides"]), ceil_mode=bool(a["ceil_mode"])) * count
-    return _average(graph, node, sums.round().to(torch.int64))
+    sums = F.avg_pool2d(x, list(a["kernel"]), list(a["strides"]), divisor_override=1)
+    return _average(graph, node, _crop(graph, node, sums).round().to(torch.int64))
 
 
 @_kernel("GlobalAveragePool")

@@ -136,18 +136,20 @@ def conv_bn(rng: np.random.Generator, channels: int, out_channels: int, hw: int,
     return make_model(nodes, {"x": ["N", channels, hw, hw]}, inits)
 
 
-def gelu_erf(x_shape: Sequence[Dim], half_first: bool = False, div_form: bool = True) -> onnx.ModelProto:
+def gelu_erf(x_shape: Sequence[Dim], half_first: bool = False, scale: str = "div") -> onnx.ModelProto:
     """GELU as torch's TorchScript exporter writes it: ``x * 0.5 * (1 + erf(x / sqrt 2))``.
 
-    ``half_first`` builds ``(x * 0.5) * (1 + erf(…))``; ``div_form`` False scales by ``1/sqrt 2`` with Mul.
+    ``half_first`` builds ``(x * 0.5) * (1 + erf(…))``; ``scale`` is how ``x`` is scaled before Erf:
+    ``"div"`` (x / sqrt 2), ``"mul"`` (x * 1/sqrt 2) or ``"mul_first"`` ((1/sqrt 2) * x).
     """
     inits = {
-        "sqrt2": np.array(math.sqrt(2) if div_form else 1 / math.sqrt(2), dtype=np.float32),
+        "sqrt2": np.array(math.sqrt(2) if scale == "div" else 1 / math.sqrt(2), dtype=np.float32),
         "one": np.array(1.0, dtype=np.float32),
         "half": np.array(0.5, dtype=np.float32),
     }
     nodes = [
-        helper.make_node("Div" if div_form else "Mul", ["x", "sqrt2"], ["s"], name="div0"),
+        helper.make_node("Div" if scale == "div" else "Mul", ["sqrt2", "x"] if scale == "mul_first" else ["x", "sqrt2"],
+                         ["s"], name="scale0"),
         helper.make_node("Erf", ["s"], ["e"], name="erf0"),
         helper.make_node("Add", ["e", "one"], ["a"], name="add0"),
     ]

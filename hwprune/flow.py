@@ -25,6 +25,7 @@ from hwprune.boards import Board, load_board
 from hwprune.config import CompileConfig
 from hwprune.errors import BuildError, ConfigError, QuantizationError
 from hwprune.ir.graph import Graph
+from hwprune.lower.kernel_spec import KernelSpec
 
 __all__ = ["BuildContext", "Step", "STEPS", "step_names", "compile_model", "BUILD_MARKER", "write_json"]
 
@@ -44,6 +45,7 @@ class BuildContext:
     staging: Path
     graph: Graph | None = None
     qgraph: Graph | None = None
+    kernels: list[KernelSpec] = field(default_factory=list)
     accuracy: dict[str, float] = field(default_factory=dict)
 
     def source_sha256(self) -> str:
@@ -100,11 +102,19 @@ def _step_quantize(ctx: BuildContext) -> None:
         ctx.accuracy = evaluate_accuracy(ctx.graph, ctx.qgraph, x, y)
 
 
+def _step_lower(ctx: BuildContext) -> None:
+    from hwprune.lower.lowering import lower_graph
+
+    assert ctx.qgraph is not None
+    ctx.kernels = lower_graph(ctx.qgraph)
+    write_json(ctx.staging / "kernels.json", {"kernels": [k.to_dict() for k in ctx.kernels]})
+
+
 def _step_report(ctx: BuildContext) -> None:
     from hwprune.report.summary import build_summary
 
     assert ctx.qgraph is not None
-    summary = build_summary(ctx.qgraph, ctx.board, accuracy=ctx.accuracy)
+    summary = build_summary(ctx.qgraph, ctx.board, accuracy=ctx.accuracy, kernels=ctx.kernels)
     summary["hwprune_version"] = __version__
     summary["source"] = {"file": ctx.model_path.name, "sha256": ctx.source_sha256()}
     write_json(ctx.staging / "report.json", summary)
@@ -113,7 +123,8 @@ def _step_report(ctx: BuildContext) -> None:
 STEPS: list[Step] = [
     Step("import", "ir.json", _step_import, "parse the model, infer shapes, fold BatchNorm, check every op"),
     Step("quantize", "ir_quant.json", _step_quantize, "PTQ to integers (DESIGN.md section 3)"),
-    Step("report", "report.json", _step_report, "per-layer shapes, MACs, bits, totals"),
+    Step("lower", "kernels.json", _step_lower, "one KernelSpec per layer: packed weights, lanes, cycles"),
+    Step("report", "report.json", _step_report, "per-layer shapes, MACs, bits, cycles, totals"),
 ]
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from hwprune.boards import Board
 from hwprune.ir.graph import Graph, Node
+from hwprune.lower.kernel_spec import KernelSpec
 
 __all__ = ["layer_macs", "build_summary"]
 
@@ -51,8 +52,30 @@ def _layer_entry(graph: Graph, node: Node) -> dict[str, Any]:
     return entry
 
 
-def build_summary(graph: Graph, board: Board, accuracy: dict[str, float] | None = None) -> dict[str, Any]:
+def _kernel_entry(kernel: KernelSpec) -> dict[str, Any]:
+    """Parallelism and compute cycles of one lowered layer (per inference, pipeline depth excluded)."""
+    pixels = kernel.conv.out_height * kernel.conv.out_width if kernel.conv else 1
+    return {
+        "pattern": kernel.pattern,
+        "lanes": kernel.lanes,
+        "macs_per_lane": kernel.macs_per_lane,
+        "group_size": kernel.layout.group_size,
+        "kept_per_group": kernel.layout.kept_per_group,
+        "metadata_bits": kernel.weights.metadata_bits(),
+        "compute_cycles": kernel.compute_cycles * pixels,
+        "pe_utilisation": round(kernel.useful_macs * pixels / (kernel.lanes * kernel.macs_per_lane
+                                                              * kernel.compute_cycles * pixels), 6),
+    }
+
+
+def build_summary(
+    graph: Graph, board: Board, accuracy: dict[str, float] | None = None, kernels: list[KernelSpec] | None = None
+) -> dict[str, Any]:
     layers = [_layer_entry(graph, node) for node in graph.nodes]
+    by_name = {kernel.name: kernel for kernel in kernels or []}
+    for layer in layers:
+        if layer["name"] in by_name:
+            layer["kernel"] = _kernel_entry(by_name[layer["name"]])
     compute = [layer for layer in layers if "weights" in layer]
     return {
         "model": graph.name,
@@ -64,6 +87,7 @@ def build_summary(graph: Graph, board: Board, accuracy: dict[str, float] | None 
             "weights": sum(layer["weights"] for layer in compute),
             "nonzero_weights": sum(layer["nonzero_weights"] for layer in compute),
             "weight_storage_bits": sum(layer["weight_storage_bits"] for layer in compute),
+            "compute_cycles": sum(layer["kernel"]["compute_cycles"] for layer in layers if "kernel" in layer),
         },
         "accuracy": dict(accuracy or {}),
     }

@@ -27,7 +27,7 @@ def test_compile_writes_checkpoints_and_report(tmp_path, examples_dir):
     out = tmp_path / "build" / "mlp"
     result = run_cli("compile", str(examples_dir / "mlp_digits.onnx"), "--board", "zcu102", "-o", str(out))
     assert result.returncode == 0, result.stderr
-    assert {p.name for p in out.iterdir()} == {BUILD_MARKER, "ir.json", "ir_quant.json", "report.json"}
+    assert {p.name for p in out.iterdir()} == {BUILD_MARKER, "ir.json", "ir_quant.json", "kernels.json", "report.json"}
     report = json.loads((out / "report.json").read_text())
     dense = [layer for layer in report["layers"] if layer["op"] == "Dense"]
     assert [layer["weight_shape"] for layer in dense] == [[64, 64], [32, 64], [10, 32]]
@@ -46,7 +46,7 @@ def test_same_command_twice_gives_identical_files(tmp_path, examples_dir):
         result = run_cli("compile", str(examples_dir / "cnn_digits.onnx"), "--board", "zcu102", "-o", str(out))
         assert result.returncode == 0, result.stderr
         outs.append(out)
-    for name in ("ir.json", "ir_quant.json", "report.json"):
+    for name in ("ir.json", "ir_quant.json", "kernels.json", "report.json"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
 
 

@@ -69,8 +69,10 @@ def write_json(path: Path, data: Any) -> None:
 
 def _step_import(ctx: BuildContext) -> None:
     from hwprune.frontend import import_model
+    from hwprune.prune.detect import annotate_patterns
 
     ctx.graph = import_model(str(ctx.model_path))
+    annotate_patterns(ctx.graph)  # a pruned model's zeros carry its pattern; lowering needs it named
     (ctx.staging / "ir.json").write_text(ctx.graph.to_json(), encoding="utf-8")
 
 
@@ -121,7 +123,8 @@ def _step_report(ctx: BuildContext) -> None:
 
 
 STEPS: list[Step] = [
-    Step("import", "ir.json", _step_import, "parse the model, infer shapes, fold BatchNorm, check every op"),
+    Step("import", "ir.json", _step_import,
+         "parse the model, infer shapes, fold BatchNorm, check every op, recognise sparsity patterns"),
     Step("quantize", "ir_quant.json", _step_quantize, "PTQ to integers (DESIGN.md section 3)"),
     Step("lower", "kernels.json", _step_lower, "one KernelSpec per layer: packed weights, lanes, cycles"),
     Step("report", "report.json", _step_report, "per-layer shapes, MACs, bits, cycles, totals"),

@@ -188,3 +188,28 @@ def test_boards_lists_every_board():
     assert result.returncode == 0
     for name in ("zcu102", "zcu104", "kv260", "ultra96v2", "pynq-z2", "alveo-u250", "generic-asic"):
         assert name in result.stdout
+
+
+def test_pruned_qat_model_compiles_with_its_pattern_recognised(tmp_path, examples_dir):
+    import numpy as np
+
+    out = tmp_path / "b"
+    result = run_cli("compile", str(examples_dir / "mlp_digits_pruned_qonnx.onnx"), "-o", str(out),
+                     "--calibration", str(examples_dir / "calibration.npz"))
+    assert result.returncode == 0, result.stderr
+    ir = json.loads((out / "ir.json").read_text())
+    masks = np.load(examples_dir / "mlp_digits_pruned_qonnx_masks.npz")
+    patterned = [t for t in ir["tensors"] if "sparsity" in t]
+    assert len(patterned) == len(masks.files) == 3
+    for tensor in patterned:
+        assert tensor["sparsity"]["params"]["kept_per_group"] * 4 == tensor["sparsity"]["params"]["group_size"]
+    from hwprune.ir.graph import Graph
+
+    graph = Graph.from_dict(ir)
+    dense = [n for n in graph.nodes if n.op == "Dense"]
+    for index, node in enumerate(dense):
+        np.testing.assert_array_equal(graph.tensor(node.inputs[1]).mask, masks[f"fc{index}"].astype(bool))
+    kernels = json.loads((out / "kernels.json").read_text())["kernels"]
+    assert [k["layout"]["kept_per_group"] * 4 == k["layout"]["group_size"] for k in kernels] == [True] * 3
+    report = json.loads((out / "report.json").read_text())
+    assert all(layer["kernel"]["pe_utilisation"] > 0 for layer in report["layers"] if "kernel" in layer)

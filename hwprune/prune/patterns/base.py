@@ -205,3 +205,173 @@ def get_pattern(name: str, **params: Any) -> Pattern:
     except KeyError:
         raise PatternError(f"unknown pattern {name!r}; known patterns: {', '.join(sorted(PATTERNS))}") from None
     return cls(**params)
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers shared by the concrete patterns (added with them; the contract above is unchanged).
+# --------------------------------------------------------------------------------------------------
+
+__all__ += [
+    "check_sparsity",
+    "kept_count",
+    "topk_mask",
+    "mask_matrix_shape",
+    "BalancedPattern",
+    "StorageReport",
+    "storage_report",
+]
+
+
+def check_sparsity(sparsity: float) -> float:
+    """Validate a target sparsity (fraction of weights removed) and return it as a float."""
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0.0 <= float(sparsity) < 1.0:
+        raise PatternError(f"sparsity must be a number in [0, 1), not {sparsity!r}")
+    return float(sparsity)
+
+
+def kept_count(total: int, sparsity: float, minimum: int = 1) -> int:
+    """How many of ``total`` weights a target sparsity keeps: round half up, at least ``minimum``.
+
+    Half-up rounding (not Python's banker's rounding) so the rule is the same in every language
+    the hardware engineers re-implement it in.
+    """
+    keep = math.floor((1.0 - check_sparsity(sparsity)) * total + 0.5)
+    return int(min(total, max(minimum, keep)))
+
+
+def topk_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Bool mask keeping exactly ``k`` entries of the last axis with the largest scores.
+
+    Ties are broken deterministically: among equal scores the lower index wins (a stable sort).
+    """
+    if k >= scores.shape[-1]:
+        return torch.ones_like(scores, dtype=torch.bool)
+    order = torch.sort(scores, dim=-1, descending=True, stable=True).indices[..., :k]
+    mask = torch.zeros_like(scores, dtype=torch.bool)
+    return mask.scatter_(-1, order, True)
+
+
+def mask_matrix_shape(weight_shape: tuple[int, ...]) -> tuple[int, int]:
+    """``[rows, K]`` of a Dense ``[out, in]`` or Conv ``[F, C, kh, kw]`` weight shape."""
+    if len(weight_shape) < 2:
+        raise PatternError(f"a prunable weight has at least 2 axes, not shape {list(weight_shape)}")
+    return int(weight_shape[0]), int(math.prod(weight_shape[1:]))
+
+
+def _padded_groups(matrix: torch.Tensor, layout: GroupLayout, fill: float) -> torch.Tensor:
+    pad = layout.padded_features - layout.in_features
+    if pad:
+        matrix = torch.nn.functional.pad(matrix, (0, pad), value=fill)
+    return matrix.reshape(matrix.shape[0], layout.groups, layout.group_size)
+
+
+class BalancedPattern(Pattern):
+    """A pattern whose mask keeps exactly ``kept_per_group`` weights in every group of every row.
+
+    Subclasses say how big a group is (``group_size_for``) and how the kept weights of a group are
+    scored (``group_scores``); the mask, check, layout, metadata and IR annotation are shared, so
+    every balanced pattern hands the lowering the same ``group_size``/``kept_per_group`` params.
+    """
+
+    @abstractmethod
+    def group_size_for(self, weight_shape: tuple[int, ...]) -> int:
+        """Inputs per group for a weight of this shape."""
+
+    def group_scores(self, groups: torch.Tensor, seed: int) -> torch.Tensor:
+        """Scores of ``groups`` [rows, G, S] (|w| values); the top ``kept_per_group`` are kept."""
+        return groups
+
+    def layout(self, weight_shape: tuple[int, ...], sparsity: float) -> GroupLayout:
+        _, k_in = mask_matrix_shape(weight_shape)
+        size = self.group_size_for(weight_shape)
+        if size > k_in:
+            raise PatternError(f"group size {size} exceeds the {k_in} inputs of weight {list(weight_shape)}")
+        exact = (1.0 - check_sparsity(sparsity)) * size
+        if exact < 0.5:
+            raise PatternError(
+                f"{self.name} with groups of {size} cannot reach sparsity {sparsity:g}: at most "
+                f"{1 - 1 / size:.4g} (1 of {size} kept); use larger groups"
+            )
+        return GroupLayout(k_in, size, kept_count(size, sparsity))
+
+    def mask(self, weight: torch.Tensor, sparsity: float, *, seed: int = 0) -> torch.Tensor:
+        layout = self.layout(tuple(weight.shape), sparsity)
+        matrix = as_matrix(weight.detach()).abs().to(torch.float64)
+        groups = _padded_groups(matrix, layout, fill=0.0)
+        scores = self.group_scores(groups, seed)
+        # padded positions are never kept: push them below every real score
+        real = _padded_groups(torch.ones_like(matrix, dtype=torch.bool), layout, fill=0.0).bool()
+        scores = torch.where(real, scores, torch.full_like(scores, -math.inf))
+        kept = topk_mask(scores, layout.kept_per_group) & real
+        return kept.reshape(matrix.shape[0], -1)[:, : layout.in_features].reshape(weight.shape)
+
+    def check(self, mask: np.ndarray) -> None:
+        matrix = np.asarray(as_matrix(np.asarray(mask, dtype=bool)))
+        shape = tuple(np.asarray(mask).shape)
+        size = self.group_size_for(shape)
+        groups = math.ceil(matrix.shape[1] / size)
+        padded = np.pad(matrix, ((0, 0), (0, groups * size - matrix.shape[1])))
+        counts = padded.reshape(matrix.shape[0], groups, size).sum(axis=2)
+        target = int(counts.flat[0]) if counts.size else 0
+        bad = np.argwhere(counts != target)
+        if target < 1 or bad.size:
+            row, group = (int(v) for v in (bad[0] if bad.size else (0, 0)))
+            raise PatternError(
+                f"{self.name}: row {row}, group {group} keeps {int(counts[row, group])} of {size}, "
+                f"every group must keep the same count >= 1 (row 0, group 0 keeps {target})"
+            )
+
+    def metadata_bits_per_kept_weight(self, weight_shape: tuple[int, ...], sparsity: float) -> float:
+        return float(self.layout(weight_shape, sparsity).offset_bits)
+
+    def to_ir(self, density: float, weight_shape: tuple[int, ...] | None = None) -> SparsityPattern:
+        """The IR annotation; balanced layouts need the weight shape for ``group_size``/``kept_per_group``."""
+        params: dict[str, int | float | str] = dict(self.params())
+        if weight_shape is None:
+            raise PatternError(f"{self.name}.to_ir needs the weight shape to record its group layout")
+        _, k_in = mask_matrix_shape(weight_shape)
+        size = self.group_size_for(weight_shape)
+        groups = math.ceil(k_in / size)
+        kept = int(round(float(density) * k_in / groups))  # density = groups·k / K (padding included)
+        layout = GroupLayout(k_in, size, kept)
+        params.update(group_size=layout.group_size, kept_per_group=layout.kept_per_group)
+        return SparsityPattern(self.name, float(density), tuple(sorted(params.items())))
+
+
+@dataclass(frozen=True)
+class StorageReport:
+    """Weight storage of one layer under a pattern: values + metadata against the dense layer."""
+
+    weights: int
+    kept: int
+    value_bits: int
+    metadata_bits: int
+
+    @property
+    def metadata_bits_per_kept_weight(self) -> float:
+        return self.metadata_bits / self.kept if self.kept else 0.0
+
+    @property
+    def total_bits(self) -> int:
+        return self.kept * self.value_bits + self.metadata_bits
+
+    @property
+    def dense_bits(self) -> int:
+        return self.weights * self.value_bits
+
+    @property
+    def ratio_vs_dense(self) -> float:
+        """total / dense: 0.3 means the pruned layer needs 30% of the dense storage."""
+        return self.total_bits / self.dense_bits if self.dense_bits else 0.0
+
+    def __add__(self, other: "StorageReport") -> "StorageReport":
+        bits = self.value_bits if self.weights else other.value_bits
+        return StorageReport(self.weights + other.weights, self.kept + other.kept, bits,
+                             self.metadata_bits + other.metadata_bits)
+
+
+def storage_report(pattern: Pattern, weight_shape: tuple[int, ...], kept: int, sparsity: float,
+                   value_bits: int = 8) -> StorageReport:
+    """Storage of a layer keeping ``kept`` weights; metadata from the pattern's own accounting."""
+    meta = pattern.metadata_bits_per_kept_weight(tuple(weight_shape), sparsity)
+    return StorageReport(int(math.prod(weight_shape)), int(kept), int(value_bits), int(round(meta * kept)))

@@ -38,8 +38,20 @@ def handler(*op_types: str) -> Callable[[Handler], Handler]:
     return register
 
 
+CUSTOM_DOMAIN_OPS = ("Quant", "TokenSelector")
+"""Non-default-domain ops with handlers: QONNX ``Quant`` and hwprune's own ``TokenSelector``."""
+
+
+def _register_handlers() -> None:
+    """Import the handler modules (they register by decorator) and the token-selector plug-in."""
+    from hwprune.frontend import onnx_ops, qonnx  # noqa: F401
+    from hwprune.tokens.onnx_handler import register as register_token_selector
+
+    register_token_selector()
+
+
 def supported_ops() -> list[str]:
-    from hwprune.frontend import onnx_ops, qonnx  # noqa: F401  (registers the handlers)
+    _register_handlers()
 
     return sorted(HANDLERS)
 
@@ -184,10 +196,10 @@ def _node_names(model: onnx.ModelProto) -> list[str]:
 
 def import_onnx_model(model: onnx.ModelProto, source: str = "<memory>") -> Graph:
     """Translate a loaded, shape-inferred model; errors carry ``source`` as the file."""
-    from hwprune.frontend import onnx_ops, qonnx  # noqa: F401  (registers the handlers)
     from hwprune.frontend.passes import run_import_passes
     from hwprune.frontend.patterns import fuse_onnx_patterns
 
+    _register_handlers()
     try:
         fuse_onnx_patterns(model)
         graph = Graph(name=model.graph.name or Path(source).stem, inputs=[], outputs=[], tensors={}, nodes=[],
@@ -214,7 +226,7 @@ def import_onnx_model(model: onnx.ModelProto, source: str = "<memory>") -> Graph
         for onnx_node, name in zip(model.graph.node, _node_names(model)):
             ctx.node, ctx.node_name = onnx_node, name
             translate = HANDLERS.get(onnx_node.op_type) if onnx_node.domain in ("", "ai.onnx") else None
-            if translate is None and onnx_node.op_type in ("Quant",):
+            if translate is None and onnx_node.op_type in CUSTOM_DOMAIN_OPS:
                 translate = HANDLERS.get(onnx_node.op_type)
             if translate is None:
                 domain = f" (domain {onnx_node.domain!r})" if onnx_node.domain not in ("", "ai.onnx") else ""

@@ -173,5 +173,8 @@ def run_float(graph: Graph, feeds: Mapping[str, np.ndarray | torch.Tensor]) -> d
             kernel = FLOAT_KERNELS.get(node.op)
             if kernel is None:
                 raise GraphError("no float kernel for this op", node=node.name, op=node.op)
-            values[node.outputs[0]] = kernel(node, [values[name] for name in node.inputs])
+            result = kernel(node, [values[name] for name in node.inputs])
+            # most kernels return one tensor; multi-output ops (TokenSelector) return a tuple
+            for name, value in zip(node.outputs, result if isinstance(result, tuple) else (result,)):
+                values[name] = value
     return {name: values[name].numpy() for name in graph.outputs}

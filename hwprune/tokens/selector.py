@@ -54,12 +54,12 @@ class TokenSelector(nn.Module):
         if not isinstance(dim, int) or dim <= 0 or not isinstance(heads, int) or heads <= 0 or dim % heads:
             raise ValueError(f"dim must be a positive multiple of heads, not dim={dim!r}, heads={heads!r}")
         head_dim = dim // heads
-        if head_dim < 4 or head_dim % 4:
-            raise ValueError(f"head dim (dim // heads) must be a multiple of 4 and at least 4, not {head_dim}")
+        if head_dim < 4:
+            raise ValueError(f"head dim (dim // heads) must be at least 4, not {head_dim}")
         self.dim, self.heads, self.head_dim = dim, heads, head_dim
-        half, quarter = head_dim // 2, head_dim // 4
+        half, quarter = head_dim // 2, head_dim // 4  # rounded down for head dims not a multiple of 4
         self.local = nn.Linear(head_dim, half)
-        self.score1 = nn.Linear(head_dim, half)
+        self.score1 = nn.Linear(2 * half, half)
         self.score2 = nn.Linear(half, quarter)
         self.score3 = nn.Linear(quarter, 2)
         self.head1 = nn.Linear(head_dim, quarter)
@@ -104,7 +104,7 @@ def weighted_head_mean(head_prob: torch.Tensor, head_weight: torch.Tensor) -> to
 def fuse_package(tokens: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Σ w_i·x_i / Σ w_i over the rows of ``tokens`` [P, D]; the plain mean when Σ w_i = 0."""
     total = weights.sum()
-    if float(total) <= 0.0:
+    if float(total.detach()) <= 0.0:
         weights, total = torch.ones_like(weights), torch.tensor(float(weights.numel()), dtype=tokens.dtype)
     return (weights[:, None] * tokens).sum(dim=0) / total
 

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hwprune.tokens.vit import DigitsViT
+from hwprune.tokens.vit import DigitsViT, MaskedOutput
 
 __all__ = [
     "TrainConfig", "make_deterministic", "cumulative_targets", "targets_from_cycles", "keep_ratio_loss",
-    "train_base", "train_selectors", "evaluate", "EvalResult",
+    "attention_guide_loss", "warm_start_selectors", "train_base", "train_selectors", "evaluate", "EvalResult",
 ]
 
 
@@ -34,14 +34,20 @@ class TrainConfig:
 
     seed: int = 0
     batch_size: int = 64
-    base_epochs: int = 40  # stage 1 (no selectors)
+    base_epochs: int = 25  # stage 1 (no selectors)
     base_lr: float = 2e-3
-    selector_epochs: int = 20  # stage 2 (selectors + backbone)
-    selector_lr: float = 5e-4
+    selector_epochs: int = 0  # stage 2b (selectors + backbone, Gumbel masks); 0: measured to overfit here
+    selector_lr: float = 5e-4  # backbone learning rate in stage 2
+    selector_lr_boost: float = 5.0  # the selectors learn this much faster than the backbone
+    warm_epochs: int = 20  # stage 2a: selectors alone on the teacher's class-attention top-k
+    warm_lr: float = 1e-2
     ratio_weight: float = 4.0  # keep-ratio penalty
     distill_weight: float = 1.0  # KL to the stage-1 model's logits
+    attention_weight: float = 1.0  # auxiliary BCE towards the teacher's class-attention top-k (0 = off)
     ramp: float = 0.5  # fraction of stage 2 over which the targets fall from 1 to their final values
     weight_decay: float = 0.05
+    noise_start: float = 1.0  # Gumbel noise scale at the start of stage 2 (samples keep ~ Bernoulli(s)) ...
+    noise_end: float = 0.05  # ... annealed linearly to nearly the inference rule s ≥ 0.5
 
 
 def make_deterministic(seed: int) -> None:
@@ -110,6 +116,64 @@ def keep_ratio_loss(keeps: Sequence[torch.Tensor], targets: Sequence[float]) -> 
     return loss
 
 
+def attention_guide_loss(
+    model: DigitsViT, out: MaskedOutput, importance: Mapping[int, torch.Tensor], targets: Sequence[float]
+) -> torch.Tensor:
+    """BCE pulling each selector's score towards 1 on the teacher's top-k patch tokens, 0 elsewhere.
+
+    k = round(target × N) per image, from the class-token attention of the unpruned teacher in the block the
+    selector feeds. On 1.4k training images the task loss is ~0 after stage 1 and says little about which
+    token matters; this gives the scores a per-token signal and pushes them away from 0.5, so the fixed
+    s ≥ 0.5 rule of inference keeps about the trained ratio. Tokens already pruned are left out.
+    """
+    n = model.cfg.tokens
+    loss = out.logits.new_zeros(())
+    present = out.logits.new_ones(out.logits.shape[0], n)
+    for block, keep, score, target in zip(model.cfg.selector_blocks, out.keep, out.scores, targets):
+        k = max(1, round(target * n))
+        rank = importance[block].argsort(dim=1, descending=True).argsort(dim=1)
+        label = (rank < k).to(score.dtype)
+        s = score[:, :n].clamp(1e-6, 1 - 1e-6)
+        bce = -(label * s.log() + (1 - label) * (1 - s).log())
+        loss = loss + (bce * present).sum() / present.sum().clamp(min=1.0)
+        present = (keep.detach() > 0.5).to(score.dtype)
+    return loss
+
+
+def warm_start_selectors(model: DigitsViT, x: torch.Tensor, ratios: Sequence[float], cfg: TrainConfig) -> None:
+    """Stage 2a: fit each selector alone (backbone frozen) to the teacher's class-attention top-k tokens.
+
+    Features and labels are computed once from the unpruned model, so this costs seconds; it starts the
+    joint stage from selectors that already rank tokens instead of from near-constant scores.
+    """
+    targets = cumulative_targets(ratios)
+    n = model.cfg.tokens
+    model.eval()
+    model.use_selectors = False
+    with torch.no_grad():
+        feats: dict[int, torch.Tensor] = {}
+        t = model.embed(x)
+        for index, block in enumerate(model.blocks):
+            if index in model.cfg.selector_blocks:
+                feats[index] = t[:, 1:].clone()
+            t = block(t)
+        importance = model.token_importance(x)
+    gen = torch.Generator().manual_seed(cfg.seed + 2)
+    for block, target in zip(model.cfg.selector_blocks, targets):
+        selector = model.selectors[str(block)]
+        k = max(1, round(target * n))
+        label = (importance[block].argsort(dim=1, descending=True).argsort(dim=1) < k).to(x.dtype)
+        opt = torch.optim.Adam(selector.parameters(), lr=cfg.warm_lr)
+        for _ in range(cfg.warm_epochs):
+            for idx in _batches(len(x), cfg.batch_size, gen):
+                s = selector(feats[block][idx]).clamp(1e-6, 1 - 1e-6)
+                loss = -(label[idx] * s.log() + (1 - label[idx]) * (1 - s).log()).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    model.use_selectors = True
+
+
 def _batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
     order = torch.randperm(n, generator=gen)
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
@@ -119,8 +183,14 @@ def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.
     return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
-def _cosine(opt: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, steps) / steps)))
+def _cosine(opt: torch.optim.Optimizer, steps: int, warmup: float) -> torch.optim.lr_scheduler.LRScheduler:
+    """Linear warm-up over ``warmup`` × steps, then cosine decay (a ViT on 1.4k images needs the warm-up)."""
+    first = max(1.0, warmup * steps)
+
+    def factor(i: int) -> float:
+        return min(1.0, (i + 1) / first) * 0.5 * (1 + math.cos(math.pi * min(i, steps) / steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 def train_base(model: DigitsViT, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> None:
@@ -129,7 +199,7 @@ def train_base(model: DigitsViT, x: torch.Tensor, y: torch.Tensor, cfg: TrainCon
     model.use_selectors = False
     opt = _optimizer(model, cfg.base_lr, cfg.weight_decay)
     steps = cfg.base_epochs * math.ceil(len(x) / cfg.batch_size)
-    sched = _cosine(opt, steps)
+    sched = _cosine(opt, steps, 0.1)
     model.train()
     for _ in range(cfg.base_epochs):
         for idx in _batches(len(x), cfg.batch_size, gen):
@@ -149,27 +219,36 @@ def train_selectors(
     final = cumulative_targets(ratios)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     model.use_selectors = True
-    opt = _optimizer(model, cfg.selector_lr, cfg.weight_decay)
+    selector_params = list(model.selectors.parameters())
+    chosen = {id(q) for q in selector_params}
+    backbone = [q for q in model.parameters() if id(q) not in chosen]
+    opt = torch.optim.AdamW([{"params": backbone, "lr": cfg.selector_lr},
+                             {"params": selector_params, "lr": cfg.selector_lr * cfg.selector_lr_boost}],
+                            weight_decay=cfg.weight_decay)
     per_epoch = math.ceil(len(x) / cfg.batch_size)
     total = cfg.selector_epochs * per_epoch
-    sched = _cosine(opt, total)
+    sched = _cosine(opt, total, 0.0)
     step = 0
     model.train()
     for _ in range(cfg.selector_epochs):
         for idx in _batches(len(x), cfg.batch_size, gen):
             progress = min(1.0, step / max(1.0, cfg.ramp * total))
             targets = [1.0 - progress * (1.0 - t) for t in final]
+            model.gumbel_noise = cfg.noise_start + (cfg.noise_end - cfg.noise_start) * step / max(1, total - 1)
             out = model.forward_masked(x[idx])
             with torch.no_grad():
                 soft = F.softmax(teacher(x[idx]), dim=-1)
+                importance = teacher.token_importance(x[idx])
             loss = (F.cross_entropy(out.logits, y[idx])
                     + cfg.distill_weight * F.kl_div(F.log_softmax(out.logits, dim=-1), soft, reduction="batchmean")
-                    + cfg.ratio_weight * keep_ratio_loss(out.keep, targets))
+                    + cfg.ratio_weight * keep_ratio_loss(out.keep, targets)
+                    + cfg.attention_weight * attention_guide_loss(model, out, importance, targets))
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             step += 1
+    model.gumbel_noise = cfg.noise_end
     model.eval()
 
 

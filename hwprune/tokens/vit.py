@@ -68,6 +68,8 @@ class Attention(nn.Module):
         self.heads, self.head_dim = heads, dim // heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
+        self.record = False  # when set, keep the class token's attention (mean over heads) in ``cls_attention``
+        self.cls_attention: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         b, t, d = x.shape
@@ -82,6 +84,8 @@ class Attention(nn.Module):
             attn = e / (e.sum(dim=-1, keepdim=True) + 1e-6)
         else:
             attn = torch.softmax(logits.masked_fill(mask[:, None, None, :] < 0.5, float("-inf")), dim=-1)
+        if self.record:
+            self.cls_attention = attn[:, :, 0].mean(dim=1).detach()
         return self.proj((attn @ v).transpose(1, 2).reshape(b, t, d))
 
 
@@ -110,6 +114,22 @@ class MaskedOutput:
     scores: list[torch.Tensor]
 
 
+def gumbel_keep(score: torch.Tensor, noise: float, tau: float) -> torch.Tensor:
+    """Hard keep decisions with straight-through gradients: keep iff logit(s) + noise·(g₁ − g₂) ≥ 0.
+
+    g₁ − g₂ of two Gumbel samples is logistic noise, so ``noise`` = 1 is the Gumbel-softmax sample of
+    Bernoulli(s); shrinking ``noise`` towards 0 during training turns the samples into the inference rule
+    (s ≥ 0.5), so the keep ratio the penalty sees is the one inference will have. The gradient is that of
+    sigmoid((logit(s) + noise·L)/tau).
+    """
+    s = score.clamp(1e-6, 1 - 1e-6)
+    u = torch.rand_like(s).clamp(1e-6, 1 - 1e-6)
+    z = (s.log() - (1 - s).log()) + noise * (u.log() - (1 - u).log())
+    soft = torch.sigmoid(z / tau)
+    hard = (z >= 0).to(s.dtype)
+    return hard + soft - soft.detach()
+
+
 class DigitsViT(nn.Module):
     """The digits ViT; ``use_selectors`` switches the selectors off (the unpruned baseline, same weights)."""
 
@@ -124,7 +144,8 @@ class DigitsViT(nn.Module):
         self.head = nn.Linear(cfg.dim, cfg.classes)
         self.selectors = nn.ModuleDict({str(b): TokenSelector(cfg.dim, cfg.heads) for b in cfg.selector_blocks})
         self.use_selectors = True
-        self.gumbel_tau = 1.0
+        self.gumbel_tau = 1.0  # temperature of the straight-through relaxation
+        self.gumbel_noise = 1.0  # scale of the Gumbel noise: 1 samples keep ~ Bernoulli(s), 0 is the s ≥ 0.5 rule
 
     # -- shared pieces -------------------------------------------------------------------------------
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -166,9 +187,7 @@ class DigitsViT(nn.Module):
         cand, present = t[:, 1:], mask[:, 1:]
         score = selector(cand, present)
         if self.training:
-            s = score.clamp(1e-6, 1 - 1e-6)
-            choice = F.gumbel_softmax(torch.stack([s.log(), (1 - s).log()], dim=-1), tau=self.gumbel_tau, hard=True)
-            decide = choice[..., 0]
+            decide = gumbel_keep(score, self.gumbel_noise, self.gumbel_tau)
         else:
             decide = (score >= KEEP_THRESHOLD).to(t.dtype)
         keep = torch.cat([decide[:, :n] * present[:, :n], present.new_zeros(t.shape[0], 1)], dim=1)
@@ -181,6 +200,24 @@ class DigitsViT(nn.Module):
         has_package = (fused.detach().sum(dim=1, keepdim=True) > 0).to(t.dtype)
         new_mask = torch.cat([mask[:, :1], keep[:, :n], has_package], dim=1)
         return torch.cat([t[:, : 1 + n], package], dim=1), new_mask, score
+
+    @torch.no_grad()
+    def token_importance(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Class-token attention to each patch token [B, N] in every selector block, selectors off.
+
+        The training's auxiliary target: how much the unpruned model's class token reads each patch.
+        """
+        was, self.use_selectors = self.use_selectors, False
+        blocks = [self.blocks[b] for b in self.cfg.selector_blocks]
+        for block in blocks:
+            block.attn.record = True
+        try:
+            self.forward_masked(x)
+            return {b: self.blocks[b].attn.cls_attention[:, 1:] for b in self.cfg.selector_blocks}
+        finally:
+            for block in blocks:
+                block.attn.record = False
+            self.use_selectors = was
 
     # -- compacted (hardware-like) path ---------------------------------------------------------------
     def float_select(self, index: int, tokens: torch.Tensor, has_package: bool) -> Compaction:

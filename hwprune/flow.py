@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 
+import numpy as np
+
 from hwprune import __version__
 from hwprune.boards import Board, load_board
 from hwprune.config import CompileConfig
@@ -46,6 +48,8 @@ class BuildContext:
     graph: Graph | None = None
     qgraph: Graph | None = None
     kernels: list[KernelSpec] = field(default_factory=list)
+    calibration: dict[str, np.ndarray] = field(default_factory=dict)
+    emitted: dict[str, str] = field(default_factory=dict)
     accuracy: dict[str, float] = field(default_factory=dict)
 
     def source_sha256(self) -> str:
@@ -94,6 +98,7 @@ def _step_quantize(ctx: BuildContext) -> None:
 
     assert ctx.graph is not None
     feeds = load_calibration(_calibration_path(ctx), ctx.graph)
+    ctx.calibration = feeds
     spec = QuantSpec(weight_bits=ctx.config.weight_bits, act_bits=ctx.config.act_bits)
     ctx.qgraph = quantize_graph(ctx.graph, feeds, spec)
     (ctx.staging / "ir_quant.json").write_text(ctx.qgraph.to_json(), encoding="utf-8")
@@ -112,11 +117,35 @@ def _step_lower(ctx: BuildContext) -> None:
     write_json(ctx.staging / "kernels.json", {"kernels": [k.to_dict() for k in ctx.kernels]})
 
 
+GOLDEN_VECTORS = 32
+"""Inputs (the first calibration samples) whose integer-reference outputs the build's testbenches check."""
+
+
+def _golden_inputs(ctx: BuildContext) -> np.ndarray:
+    assert ctx.graph is not None
+    return ctx.calibration[ctx.graph.inputs[0]][:GOLDEN_VECTORS]
+
+
+def _step_emit(ctx: BuildContext) -> None:
+    """HLS project (firmware, testbench, Vitis script) with golden vectors; FPGA boards only."""
+    from hwprune.backends.hls import write_hls
+    from hwprune.sim.csim import write_network_vectors
+
+    assert ctx.qgraph is not None
+    if ctx.board.family == "asic":
+        ctx.emitted["hls"] = "not emitted: the ASIC target has no Vitis HLS flow"
+    else:
+        write_hls(ctx.kernels, ctx.qgraph, ctx.board, ctx.staging / "hls", project=ctx.model_path.stem)
+        count = write_network_vectors(ctx.staging / "hls", ctx.qgraph, _golden_inputs(ctx))
+        ctx.emitted["hls"] = f"hls/ ({count} golden vectors)"
+
+
 def _step_report(ctx: BuildContext) -> None:
     from hwprune.report.summary import build_summary
 
     assert ctx.qgraph is not None
     summary = build_summary(ctx.qgraph, ctx.board, accuracy=ctx.accuracy, kernels=ctx.kernels)
+    summary["emitted"] = dict(sorted(ctx.emitted.items()))
     summary["hwprune_version"] = __version__
     summary["source"] = {"file": ctx.model_path.name, "sha256": ctx.source_sha256()}
     write_json(ctx.staging / "report.json", summary)
@@ -127,6 +156,7 @@ STEPS: list[Step] = [
          "parse the model, infer shapes, fold BatchNorm, check every op, recognise sparsity patterns"),
     Step("quantize", "ir_quant.json", _step_quantize, "PTQ to integers (DESIGN.md section 3)"),
     Step("lower", "kernels.json", _step_lower, "one KernelSpec per layer: packed weights, lanes, cycles"),
+    Step("emit", "hls/", _step_emit, "write the HLS C++ project (and later the RTL) with golden vectors"),
     Step("report", "report.json", _step_report, "per-layer shapes, MACs, bits, cycles, totals"),
 ]
 

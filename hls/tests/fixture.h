@@ -6,6 +6,7 @@
 
 #include <hwprune/hwprune.h>
 
+#include <cstdio>
 #include <vector>
 
 #include "harness.h"
@@ -27,6 +28,7 @@ struct mac_cfg {
     static const int kept = KEPT;
     static const int groups = (K + S - 1) / S;
     static const int passes = (OUT + LANES - 1) / LANES;
+    static const int flatten_channels = 1;
     static const bool relu = RELU;
     static const bool dense = KEPT == S;
     static const bool shared_offsets = SHARED && KEPT != S;
@@ -54,6 +56,11 @@ struct layer_params {
             for (int g = 0; g < CFG::groups; ++g) {
                 const int real = (g + 1) * CFG::group_size <= CFG::in_features ? CFG::group_size
                                                                              : CFG::in_features - g * CFG::group_size;
+                if (real < CFG::kept) {  // the last group must hold KEPT real inputs (GroupLayout's rule)
+                    ++hwtest::failures();
+                    std::printf("invalid test layout: group %d has %d real inputs < kept\n", g, real);
+                    return;
+                }
                 const bool reuse = CFG::shared_offsets && r % CFG::lanes != 0;
                 if (reuse) {
                     pos[r][g] = pos[r - r % CFG::lanes][g];

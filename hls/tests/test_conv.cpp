@@ -34,12 +34,14 @@ void check_conv(unsigned long long seed) {
         for (std::size_t i = 0; i < fmap.size(); ++i) fmap[i] = v == 0 ? 255 : rng.next(0, 255);
         hls::stream<typename CFG::in_t> in("in");
         hls::stream<typename CFG::out_t> out("out");
-        for (std::size_t i = 0; i < fmap.size(); ++i) in.write(fmap[i]);
+        for (int i = 0; i < H; ++i)  // channels-last beats
+            for (int j = 0; j < W; ++j)
+                for (int c = 0; c < C; ++c) in.write(fmap[(c * H + i) * W + j]);
         hwprune::conv2d<CFG>(in, out, p.w, p.off, p.bias, p.mult, p.shift);
         HWCHECK_EQ(out.size(), CFG::out_features * CFG::out_height * CFG::out_width);
-        for (int f = 0; f < CFG::out_features; ++f) {
-            for (int oy = 0; oy < CFG::out_height; ++oy) {
-                for (int ox = 0; ox < CFG::out_width; ++ox) {
+        for (int oy = 0; oy < CFG::out_height; ++oy) {
+            for (int ox = 0; ox < CFG::out_width; ++ox) {
+                for (int f = 0; f < CFG::out_features; ++f) {
                     std::vector<long long> window(CFG::in_features, 0);  // (c, ky, kx) order
                     for (int c = 0; c < C; ++c)
                         for (int ky = 0; ky < CFG::kernel_h; ++ky)

@@ -1,4 +1,5 @@
-// Unit tests of pool.h: max pooling (stride, padding, negative values), ReLU, flatten.
+// Unit tests of pool.h on channels-last streams: max pooling (stride, padding, negative values),
+// ReLU, flatten (channels-last to CHW).
 #include <hwprune/pool.h>
 
 #include <vector>
@@ -29,15 +30,16 @@ void check_pool(unsigned long long seed) {
     hwtest::lcg rng(seed);
     std::vector<long long> x(C * H * W);
     hls::stream<typename CFG::data_t> in("in"), out("out");
-    for (std::size_t i = 0; i < x.size(); ++i) {
+    for (std::size_t i = 0; i < x.size(); ++i)
         x[i] = rng.next(hwprune::range_of<typename CFG::data_t>::min(), hwprune::range_of<typename CFG::data_t>::max());
-        in.write(x[i]);
-    }
+    for (int i = 0; i < H; ++i)  // channels-last beats
+        for (int j = 0; j < W; ++j)
+            for (int c = 0; c < C; ++c) in.write(x[(c * H + i) * W + j]);
     hwprune::maxpool2d<CFG>(in, out);
     HWCHECK_EQ(out.size(), C * CFG::out_height * CFG::out_width);
-    for (int c = 0; c < C; ++c)
-        for (int oy = 0; oy < CFG::out_height; ++oy)
-            for (int ox = 0; ox < CFG::out_width; ++ox) {
+    for (int oy = 0; oy < CFG::out_height; ++oy)
+        for (int ox = 0; ox < CFG::out_width; ++ox)
+            for (int c = 0; c < C; ++c) {
                 long long best = hwprune::range_of<typename CFG::data_t>::min();
                 for (int ky = 0; ky < CFG::kernel_h; ++ky)
                     for (int kx = 0; kx < CFG::kernel_w; ++kx) {
@@ -74,10 +76,11 @@ HWTEST(relu_clamps_negative_only) {
     for (int i = 0; i < 5; ++i) HWCHECK_EQ(out.read().to_int(), expected[i]);
 }
 
-HWTEST(flatten_keeps_order) {
-    hls::stream<ap_uint<4> > in("in"), out("out");
-    for (int i = 0; i < 12; ++i) in.write(i);
-    hwprune::flatten<ap_uint<4>, 12>(in, out);
+HWTEST(flatten_reorders_channels_last_to_chw) {
+    hls::stream<ap_uint<6> > in("in"), out("out");
+    for (int p = 0; p < 4; ++p)  // pixel p, channel c carries value c * 4 + p (its CHW index)
+        for (int c = 0; c < 3; ++c) in.write(c * 4 + p);
+    hwprune::flatten<ap_uint<6>, 3, 4>(in, out);
     for (int i = 0; i < 12; ++i) HWCHECK_EQ(out.read().to_int(), i);
     HWCHECK_EQ(out.empty(), true);
 }

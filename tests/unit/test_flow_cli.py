@@ -27,7 +27,8 @@ def test_compile_writes_checkpoints_and_report(tmp_path, examples_dir):
     out = tmp_path / "build" / "mlp"
     result = run_cli("compile", str(examples_dir / "mlp_digits.onnx"), "--board", "zcu102", "-o", str(out))
     assert result.returncode == 0, result.stderr
-    assert {p.name for p in out.iterdir()} == {BUILD_MARKER, "ir.json", "ir_quant.json", "kernels.json", "report.json"}
+    assert {p.name for p in out.iterdir()} == {BUILD_MARKER, "ir.json", "ir_quant.json", "kernels.json", "hls",
+                                              "report.json"}
     report = json.loads((out / "report.json").read_text())
     dense = [layer for layer in report["layers"] if layer["op"] == "Dense"]
     assert [layer["weight_shape"] for layer in dense] == [[64, 64], [32, 64], [10, 32]]
@@ -46,7 +47,11 @@ def test_same_command_twice_gives_identical_files(tmp_path, examples_dir):
         result = run_cli("compile", str(examples_dir / "cnn_digits.onnx"), "--board", "zcu102", "-o", str(out))
         assert result.returncode == 0, result.stderr
         outs.append(out)
-    for name in ("ir.json", "ir_quant.json", "kernels.json", "report.json"):
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
+    assert {"ir.json", "ir_quant.json", "kernels.json", "report.json"} <= {str(f) for f in files}
+    assert any(str(f).startswith("hls/") for f in files)
+    assert files == sorted(p.relative_to(outs[1]) for p in outs[1].rglob("*") if p.is_file())
+    for name in files:
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
 
 
@@ -128,12 +133,12 @@ def test_bad_input_gives_one_line_and_no_build_dir(tmp_path, examples_dir, case)
 def test_failure_keeps_the_previous_build(tmp_path, examples_dir):
     out = tmp_path / "b"
     compile_model(examples_dir / "mlp_digits.onnx", out, CompileConfig())
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x00garbage")
     result = run_cli("compile", str(bad), "-o", str(out))
     assert result.returncode == 2
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert _leftovers(tmp_path) == []
 
 

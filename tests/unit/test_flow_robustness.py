@@ -17,7 +17,7 @@ from hwprune.flow import compile_model
 
 
 def _snapshot(directory: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in directory.iterdir()}
+    return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()}
 
 
 @pytest.mark.parametrize("failing_step", ["import", "quantize", "report"])

@@ -15,9 +15,15 @@
 //   ints      in_features (K), out_features, lanes, macs, groups, group_size, kept, passes,
 //             offset_rows (passes*lanes; passes when the lanes of a pass share offsets;
 //             1 when dense), offset_groups, offset_kept (1 when dense)
+//             flatten_channels (dense only: 1 for a plain vector; C when the input is a flattened
+//             C x H x W map arriving channels-last, so beat i is input (i % C) * H*W + i / C: the
+//             Flatten reorder folded into the read, no buffer of its own)
 //   bools     relu, dense (every position kept: offsets unused), shared_offsets
 // Arrays: weights[passes*lanes][groups][kept] (rows past out_features are zero padding),
 //         offsets[offset_rows][offset_groups][offset_kept], bias/mult/shift[passes*lanes].
+//         Their element types are template parameters: under synthesis the generated ROMs are the
+//         exact ap_int types above; for C-sim they may be plain C integers of the same values (see
+//         HWPRUNE_ROM in types.h), which g++ compiles far faster. Every read converts to the CFG type.
 // Arithmetic: acc_t wraps modulo 2^acc_bits like two's-complement hardware; lowering sizes acc_bits
 // so the final sum always fits, hence the result is exact whatever the order of the additions.
 #ifndef HWPRUNE_BALANCED_H
@@ -29,13 +35,12 @@
 namespace hwprune {
 
 // One output vector y[r], r < out_features, from the input x[g][s] = input g*S + s (zero-padded tail).
-template <class CFG>
+template <class CFG, typename W_T, typename O_T, typename B_T, typename M_T, typename S_T>
 void balanced_mac(const typename CFG::in_t x[CFG::groups][CFG::group_size],
-                  const typename CFG::weight_t weights[CFG::passes * CFG::lanes][CFG::groups][CFG::kept],
-                  const typename CFG::offset_t offsets[CFG::offset_rows][CFG::offset_groups][CFG::offset_kept],
-                  const typename CFG::acc_t bias[CFG::passes * CFG::lanes],
-                  const typename CFG::mult_t mult[CFG::passes * CFG::lanes],
-                  const typename CFG::shift_t shift[CFG::passes * CFG::lanes],
+                  const W_T weights[CFG::passes * CFG::lanes][CFG::groups][CFG::kept],
+                  const O_T offsets[CFG::offset_rows][CFG::offset_groups][CFG::offset_kept],
+                  const B_T bias[CFG::passes * CFG::lanes], const M_T mult[CFG::passes * CFG::lanes],
+                  const S_T shift[CFG::passes * CFG::lanes],
                   typename CFG::out_t y[CFG::out_features]) {
     HWPRUNE_PRAGMA(HLS INLINE)
     const int LANES = CFG::lanes;
@@ -62,7 +67,7 @@ void balanced_mac(const typename CFG::in_t x[CFG::groups][CFG::group_size],
         HWPRUNE_LOOP(init_lanes)
         for (int l = 0; l < LANES; ++l) {
             HWPRUNE_PRAGMA(HLS UNROLL)
-            acc[l] = bias[p * LANES + l];
+            acc[l] = typename CFG::acc_t(bias[p * LANES + l]);
         }
         HWPRUNE_LOOP(step_groups)
         for (int gi = 0; gi < STEPS; ++gi) {
@@ -80,9 +85,9 @@ void balanced_mac(const typename CFG::in_t x[CFG::groups][CFG::group_size],
                         const int g = gi * MACS + u;
                         int pos = j;
                         if (!CFG::dense) {
-                            pos = offsets[CFG::shared_offsets ? p : r][g][j].to_int();
+                            pos = typename CFG::offset_t(offsets[CFG::shared_offsets ? p : r][g][j]).to_int();
                         }
-                        sum += weights[r][g][j] * x[g][pos];
+                        sum += typename CFG::weight_t(weights[r][g][j]) * x[g][pos];
                     }
                     acc[l] = sum;
                 }
@@ -93,20 +98,20 @@ void balanced_mac(const typename CFG::in_t x[CFG::groups][CFG::group_size],
             HWPRUNE_PRAGMA(HLS UNROLL)
             const int r = p * LANES + l;
             if (r < CFG::out_features) {
-                y[r] = requantize<typename CFG::out_t, CFG::relu>(acc[l], mult[r], shift[r]);
+                y[r] = requantize<typename CFG::out_t, CFG::relu>(acc[l], typename CFG::mult_t(mult[r]),
+                                                                  typename CFG::shift_t(shift[r]));
             }
         }
     }
 }
 
 // Fully connected layer on streams: K inputs in, out_features outputs out, per input vector.
-template <class CFG>
+template <class CFG, typename W_T, typename O_T, typename B_T, typename M_T, typename S_T>
 void dense(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t>& out,
-           const typename CFG::weight_t weights[CFG::passes * CFG::lanes][CFG::groups][CFG::kept],
-           const typename CFG::offset_t offsets[CFG::offset_rows][CFG::offset_groups][CFG::offset_kept],
-           const typename CFG::acc_t bias[CFG::passes * CFG::lanes],
-           const typename CFG::mult_t mult[CFG::passes * CFG::lanes],
-           const typename CFG::shift_t shift[CFG::passes * CFG::lanes]) {
+           const W_T weights[CFG::passes * CFG::lanes][CFG::groups][CFG::kept],
+           const O_T offsets[CFG::offset_rows][CFG::offset_groups][CFG::offset_kept],
+           const B_T bias[CFG::passes * CFG::lanes], const M_T mult[CFG::passes * CFG::lanes],
+           const S_T shift[CFG::passes * CFG::lanes]) {
     HWPRUNE_PRAGMA(HLS INLINE off)
     const int S = CFG::group_size;
     const int MACS = CFG::macs;
@@ -115,10 +120,17 @@ void dense(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t>
     HWPRUNE_PRAGMA(HLS ARRAY_PARTITION variable=x complete dim=2)
     HWPRUNE_UNUSED(MACS);
     typename CFG::out_t y[CFG::out_features];
+    static_assert(CFG::in_features % CFG::flatten_channels == 0, "flatten_channels must divide K");
+    const int C = CFG::flatten_channels;
+    HWPRUNE_LOOP(pad_input)
+    for (int k = CFG::in_features; k < CFG::groups * S; ++k) {
+        x[k / S][k % S] = 0;  // zero padding of the last group
+    }
     HWPRUNE_LOOP(read_input)
-    for (int k = 0; k < CFG::groups * S; ++k) {
+    for (int i = 0; i < CFG::in_features; ++i) {
         HWPRUNE_PRAGMA(HLS PIPELINE II=1)
-        x[k / S][k % S] = k < CFG::in_features ? in.read() : typename CFG::in_t(0);
+        const int k = (i % C) * (CFG::in_features / C) + i / C;
+        x[k / S][k % S] = in.read();
     }
     balanced_mac<CFG>(x, weights, offsets, bias, mult, shift, y);
     HWPRUNE_LOOP(write_output)

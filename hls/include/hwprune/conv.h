@@ -6,10 +6,11 @@
 // block-punched balanced pattern is the case where the lanes of one pass (a block of filters) share
 // one offset list: the writer then sets CFG::shared_offsets and stores one list per block.
 //
-// Streams carry tensors in NCHW order (batch 1), the order the integer reference flattens them in,
-// so layers chain without reordering and Flatten is free. The kernel keeps the whole input feature
-// map and the output map on chip (frame buffers): right for the small images this flow targets;
-// large images would want line buffers (documented in docs/hls.md).
+// Feature maps stream channels-last, pixel by pixel: beat order (h, w, c), the order camera data and
+// line buffers use, and the RTL kernels' order (hwprune.sim.golden.stream_order). Each output pixel's
+// filters leave as soon as they are computed. The kernel keeps the input feature map on chip (a
+// frame buffer): right for the small images this flow targets; large images would want line
+// buffers (docs/hls.md).
 //
 // CFG = the balanced engine's config (balanced.h) plus the geometry:
 //   in_channels, in_height, in_width, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left,
@@ -21,13 +22,12 @@
 
 namespace hwprune {
 
-template <class CFG>
+template <class CFG, typename W_T, typename O_T, typename B_T, typename M_T, typename S_T>
 void conv2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t>& out,
-            const typename CFG::weight_t weights[CFG::passes * CFG::lanes][CFG::groups][CFG::kept],
-            const typename CFG::offset_t offsets[CFG::offset_rows][CFG::offset_groups][CFG::offset_kept],
-            const typename CFG::acc_t bias[CFG::passes * CFG::lanes],
-            const typename CFG::mult_t mult[CFG::passes * CFG::lanes],
-            const typename CFG::shift_t shift[CFG::passes * CFG::lanes]) {
+            const W_T weights[CFG::passes * CFG::lanes][CFG::groups][CFG::kept],
+            const O_T offsets[CFG::offset_rows][CFG::offset_groups][CFG::offset_kept],
+            const B_T bias[CFG::passes * CFG::lanes], const M_T mult[CFG::passes * CFG::lanes],
+            const S_T shift[CFG::passes * CFG::lanes]) {
     HWPRUNE_PRAGMA(HLS INLINE off)
     static_assert(CFG::in_features == CFG::in_channels * CFG::kernel_h * CFG::kernel_w,
                   "the K axis of a conv is C*kh*kw");
@@ -38,21 +38,22 @@ void conv2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t
     typedef typename CFG::out_t out_t;
 
     in_t fmap[CFG::in_channels][CFG::in_height][CFG::in_width];
-    out_t omap[CFG::out_features][CFG::out_height][CFG::out_width];
     in_t x[CFG::groups][CFG::group_size];
     out_t y[CFG::out_features];
     HWPRUNE_PRAGMA(HLS ARRAY_PARTITION variable=x cyclic factor=MACS dim=1)
     HWPRUNE_PRAGMA(HLS ARRAY_PARTITION variable=x complete dim=2)
     HWPRUNE_UNUSED(MACS);
+
     HWPRUNE_LOOP(read_input)
-    for (int c = 0; c < CFG::in_channels; ++c) {
-        for (int i = 0; i < CFG::in_height; ++i) {
-            for (int j = 0; j < CFG::in_width; ++j) {
+    for (int i = 0; i < CFG::in_height; ++i) {
+        for (int j = 0; j < CFG::in_width; ++j) {
+            for (int c = 0; c < CFG::in_channels; ++c) {
                 HWPRUNE_PRAGMA(HLS PIPELINE II=1)
                 fmap[c][i][j] = in.read();
             }
         }
     }
+
     HWPRUNE_LOOP(pixels_y)
     for (int oy = 0; oy < CFG::out_height; ++oy) {
         HWPRUNE_LOOP(pixels_x)
@@ -70,19 +71,10 @@ void conv2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t
                 x[k / S][k % S] = inside ? fmap[c][iy][ix] : in_t(0);
             }
             balanced_mac<CFG>(x, weights, offsets, bias, mult, shift, y);
-            HWPRUNE_LOOP(store)
+            HWPRUNE_LOOP(write_pixel)
             for (int f = 0; f < CFG::out_features; ++f) {
                 HWPRUNE_PRAGMA(HLS PIPELINE II=1)
-                omap[f][oy][ox] = y[f];
-            }
-        }
-    }
-    HWPRUNE_LOOP(write_output)
-    for (int f = 0; f < CFG::out_features; ++f) {
-        for (int i = 0; i < CFG::out_height; ++i) {
-            for (int j = 0; j < CFG::out_width; ++j) {
-                HWPRUNE_PRAGMA(HLS PIPELINE II=1)
-                out.write(omap[f][i][j]);
+                out.write(y[f]);
             }
         }
     }

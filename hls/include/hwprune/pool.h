@@ -1,8 +1,8 @@
 // hwprune HLS kernel library: the layers between MAC kernels: max pooling, ReLU, flatten.
 //
-// All act on NCHW-ordered streams (see conv.h), one element per beat, so they chain with the MAC
-// kernels in a DATAFLOW region. They only compare or copy, so they are exact by construction; the
-// max pool pads with the type's minimum, as the integer reference does.
+// All act on channels-last streams (beat order (h, w, c), see conv.h), one element per beat, so they
+// chain with the MAC kernels in a DATAFLOW region. They only compare or copy, so they are exact by
+// construction; the max pool pads with the type's minimum, as the integer reference does.
 #ifndef HWPRUNE_POOL_H
 #define HWPRUNE_POOL_H
 
@@ -19,18 +19,18 @@ void maxpool2d(hls::stream<typename CFG::data_t>& in, hls::stream<typename CFG::
     typedef typename CFG::data_t data_t;
     data_t fmap[CFG::channels][CFG::in_height][CFG::in_width];
     HWPRUNE_LOOP(read_input)
-    for (int c = 0; c < CFG::channels; ++c) {
-        for (int i = 0; i < CFG::in_height; ++i) {
-            for (int j = 0; j < CFG::in_width; ++j) {
+    for (int i = 0; i < CFG::in_height; ++i) {
+        for (int j = 0; j < CFG::in_width; ++j) {
+            for (int c = 0; c < CFG::channels; ++c) {
                 HWPRUNE_PRAGMA(HLS PIPELINE II=1)
                 fmap[c][i][j] = in.read();
             }
         }
     }
     HWPRUNE_LOOP(pool)
-    for (int c = 0; c < CFG::channels; ++c) {
-        for (int oy = 0; oy < CFG::out_height; ++oy) {
-            for (int ox = 0; ox < CFG::out_width; ++ox) {
+    for (int oy = 0; oy < CFG::out_height; ++oy) {
+        for (int ox = 0; ox < CFG::out_width; ++ox) {
+            for (int c = 0; c < CFG::channels; ++c) {
                 HWPRUNE_PRAGMA(HLS PIPELINE II=1)
                 data_t best = range_of<data_t>::min();
                 HWPRUNE_LOOP(window)
@@ -63,15 +63,22 @@ void relu(hls::stream<in_t>& in, hls::stream<out_t>& out) {
     }
 }
 
-// Flatten / Reshape: NCHW row-major order is kept, so it is a copy of N beats (the network writer
-// simply reuses the stream instead; this kernel is for designs that want a separate stage).
-template <typename T, int N>
+// Flatten of a C x H x W map: channels-last beats in, the (c, h, w) order of ONNX Flatten out.
+// (When a Dense follows, the writer folds this reorder into the Dense's input read instead, see
+// CFG::flatten_channels in balanced.h, and needs no extra buffer.)
+template <typename T, int CHANNELS, int PIXELS>
 void flatten(hls::stream<T>& in, hls::stream<T>& out) {
     HWPRUNE_PRAGMA(HLS INLINE off)
-    HWPRUNE_LOOP(elements)
-    for (int i = 0; i < N; ++i) {
+    T buffer[CHANNELS][PIXELS];
+    HWPRUNE_LOOP(read_input)
+    for (int i = 0; i < CHANNELS * PIXELS; ++i) {
         HWPRUNE_PRAGMA(HLS PIPELINE II=1)
-        out.write(in.read());
+        buffer[i % CHANNELS][i / CHANNELS] = in.read();
+    }
+    HWPRUNE_LOOP(write_output)
+    for (int i = 0; i < CHANNELS * PIXELS; ++i) {
+        HWPRUNE_PRAGMA(HLS PIPELINE II=1)
+        out.write(buffer[i / PIXELS][i % PIXELS]);
     }
 }
 

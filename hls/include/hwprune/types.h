@@ -28,11 +28,22 @@
 #endif
 
 // Loop labels name loops in HLS reports; g++ -Wall flags labels nobody jumps to, so they exist
-// only under synthesis: HWPRUNE_LOOP(read_input) for (...) {...}
-#if defined(__SYNTHESIS__)
+// only under synthesis (or with HWPRUNE_EMIT_PRAGMAS): HWPRUNE_LOOP(read_input) for (...) {...}
+#if defined(__SYNTHESIS__) || defined(HWPRUNE_EMIT_PRAGMAS)
 #define HWPRUNE_LOOP(name) name:
 #else
 #define HWPRUNE_LOOP(name)
+#endif
+
+// Element type of a generated constant array (weights, offsets, bias, requantiser integers):
+// the exact ap_int type under synthesis (it sets the ROM width); in C-sim a plain C integer type
+// holding the same values (the writer checks every value fits the ap_int type), because g++ spends
+// seconds on the dynamic initialisation of large ap_int arrays. Define HWPRUNE_AP_ROMS to C-simulate
+// with the ap_int arrays themselves.
+#if defined(__SYNTHESIS__) || defined(HWPRUNE_AP_ROMS)
+#define HWPRUNE_ROM(ap_type, host_type) ap_type
+#else
+#define HWPRUNE_ROM(ap_type, host_type) host_type
 #endif
 
 // A constant only pragmas read (so unused in C-sim builds, where pragmas vanish).

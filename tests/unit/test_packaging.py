@@ -43,6 +43,9 @@ def test_installed_wheel_compiles_an_example_outside_the_checkout(tmp_path):
         "import sys, hwprune, hwprune.resources as r\n"
         f"assert hwprune.__file__.startswith({str(target)!r}), hwprune.__file__\n"
         f"assert str(r.shipped_dir('boards')).startswith({str(target)!r})\n"
+        "assert (r.shipped_dir('hls') / 'include' / 'hwprune' / 'hwprune.h').is_file()\n"
+        "assert (r.shipped_dir('rtl') / 'verilator_waivers.vlt').is_file()\n"
+        "assert (r.shipped_dir('sim') / 'hwprune_tb' / '__init__.py').is_file()\n"
         "from hwprune.cli import main\n"
         "sys.exit(main(['compile', 'mlp_digits.onnx', '--board', 'pynq-z2', '-o', 'out']))\n"
     )
@@ -50,3 +53,4 @@ def test_installed_wheel_compiles_an_example_outside_the_checkout(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (work / "out" / "report.json").is_file()
+    assert (work / "out" / "hls" / "run_hls.tcl").is_file()

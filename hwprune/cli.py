@@ -93,7 +93,7 @@ def boards_command() -> None:
 
 
 # Subcommands that live beside the stage they drive: each module has ``register(app)``.
-_COMMAND_MODULES: tuple[str, ...] = ("hwprune.cli_prune",)
+_COMMAND_MODULES: tuple[str, ...] = ("hwprune.cli_prune", "hwprune.cli_sim")
 
 
 def _register_subcommands() -> None:

@@ -127,11 +127,15 @@ def _golden_inputs(ctx: BuildContext) -> np.ndarray:
 
 
 def _step_emit(ctx: BuildContext) -> None:
-    """HLS project (firmware, testbench, Vitis script) with golden vectors; FPGA boards only."""
+    """RTL (Verilog + ROM images) with per-layer golden cases in ``sim/``; the HLS project (firmware,
+    testbench, Vitis script) with network golden vectors in ``hls/`` (FPGA boards only)."""
     from hwprune.backends.hls import write_hls
+    from hwprune.sim.bundle import write_sim_bundle
     from hwprune.sim.csim import write_network_vectors
 
     assert ctx.qgraph is not None
+    write_sim_bundle(ctx.kernels, ctx.staging, seed=ctx.config.seed, source=ctx.model_path.name)
+    ctx.emitted["rtl"] = f"rtl/ and sim/ ({len(ctx.kernels)} layers, each with its golden case)"
     if ctx.board.family == "asic":
         ctx.emitted["hls"] = "not emitted: the ASIC target has no Vitis HLS flow"
     else:
@@ -156,7 +160,7 @@ STEPS: list[Step] = [
          "parse the model, infer shapes, fold BatchNorm, check every op, recognise sparsity patterns"),
     Step("quantize", "ir_quant.json", _step_quantize, "PTQ to integers (DESIGN.md section 3)"),
     Step("lower", "kernels.json", _step_lower, "one KernelSpec per layer: packed weights, lanes, cycles"),
-    Step("emit", "hls/", _step_emit, "write the HLS C++ project (and later the RTL) with golden vectors"),
+    Step("emit", "rtl/ sim/ hls/", _step_emit, "write the RTL, the HLS C++ project and their golden vectors"),
     Step("report", "report.json", _step_report, "per-layer shapes, MACs, bits, cycles, totals"),
 ]
 

@@ -129,8 +129,20 @@ def _transpose(shapes: list[Shape], attrs: dict) -> list[Shape]:
     return [[shapes[0][p] for p in perm]]
 
 
+def _check_axis(op: str, axis: object, rank: int) -> int:
+    """A non-batch axis of a rank-``rank`` tensor (1..rank-1): executors index with it directly."""
+    if not isinstance(axis, int) or isinstance(axis, bool) or not 1 <= axis < rank:
+        raise GraphError(f"{op} axis {axis!r} is not a non-batch axis of a rank-{rank} tensor (1..{rank - 1})")
+    return axis
+
+
+def _softmax(shapes: list[Shape], attrs: dict) -> list[Shape]:
+    _check_axis("Softmax", attrs["axis"], len(shapes[0]))
+    return [list(shapes[0])]
+
+
 def _concat(shapes: list[Shape], attrs: dict) -> list[Shape]:
-    axis = attrs["axis"]
+    axis = _check_axis("Concat", attrs["axis"], len(shapes[0]))
     first = shapes[0]
     for s in shapes[1:]:
         if len(s) != len(first) or any(a != b for i, (a, b) in enumerate(zip(s, first)) if i != axis):
@@ -140,7 +152,7 @@ def _concat(shapes: list[Shape], attrs: dict) -> list[Shape]:
 
 def _layernorm(shapes: list[Shape], attrs: dict) -> list[Shape]:
     x = shapes[0]
-    norm = x[attrs["axis"] :]
+    norm = x[_check_axis("LayerNorm", attrs["axis"], len(x)) :]
     for s in shapes[1:]:
         if s != norm:
             raise GraphError(f"LayerNorm parameter shape {s} is not {norm}")
@@ -163,7 +175,7 @@ OPS: dict[str, OpSpec] = {
         _spec("Clip", 1, 1, ("min", "max"), _same, "min(max(x, min), max)"),
         _spec("Sigmoid", 1, 1, (), _same, "1 / (1 + exp(-x))"),
         _spec("Gelu", 1, 1, ("approximate",), _same, "x * Phi(x); approximate none|tanh"),
-        _spec("Softmax", 1, 1, ("axis",), _same, "softmax along axis"),
+        _spec("Softmax", 1, 1, ("axis",), _softmax, "softmax along a non-batch axis"),
         _spec("LayerNorm", 1, 3, ("axis", "epsilon"), _layernorm, "normalise over axes >= axis, then scale, bias"),
         _spec("Reshape", 1, 1, ("shape",), _reshape, "reshape; shape[0] is the batch axis"),
         _spec("Transpose", 1, 1, ("perm",), _transpose, "permute axes (batch stays first)"),

@@ -1,0 +1,217 @@
+"""The sparse dot-product engine shared by every balanced pattern (N:M, bank-balanced, balanced
+stochastic, block-punched) and by dense layers ("keep all").
+
+Why it looks like this: a balanced layout keeps exactly ``k`` of every ``S`` inputs in every group of
+every row, so one MAC unit that walks its groups spends exactly ``k`` cycles per group on kept
+weights and never one on a pruned weight; the only metadata it needs is the ``log2 S``-bit position
+inside the group, used as the select of an ``S:1`` multiplexer over that group's activations.
+
+Micro-architecture (cycle rules in ``hwprune.lower.cycles``)::
+
+    i (1 activation / beat) ──► assembler ──► P input banks (ping-pong halves, one S-wide word per group)
+                                                    │ word of group u + P·round, shared by the L lanes
+    counter (pass, round, j) ──► weight ROM ──► L×P × (weight, offset) ──► S:1 select ──► × ──► Σ_P ──► acc
+                                                                                                  │ last step
+    o (1 output / beat) ◄── requantise (bias, M, sh, ReLU, saturate) ◄── result shift register ◄─┘
+
+Input beats land in the bank half of their vector while the other half is read, so loading vector
+``v+1`` overlaps the compute of vector ``v``. The result register decouples the lanes (which finish a
+pass together) from the one-output-per-beat stream; one requantiser is shared by all lanes.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hwprune.backends.rtl.roms import EngineShape, param_rom, weight_rom
+from hwprune.lower.kernel_spec import KernelSpec
+
+__all__ = ["DotEngine", "stream_shape"]
+
+
+def _counter(count: int, name: str) -> Signal:
+    """A counter over ``range(count)``, at least one bit wide (zero-width wires trip Verilator's lint)."""
+    return Signal(range(max(2, count)), name=name)
+
+
+def stream_shape(bits: int, is_signed: bool) -> signed | unsigned:
+    return signed(bits) if is_signed else unsigned(bits)
+
+
+class DotEngine(wiring.Component):
+    """Dense-kind kernel: ``K`` input beats in, ``out_features`` output beats out, per vector.
+
+    Ports (Verilog names): ``clk``, ``rst``, ``i__payload/valid/ready`` (input activations),
+    ``o__payload/valid/ready`` (requantised outputs).
+    """
+
+    def __init__(self, spec: KernelSpec) -> None:
+        self.spec = spec
+        self.shape = EngineShape.of(spec)
+        s = self.shape
+        super().__init__({
+            "i": In(stream.Signature(stream_shape(s.in_bits, s.in_signed))),
+            "o": Out(stream.Signature(stream_shape(s.out_bits, s.out_signed))),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        s = self.shape
+        S, K, P, L, Q = s.group_size, s.in_features, s.macs, s.lanes, s.rounds
+        ab = s.in_bits
+        # selects and the assembler are padded to a power of two, so every index value has a case
+        # (no incomplete "casez" in the Verilog); the padding positions are never selected
+        S2 = max(2, 1 << (S - 1).bit_length())
+
+        # ---- input: assemble one group word, write it into bank (group mod P), address half·Q + round
+        full = [Signal(name=f"full{h}") for h in (0, 1)]
+        wr = Signal()
+        w_o, w_u, w_q, w_i = (_counter(S, "w_offset"), _counter(P, "w_mac"), _counter(Q, "w_round"),
+                              _counter(K, "w_index"))
+        assembled = Signal(S2 * ab)
+        word = Signal(S2 * ab)
+        last_beat = w_i == K - 1
+        group_done = (w_o == S - 1) | last_beat
+        take = Signal()
+        m.d.comb += [
+            self.i.ready.eq(~Mux(wr, full[1], full[0])),
+            take.eq(self.i.valid & self.i.ready),
+            word.eq(assembled),
+            word.word_select(w_o, ab).eq(self.i.payload),
+        ]
+        banks = []
+        for u in range(P):
+            bank = memory.Memory(shape=unsigned(S * ab), depth=2 * Q, init=[])
+            m.submodules[f"bank{u}"] = bank
+            wp = bank.write_port()
+            m.d.comb += [wp.addr.eq(Mux(wr, Q, 0) + w_q), wp.data.eq(word[:S * ab]),
+                         wp.en.eq(take & group_done & (w_u == u))]
+            banks.append(bank)
+        with m.If(take):
+            with m.If(group_done):
+                m.d.sync += [assembled.eq(0), w_o.eq(0)]
+                with m.If(w_u == P - 1):
+                    m.d.sync += [w_u.eq(0), w_q.eq(w_q + 1)]
+                with m.Else():
+                    m.d.sync += w_u.eq(w_u + 1)
+            with m.Else():
+                m.d.sync += [assembled.eq(word), w_o.eq(w_o + 1)]
+            with m.If(last_beat):
+                m.d.sync += [w_i.eq(0), w_o.eq(0), w_u.eq(0), w_q.eq(0), wr.eq(~wr)]
+            with m.Else():
+                m.d.sync += w_i.eq(w_i + 1)
+
+        # ---- compute counter: one step per cycle over (pass, round, j); the last step of a pass
+        # waits until the result register is free (rule 3 of the cycle model)
+        rd = Signal()
+        c_j, c_q, c_p = _counter(s.kept, "c_kept"), _counter(Q, "c_round"), _counter(s.passes, "c_pass")
+        addr = _counter(s.rom_depth, "rom_addr")
+        res_claimed = Signal()
+        pass_first = (c_j == 0) & (c_q == 0)
+        pass_last = (c_j == s.kept - 1) & (c_q == Q - 1)
+        vector_last = pass_last & (c_p == s.passes - 1)
+        issue = Signal()
+        m.d.comb += issue.eq(Mux(rd, full[1], full[0]) & (~pass_last | ~res_claimed))
+        for h in (0, 1):
+            with m.If(take & last_beat & (wr == h)):
+                m.d.sync += full[h].eq(1)
+            with m.If(issue & vector_last & (rd == h)):
+                m.d.sync += full[h].eq(0)
+        with m.If(issue):
+            m.d.sync += addr.eq(addr + 1)
+            with m.If(c_j == s.kept - 1):
+                m.d.sync += [c_j.eq(0), c_q.eq(c_q + 1)]
+            with m.Else():
+                m.d.sync += c_j.eq(c_j + 1)
+            with m.If(pass_last):
+                m.d.sync += [c_q.eq(0), c_p.eq(c_p + 1), res_claimed.eq(1)]
+            with m.If(vector_last):
+                m.d.sync += [c_p.eq(0), addr.eq(0), rd.eq(~rd)]
+
+        # depth ≥ 2 (a zero pad word) so no address port is zero bits wide
+        rom_init = weight_rom(self.spec) + [0] * max(0, 2 - s.rom_depth)
+        rom = memory.Memory(shape=unsigned(s.rom_width), depth=len(rom_init), init=rom_init)
+        m.submodules.weights = rom
+        rom_rd = rom.read_port()
+        m.d.comb += rom_rd.addr.eq(addr)
+        windows = []
+        for u, bank in enumerate(banks):
+            port = bank.read_port()
+            m.d.comb += port.addr.eq(Mux(rd, Q, 0) + c_q)
+            windows.append(port.data)
+
+        # ---- stage 1: select the activation inside the group, multiply
+        s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
+        s1_j, s1_p = Signal.like(c_j, name="s1_kept"), Signal.like(c_p, name="s1_pass")
+        m.d.sync += [s1_valid.eq(issue), s1_first.eq(pass_first), s1_last.eq(pass_last), s1_j.eq(c_j),
+                     s1_p.eq(c_p)]
+        prod_shape = signed(s.weight_bits + ab + (0 if s.in_signed else 1))
+        products: list[list[Signal]] = []
+        for lane in range(L):
+            row = []
+            for u in range(P):
+                base = (lane * P + u) * s.slot_bits
+                weight = rom_rd.data[base:base + s.weight_bits].as_signed()
+                offset = rom_rd.data[base + s.weight_bits:base + s.slot_bits] if s.offset_bits else s1_j
+                elems = [windows[u][e * ab:(e + 1) * ab] for e in range(S)]
+                elems = [e.as_signed() for e in elems] if s.in_signed else elems
+                elems += [Const(0, stream_shape(ab, s.in_signed))] * (S2 - S)
+                act = Signal(stream_shape(ab, s.in_signed), name=f"act_l{lane}_m{u}")
+                m.d.comb += act.eq(Array(elems)[offset])
+                prod = Signal(prod_shape, name=f"prod_l{lane}_m{u}")
+                m.d.sync += prod.eq(weight * act)
+                row.append(prod)
+            products.append(row)
+
+        # ---- stage 2: add the lane's P products, accumulate; the last step fills the result register
+        s2_valid, s2_first, s2_last = Signal(), Signal(), Signal()
+        s2_p = Signal.like(c_p, name="s2_pass")
+        m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_last.eq(s1_last), s2_p.eq(s1_p)]
+        acc_shape = signed(s.acc_bits)
+        result = [Signal(acc_shape, name=f"result{lane}") for lane in range(L)]
+        res_full = Signal()
+        res_left = _counter(L + 1, "res_left")
+        res_row = _counter(s.out_features + 1, "res_row")
+        for lane in range(L):
+            acc = Signal(acc_shape, name=f"acc{lane}")
+            total = sum(products[lane][1:], products[lane][0])
+            nxt = Signal(acc_shape, name=f"next{lane}")
+            m.d.comb += nxt.eq(Mux(s2_first, total, acc + total))
+            with m.If(s2_valid):
+                m.d.sync += acc.eq(nxt)
+                with m.If(s2_last):
+                    m.d.sync += result[lane].eq(nxt)
+        last_pass_rows = s.out_features - (s.passes - 1) * L
+        with m.If(s2_valid & s2_last):
+            m.d.sync += [res_full.eq(1), res_row.eq(s2_p * L),
+                         res_left.eq(Mux(s2_p == s.passes - 1, last_pass_rows, L))]
+
+        # ---- serialiser: requantise result[0] into the output register, shift the rest down
+        param_init = param_rom(self.spec) + [0] * max(0, 2 - s.out_features)
+        params = memory.Memory(shape=unsigned(s.param_width), depth=len(param_init), init=param_init)
+        m.submodules.params = params
+        prm = params.read_port(domain="comb")
+        m.d.comb += prm.addr.eq(res_row)
+        bias = prm.data[:s.acc_bits].as_signed()
+        mult = prm.data[s.acc_bits:s.acc_bits + s.mult_bits].as_signed()
+        shift_m1 = prm.data[s.acc_bits + s.mult_bits:]
+        scaled = Signal(signed(s.acc_bits + 1 + s.mult_bits))
+        halved = Signal(signed(s.acc_bits + 1 + s.mult_bits))
+        rounded = Signal(signed(s.acc_bits + 2 + s.mult_bits))
+        m.d.comb += [scaled.eq((result[0] + bias) * mult), halved.eq(scaled >> shift_m1),
+                     rounded.eq((halved + 1) >> 1)]
+        out_max = (1 << (s.out_bits - 1)) - 1 if s.out_signed else (1 << s.out_bits) - 1
+        out_min = 0 if (s.relu or not s.out_signed) else -(1 << (s.out_bits - 1))
+        clamped = Mux(rounded > out_max, out_max, Mux(rounded < out_min, out_min, rounded))
+        out_free = ~self.o.valid | self.o.ready
+        with m.If(res_full & out_free):
+            m.d.sync += [self.o.payload.eq(clamped), self.o.valid.eq(1), res_row.eq(res_row + 1),
+                         res_left.eq(res_left - 1)]
+            m.d.sync += [result[lane].eq(result[lane + 1]) for lane in range(L - 1)]
+            with m.If(res_left == 1):
+                m.d.sync += [res_full.eq(0), res_claimed.eq(0)]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        return m

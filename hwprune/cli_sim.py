@@ -1,0 +1,36 @@
+"""``hwprune sim BUILD_DIR``: rerun a build's RTL verification (Verilator + cocotb) and print, per
+layer, the vectors, whether the outputs are bit-exact, measured vs predicted cycles and PE
+utilisation. Exit code 0 only if every layer is bit-exact and cycle-exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("sim")
+    def sim_command(
+        build_dir: Path = typer.Argument(..., help="A build directory written by `hwprune compile` (has rtl/ and sim/)."),
+        no_backpressure: bool = typer.Option(False, "--no-backpressure", help="Skip the random-ready replay."),
+    ) -> None:
+        """Replay the golden vectors of BUILD_DIR/sim on the Verilator-built RTL."""
+        from hwprune.errors import HwpruneError
+        from hwprune.sim.bundle import run_sim
+
+        if not (build_dir / "sim" / "manifest.json").is_file():
+            raise HwpruneError(f"{build_dir}: no sim/manifest.json (was it built with `hwprune compile`?)")
+        tests = ("timed",) if no_backpressure else ("timed", "backpressure")
+        reports = run_sim(build_dir, tests)
+        typer.echo(f"{'layer':<24} {'vectors':>7} {'bit-exact':>9} {'cycles (RTL/model)':>20} {'PE util.':>8}")
+        for r in reports:
+            cycles = f"{r.measured_last_cycle}/{r.predicted_last_cycle}" + ("" if r.cycle_exact else " MISMATCH")
+            util = f"{r.utilisation:.3f}" if r.utilisation is not None else "-"
+            typer.echo(f"{r.name[:24]:<24} {r.vectors:>7} {'yes' if r.bit_exact else 'NO':>9} {cycles:>20} {util:>8}")
+        ok = all(r.bit_exact and r.cycle_exact for r in reports)
+        typer.echo(f"all {len(reports)} layers: {'bit-exact and cycle-exact' if ok else 'FAILED'}")
+        if not ok:
+            raise typer.Exit(1)

@@ -1,0 +1,193 @@
+"""The cycle model: the exact clock cycle of every output beat of a kernel, given its input arrivals.
+
+This is the timing half of the verification contract (DESIGN.md section 5): the RTL testbench
+records the cycle of every output beat and compares it, beat for beat, with what this module
+predicts. The model is written from the documented micro-architecture rules below, not from the
+RTL source, so a change of either one that is not mirrored in the other fails the tests.
+
+Conventions
+-----------
+* Cycle ``c`` is the clock period that starts at rising edge ``c`` (edge 0 is the first rising edge
+  after reset is released). A *beat at cycle c* means ``valid`` and ``ready`` are both high during
+  cycle ``c``; the transfer commits at edge ``c + 1``.
+* Streams carry one activation (one output) per beat, in the order of the flattened tensor
+  (``x[k]`` for k = 0..K-1; ``y[r]`` for r = 0..out_features-1; C·H·W order for feature maps).
+* ``arrivals[v][i]`` is the earliest cycle at which the source offers beat ``i`` of vector ``v``;
+  the source holds it until it is taken and never offers beat ``i+1`` before the cycle after beat
+  ``i`` was taken. The output stream is never back-pressured in the timed model.
+
+Dot-product engine rules (``hwprune.backends.rtl.engine``)
+----------------------------------------------------------
+1. Two input banks; vector ``v`` is written into bank ``v % 2``. The first beat of a vector is
+   accepted no earlier than the cycle after the previous vector's last beat, and no earlier than
+   the cycle after the last compute step that read the bank's previous vector.
+2. The compute counter issues one step per cycle; a vector has ``passes × cycles_per_pass`` steps.
+   Its first step issues no earlier than the cycle after its last input beat, and no earlier than
+   the cycle after the previous vector's last step.
+3. Within a pass, steps issue on consecutive cycles, except the *last* step of a pass, which waits
+   until the result register is free: no earlier than ``X' + 3 + n'`` where ``X'`` is the cycle of
+   the previous pass's last step and ``n'`` the number of outputs of that pass.
+4. The outputs of a pass whose last step issued at cycle ``X`` leave at cycles
+   ``X + PIPELINE_DEPTH + j`` for ``j = 0..n-1`` (``n = lanes``, or the remainder in the last pass).
+
+So with back-to-back inputs, ``cycles_per_pass ≥ lanes + 3`` and compute at least as long as the
+input (``passes × cycles_per_pass ≥ K``), one vector leaves every ``passes × cycles_per_pass`` cycles:
+no cycle is spent on a pruned weight, and the count is the one of DESIGN.md section 4.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from hwprune.lower.kernel_spec import KernelSpec
+
+__all__ = [
+    "PIPELINE_DEPTH",
+    "RESULT_TURNAROUND",
+    "EngineTiming",
+    "EngineModel",
+    "KernelSchedule",
+    "engine_schedule",
+    "back_to_back",
+    "steady_state_interval",
+    "first_output_latency",
+    "kernel_model",
+]
+
+PIPELINE_DEPTH = 4
+"""Cycles from the issue of a pass's last step to that pass's first output beat (ROM/bank read,
+select + multiply, accumulate into the result register, requantise into the output register)."""
+
+RESULT_TURNAROUND = 3
+"""Cycles from the issue of a pass's last step to the result register starting to drain."""
+
+
+@dataclass(frozen=True)
+class EngineTiming:
+    """The few integers the engine's timing depends on (derived from a ``KernelSpec``)."""
+
+    in_beats: int
+    out_features: int
+    lanes: int
+    cycles_per_pass: int
+
+    def __post_init__(self) -> None:
+        for name in ("in_beats", "out_features", "lanes", "cycles_per_pass"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+    @property
+    def passes(self) -> int:
+        return math.ceil(self.out_features / self.lanes)
+
+    @property
+    def compute_cycles(self) -> int:
+        return self.passes * self.cycles_per_pass
+
+    def outputs_of_pass(self, p: int) -> int:
+        return min(self.lanes, self.out_features - p * self.lanes)
+
+    @staticmethod
+    def of(spec: KernelSpec) -> "EngineTiming":
+        """Timing of a dense kernel's dot-product engine (one input vector of K beats)."""
+        return EngineTiming(spec.in_features, spec.out_features, spec.lanes, spec.cycles_per_pass)
+
+
+@dataclass(frozen=True)
+class KernelSchedule:
+    """Predicted cycles: ``accepts[v][i]`` of every input beat, ``outputs[v][r]`` of every output beat."""
+
+    accepts: list[list[int]]
+    outputs: list[list[int]]
+    last_steps: list[list[int]]
+
+    def flat_outputs(self) -> list[int]:
+        return [c for vector in self.outputs for c in vector]
+
+
+class EngineModel:
+    """Rules 1-4 applied one vector at a time (stateful, so a source can be scheduled on the fly)."""
+
+    def __init__(self, timing: EngineTiming) -> None:
+        self.timing = timing
+        self.bank_free = [0, 0]  # first cycle a bank may take the first beat of a new vector
+        self.writer_free = 0  # first cycle the writer may take the first beat of the next vector
+        self.issue_free = 0  # first cycle the compute counter may issue a vector's first step
+        self.result_free = 0  # first cycle a pass's last step may issue
+        self.vectors = 0
+
+    @property
+    def next_ready(self) -> int:
+        """First cycle at which the next vector's first beat can be accepted."""
+        return max(self.writer_free, self.bank_free[self.vectors % 2])
+
+    def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
+        """(accept cycles, output cycles, last-step cycles) of the next vector."""
+        t = self.timing
+        if len(arrival) != t.in_beats:
+            raise ValueError(f"vector {self.vectors} has {len(arrival)} arrival cycles, "
+                             f"the kernel takes {t.in_beats} beats")
+        accepted: list[int] = []
+        previous = self.next_ready - 1
+        for cycle in arrival:
+            previous = max(int(cycle), previous + 1)
+            accepted.append(previous)
+        self.writer_free = accepted[-1] + 1
+        step = max(accepted[-1] + 1, self.issue_free)  # cycle of the pass's first step
+        beats: list[int] = []
+        lasts: list[int] = []
+        for p in range(t.passes):
+            last = max(step + t.cycles_per_pass - 1, self.result_free)
+            n = t.outputs_of_pass(p)
+            beats.extend(last + PIPELINE_DEPTH + j for j in range(n))
+            self.result_free = last + RESULT_TURNAROUND + n
+            lasts.append(last)
+            step = last + 1
+        self.issue_free = step
+        self.bank_free[self.vectors % 2] = step
+        self.vectors += 1
+        return accepted, beats, lasts
+
+
+def engine_schedule(timing: EngineTiming, arrivals: Sequence[Sequence[int]]) -> KernelSchedule:
+    """Apply rules 1-4 to every vector in order; exact for an output stream that is always ready."""
+    model = EngineModel(timing)
+    accepts, outputs, last_steps = [], [], []
+    for arrival in arrivals:
+        accepted, beats, lasts = model.push(arrival)
+        accepts.append(accepted)
+        outputs.append(beats)
+        last_steps.append(lasts)
+    return KernelSchedule(accepts, outputs, last_steps)
+
+
+def back_to_back(vectors: int, beats: int) -> list[list[int]]:
+    """Arrivals of a source that always has data: every beat offered from cycle 0."""
+    return [[0] * beats for _ in range(vectors)]
+
+
+def steady_state_interval(timing: EngineTiming) -> int:
+    """Cycles between consecutive vectors with back-to-back inputs, measured on the model.
+
+    Closed form when no pass waits for the result register (``cycles_per_pass ≥ lanes + 3``):
+    ``max(passes × cycles_per_pass, K)``.
+    """
+    outputs = engine_schedule(timing, back_to_back(4, timing.in_beats)).outputs
+    return outputs[3][-1] - outputs[2][-1]
+
+
+def first_output_latency(timing: EngineTiming) -> int:
+    """Cycle of the first output beat when the first input beat is taken at cycle 0."""
+    return timing.in_beats + timing.cycles_per_pass - 1 + PIPELINE_DEPTH
+
+
+def kernel_model(spec: KernelSpec) -> EngineModel:
+    """The stateful cycle model of a kernel (one vector = one input vector, or one frame for conv)."""
+    if spec.kind == "conv":
+        from hwprune.lower.conv_cycles import ConvModel
+
+        return ConvModel(spec)  # type: ignore[return-value]
+    return EngineModel(EngineTiming.of(spec))

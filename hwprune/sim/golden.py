@@ -1,0 +1,128 @@
+"""Case files: golden vectors, the source's arrival schedule and the expected output trace.
+
+A case file is what the cocotb testbench (``sim/hwprune_tb/stream_tb.py``) replays and what
+``hwprune sim BUILD_DIR`` reruns. Values always come from the integer reference (through
+``hwprune.sim.vectors.kernel_reference`` or ``hwprune.quant.reference.run_integer``); cycles from
+``hwprune.lower.cycles``. JSON, so users can read, diff and regenerate them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from hwprune.lower.kernel_spec import KernelSpec
+from hwprune.sim.vectors import kernel_reference
+
+__all__ = ["CASE_FORMAT", "TimingModel", "source_arrivals", "kernel_case", "write_case", "read_case",
+           "mutate_value", "mutate_cycle", "stream_order"]
+
+CASE_FORMAT = "hwprune-sim-case/1"
+
+
+class TimingModel(Protocol):
+    """What the arrival generator needs from a cycle model (``hwprune.lower.cycles.EngineModel``)."""
+
+    @property
+    def next_ready(self) -> int: ...
+
+    def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]: ...
+
+
+def source_arrivals(model: TimingModel, vectors: int, beats: int, seed: int) -> tuple[list[int], list[int]]:
+    """A source that mixes back-to-back vectors, vectors with random gaps between beats and vectors
+    that start late, so the timed test covers both a compute-bound and an input-bound engine.
+
+    Returns (flat arrival cycles, flat predicted output cycles), pushing every vector into ``model``.
+    """
+    rng = np.random.default_rng(seed)
+    arrivals: list[int] = []
+    outputs: list[int] = []
+    for v in range(vectors):
+        style = v % 4
+        if style < 2:
+            arrival = [0] * beats
+        else:
+            cycle = model.next_ready + (int(rng.integers(10, 40)) if style == 3 else int(rng.integers(0, 4)))
+            arrival = []
+            for _ in range(beats):
+                arrival.append(cycle)
+                gap = int(rng.integers(1, 4)) if (style == 2 and rng.random() < 0.3) else 0
+                cycle += 1 + gap
+        _, beats_out, _ = model.push(arrival)
+        arrivals.extend(arrival)
+        outputs.extend(beats_out)
+    return arrivals, outputs
+
+
+def stream_order(spec: KernelSpec, x: np.ndarray) -> np.ndarray:
+    """Flatten kernel inputs ([N, K] or [N, C, H, W]) into beats: feature maps go pixel by pixel
+    (H, W), channels inner — the order a streaming line buffer consumes."""
+    x = np.asarray(x)
+    if x.ndim == 4:
+        x = x.transpose(0, 2, 3, 1)
+    return x.reshape(x.shape[0], -1)
+
+
+def kernel_case(spec: KernelSpec, x: np.ndarray, seed: int, name: str | None = None,
+                ready_probability: float = 0.6) -> dict[str, Any]:
+    """A case for one kernel: inputs ``x`` (batch), reference outputs, arrivals and predicted cycles."""
+    from hwprune.backends.rtl.emit import KERNEL_PORTS
+    from hwprune.lower.cycles import kernel_model
+
+    expected = stream_order(spec, kernel_reference(spec, x))
+    beats = stream_order(spec, x)
+    arrivals, cycles = source_arrivals(kernel_model(spec), beats.shape[0], beats.shape[1], seed)
+    return make_case(name or spec.ident, spec.ident, KERNEL_PORTS, spec.in_type.bits, spec.in_type.signed,
+                     spec.out_type.bits, spec.out_type.signed, beats.reshape(-1), arrivals,
+                     expected.reshape(-1), cycles, ready_probability, seed)
+
+
+def make_case(name: str, top: str, ports: dict[str, Any], in_bits: int, in_signed: bool, out_bits: int,
+              out_signed: bool, inputs: Sequence[int], arrivals: Sequence[int], expected: Sequence[int],
+              cycles: Sequence[int] | None, ready_probability: float, seed: int, **extra: Any) -> dict[str, Any]:
+    """Assemble a case dictionary (the JSON schema in one place)."""
+    last = max(cycles) if cycles else len(inputs) + len(expected)
+    return {
+        "format": CASE_FORMAT, "name": name, "top": top,
+        "ports": {**ports, "clock": "clk", "reset": "rst"},
+        "in_bits": in_bits, "in_signed": in_signed, "out_bits": out_bits, "out_signed": out_signed,
+        "inputs": [int(v) for v in inputs], "arrivals": [int(v) for v in arrivals],
+        "expected": [int(v) for v in expected],
+        "expected_cycles": [int(v) for v in cycles] if cycles is not None else None,
+        "max_cycles": int(last / ready_probability * 2) + 2000,
+        "backpressure": {"ready_probability": ready_probability, "seed": seed},
+        **extra,
+    }
+
+
+def write_case(case: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(case, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def read_case(path: Path) -> dict[str, Any]:
+    case = json.loads(Path(path).read_text(encoding="utf-8"))
+    if case.get("format") != CASE_FORMAT:
+        raise ValueError(f"{path}: not a {CASE_FORMAT} case file")
+    return case
+
+
+def mutate_value(case: dict[str, Any], index: int) -> dict[str, Any]:
+    """A copy with expected value ``index`` changed (a testbench that still passes is broken)."""
+    mutated = json.loads(json.dumps(case))
+    mutated["expected"][index] += 1 if mutated["expected"][index] < (1 << (case["out_bits"] - 1)) - 1 else -1
+    mutated["name"] += f"-mutated-value-{index}"
+    return mutated
+
+
+def mutate_cycle(case: dict[str, Any], index: int, shift: int = 1) -> dict[str, Any]:
+    """A copy with the expected cycle of beat ``index`` shifted by ``shift``."""
+    mutated = json.loads(json.dumps(case))
+    mutated["expected_cycles"][index] += shift
+    mutated["name"] += f"-mutated-cycle-{index}"
+    return mutated

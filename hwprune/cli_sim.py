@@ -11,15 +11,33 @@ import typer
 __all__ = ["register"]
 
 
+def _run_hls(build_dir: Path) -> None:
+    from hwprune.errors import HwpruneError
+    from hwprune.sim.csim import run_csim
+
+    if not (build_dir / "hls" / "hls.json").is_file():
+        raise HwpruneError(f"{build_dir}: no hls/hls.json (was it built with `hwprune compile` for an FPGA board?)")
+    result = run_csim(build_dir / "hls")
+    typer.echo(result.summary())
+    if not result.passed:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("sim")
     def sim_command(
         build_dir: Path = typer.Argument(..., help="A build directory written by `hwprune compile` (has rtl/ and sim/)."),
         no_backpressure: bool = typer.Option(False, "--no-backpressure", help="Skip the random-ready replay."),
+        hls: bool = typer.Option(False, "--hls", help="Run the HLS C-simulation (g++) of BUILD_DIR/hls instead."),
     ) -> None:
-        """Replay the golden vectors of BUILD_DIR/sim on the Verilator-built RTL."""
+        """Replay the golden vectors of BUILD_DIR/sim on the Verilator-built RTL (or, with --hls, the
+        golden vectors of BUILD_DIR/hls through the g++ C-simulation)."""
         from hwprune.errors import HwpruneError
         from hwprune.sim.bundle import run_sim
+
+        if hls:
+            _run_hls(build_dir)
+            return
 
         if not (build_dir / "sim" / "manifest.json").is_file():
             raise HwpruneError(f"{build_dir}: no sim/manifest.json (was it built with `hwprune compile`?)")

@@ -13,7 +13,9 @@ from hwprune.flow import compile_model
 
 __all__ = ["EXAMPLES", "run_demo"]
 
-EXAMPLES = ("mlp_digits.onnx", "cnn_digits.onnx", "mlp_digits_qonnx.onnx")
+EXAMPLES = ("mlp_digits.onnx", "cnn_digits.onnx", "mlp_digits_qonnx.onnx", "mlp_digits_pruned_qonnx.onnx")
+SIMULATED = "mlp_digits_pruned_qonnx.onnx"
+"""The example whose RTL and HLS the demo also simulates (the 75%-pruned, balanced one)."""
 
 
 def write_digits_eval(path: Path, seed: int = 0) -> Path:
@@ -36,12 +38,18 @@ def run_demo(examples_dir: Path, build_dir: Path, board: str = "zcu102") -> list
 
 
 def main() -> int:
+    from hwprune.cli import main as cli
+
     root = Path(__file__).resolve().parent.parent
     rows = run_demo(root / "examples", root / "build" / "demo")
-    print(f"{'model':<24} {'float top-1':>12} {'int8 top-1':>11}  build directory")
+    print(f"{'model':<30} {'float top-1':>12} {'int8 top-1':>11}  build directory")
     for row in rows:
-        print(f"{row['model']:<24} {row['float_top1']:>11.2f}% {row['integer_top1']:>10.2f}%  {row['out']}")
-    return 0
+        print(f"{row['model']:<30} {row['float_top1']:>11.2f}% {row['integer_top1']:>10.2f}%  {row['out']}")
+    build = next(str(row["out"]) for row in rows if row["model"] == SIMULATED)
+    print(f"\nRTL simulation of {SIMULATED} (Verilator + cocotb):")
+    status = cli(["sim", build, "--no-backpressure"])
+    print(f"\nHLS C-simulation of {SIMULATED} (g++):")
+    return status or cli(["sim", build, "--hls"])
 
 
 if __name__ == "__main__":

@@ -55,18 +55,25 @@ def compile_command(
     weight_bits: Optional[int] = typer.Option(None, "--weight-bits", help="Bits per weight [8]."),
     act_bits: Optional[int] = typer.Option(None, "--act-bits", help="Bits per activation [8]."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for every random choice [0]."),
+    max_util: Optional[float] = typer.Option(
+        None, "--max-util", help="Fraction of the board's resources the design may use [0.8]."
+    ),
+    estimate: Optional[bool] = typer.Option(
+        None, "--estimate/--no-estimate", help="Synthesize each kernel with Yosys for resource counts [on]."
+    ),
     stop_after: Optional[str] = typer.Option(
-        None, "--stop-after", help="Stop after this step: import, quantize, lower, report."
+        None, "--stop-after", help="Stop after this step: import, quantize, lower, emit, estimate, report."
     ),
 ) -> None:
-    """Compile MODEL for a board: import, quantize, report (later: lower, emit, verify, estimate)."""
+    """Compile MODEL for a board: import, quantize, lower (fit to the board), emit RTL/HLS with golden
+    vectors, estimate resources with Yosys, report (report.json, report.html)."""
     from hwprune.config import CompileConfig, load_config
     from hwprune.flow import compile_model
 
     base = load_config(config) if config is not None else CompileConfig()
     cfg = base.with_overrides(
         board=board, calibration=calibration, eval_data=eval_data, weight_bits=weight_bits, act_bits=act_bits,
-        seed=seed, stop_after=stop_after,
+        seed=seed, stop_after=stop_after, max_util=max_util, estimate=estimate,
     )
     target = out if out is not None else Path("build") / model.stem / cfg.board
     ctx = compile_model(model, target, cfg)
@@ -93,7 +100,7 @@ def boards_command() -> None:
 
 
 # Subcommands that live beside the stage they drive: each module has ``register(app)``.
-_COMMAND_MODULES: tuple[str, ...] = ("hwprune.cli_prune", "hwprune.cli_sim")
+_COMMAND_MODULES: tuple[str, ...] = ("hwprune.cli_prune", "hwprune.cli_sim", "hwprune.cli_report")
 
 
 def _register_subcommands() -> None:

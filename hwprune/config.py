@@ -35,12 +35,20 @@ class CompileConfig:
     """Seed of every random choice (sampling, vectors), so builds are reproducible."""
     stop_after: str | None = None
     """Name of the last pipeline step to run (``hwprune compile --help`` lists the steps)."""
+    max_util: float = 0.8
+    """Fraction of the board's DSP/BRAM/LUT/FF the fitted design may use (analytic model)."""
+    estimate: bool = True
+    """Synthesize every kernel with Yosys for the board's family and report the counts."""
 
     def __post_init__(self) -> None:
         for name in ("weight_bits", "act_bits"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 2 <= value <= 16:
                 raise ConfigError(f"{name} must be an integer in 2..16, not {value!r}")
+        if isinstance(self.max_util, bool) or not isinstance(self.max_util, (int, float)) or not 0 < self.max_util <= 1:
+            raise ConfigError(f"max_util must be a number in (0, 1], not {self.max_util!r}")
+        if not isinstance(self.estimate, bool):
+            raise ConfigError(f"estimate must be true or false, not {self.estimate!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, not {self.seed!r}")
 

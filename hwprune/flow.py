@@ -50,6 +50,7 @@ class BuildContext:
     kernels: list[KernelSpec] = field(default_factory=list)
     calibration: dict[str, np.ndarray] = field(default_factory=dict)
     emitted: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)
     accuracy: dict[str, float] = field(default_factory=dict)
 
     def source_sha256(self) -> str:
@@ -110,10 +111,11 @@ def _step_quantize(ctx: BuildContext) -> None:
 
 
 def _step_lower(ctx: BuildContext) -> None:
+    from hwprune.lower.fitting import fit_kernels
     from hwprune.lower.lowering import lower_graph
 
     assert ctx.qgraph is not None
-    ctx.kernels = lower_graph(ctx.qgraph)
+    ctx.kernels = fit_kernels(lower_graph(ctx.qgraph), ctx.board, ctx.config.max_util)
     write_json(ctx.staging / "kernels.json", {"kernels": [k.to_dict() for k in ctx.kernels]})
 
 
@@ -144,15 +146,49 @@ def _step_emit(ctx: BuildContext) -> None:
         ctx.emitted["hls"] = f"hls/ ({count} golden vectors)"
 
 
+def _step_estimate(ctx: BuildContext) -> None:
+    """Yosys synthesis of every emitted kernel for the board's family (cached by content hash)."""
+    from hwprune.estimate.yosys import Resources, synthesize
+
+    if not ctx.config.estimate:
+        return
+    manifest = json.loads((ctx.staging / "rtl" / "manifest.json").read_text(encoding="utf-8"))
+    family = ctx.board.yosys_family
+    layers: dict[str, Resources] = {}
+    for entry, kernel in zip(manifest["kernels"], ctx.kernels):
+        sources = [ctx.staging / "rtl" / name for name in entry["verilog"]]
+        layers[kernel.name] = synthesize(sources, entry["top"], family)
+    total = {key: sum(getattr(r, key) for r in layers.values())
+             for key in ("lut", "ff", "dsp", "bram18", "bram36", "carry", "cells")}
+    by_type: dict[str, int] = {}
+    for r in layers.values():
+        for cell, count in r.by_type.items():
+            by_type[cell] = by_type.get(cell, 0) + count
+    ctx.resources = {
+        "yosys": {
+            "family": family,
+            "total": {"family": family, **total, "by_type": dict(sorted(by_type.items()))},
+            "layers": {name: r.to_dict() for name, r in layers.items()},
+            "note": "Yosys synth_xilinx estimates per kernel (not Vivado results)",
+        }
+    }
+    write_json(ctx.staging / "estimate.json", ctx.resources)
+
+
 def _step_report(ctx: BuildContext) -> None:
+    from hwprune.report.html import write_html_report
     from hwprune.report.summary import build_summary
 
     assert ctx.qgraph is not None
     summary = build_summary(ctx.qgraph, ctx.board, accuracy=ctx.accuracy, kernels=ctx.kernels)
     summary["emitted"] = dict(sorted(ctx.emitted.items()))
+    summary["fit"] = {"max_util": ctx.config.max_util}
+    if ctx.resources:
+        summary["resources"] = ctx.resources
     summary["hwprune_version"] = __version__
     summary["source"] = {"file": ctx.model_path.name, "sha256": ctx.source_sha256()}
     write_json(ctx.staging / "report.json", summary)
+    write_html_report(ctx.staging)
 
 
 STEPS: list[Step] = [
@@ -161,6 +197,7 @@ STEPS: list[Step] = [
     Step("quantize", "ir_quant.json", _step_quantize, "PTQ to integers (DESIGN.md section 3)"),
     Step("lower", "kernels.json", _step_lower, "one KernelSpec per layer: packed weights, lanes, cycles"),
     Step("emit", "rtl/ sim/ hls/", _step_emit, "write the RTL, the HLS C++ project and their golden vectors"),
+    Step("estimate", "estimate.json", _step_estimate, "Yosys synthesis of every kernel for the board's family"),
     Step("report", "report.json", _step_report, "per-layer shapes, MACs, bits, cycles, totals"),
 ]
 

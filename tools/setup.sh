@@ -8,6 +8,8 @@ need_apt=()
 command -v g++ >/dev/null || need_apt+=(g++)
 command -v make >/dev/null || need_apt+=(make)
 command -v iverilog >/dev/null || need_apt+=(iverilog)
+# headless Chromium renders report.html in tests/sim/test_report_browser.py
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         echo "setup: installing Debian packages: ${need_apt[*]}"

@@ -102,7 +102,7 @@ def _try_fold_bias(ctx: ImportContext, node: onnx.NodeProto) -> bool:
         x, c = c, x
     if not ctx.is_constant(c) or ctx.is_constant(x):
         return False
-    producer = ctx.graph.producer(ctx.name(x))
+    producer = ctx.producer(ctx.name(x))
     if producer is None or producer.op != "Dense" or len(producer.inputs) != 2:
         return False
     if not ctx.used_once(x):
@@ -137,11 +137,21 @@ def _scalar(ctx: ImportContext, onnx_name: str) -> float:
     return float(value.reshape(()))
 
 
+def _clip_bound(ctx: ImportContext, onnx_name: str | None, default: float) -> float:
+    """A Clip bound as a finite float: omitted or infinite means unbounded, i.e. +-float32 max
+    (the IR is written as JSON, which has no infinity)."""
+    if onnx_name is None:
+        return default
+    value = _scalar(ctx, onnx_name)
+    if np.isnan(value):
+        raise ctx.fail(f"bound {onnx_name!r} is NaN")
+    return float(np.clip(value, -FLOAT_MAX, FLOAT_MAX))
+
+
 @handler("Clip")
 def clip(ctx: ImportContext, node: onnx.NodeProto) -> None:
-    lo_name, hi_name = ctx.optional_input(1), ctx.optional_input(2)
-    lo = _scalar(ctx, lo_name) if lo_name else -FLOAT_MAX
-    hi = _scalar(ctx, hi_name) if hi_name else FLOAT_MAX
+    lo = _clip_bound(ctx, ctx.optional_input(1), -FLOAT_MAX)
+    hi = _clip_bound(ctx, ctx.optional_input(2), FLOAT_MAX)
     if lo == 0.0 and hi == FLOAT_MAX:
         ctx.emit("Relu", [ctx.name(node.input[0])], _out(node))
         return
@@ -283,11 +293,15 @@ def batch_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
     _only_first_output(ctx, node)
     if int(ctx.attr("training_mode", 0)):
         raise ctx.fail("training_mode=1 is not supported; export the model in eval mode")
-    gamma, beta, mean, var = (ctx.constant(name).astype(np.float64) for name in node.input[1:5])
-    scale = gamma / np.sqrt(var + float(ctx.attr("epsilon", 1e-5)))
+    gamma, beta, mean, var = (ctx.constant(name).astype(np.float64).reshape(-1) for name in node.input[1:5])
+    epsilon = float(ctx.attr("epsilon", 1e-5))
+    if not np.all(np.isfinite(var + epsilon)) or np.any(var + epsilon <= 0):
+        # sqrt of a negative would fold NaN into the weights (and print a numpy warning)
+        raise ctx.fail(f"variance + epsilon ({epsilon!r}) must be positive in every channel")
+    scale = gamma / np.sqrt(var + epsilon)
     shift = beta - mean * scale
     x = ctx.name(node.input[0])
-    producer = ctx.graph.producer(x)
+    producer = ctx.producer(x)
     foldable = (
         producer is not None
         and producer.op in ("Conv", "Dense")
@@ -317,11 +331,24 @@ def batch_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
     ctx.emit("Add", [scaled, add_c], _out(node), suffix="/shift")
 
 
+def _axis(ctx: ImportContext, rank: int, default: int | None) -> int:
+    """The node's ``axis`` attribute made non-negative, refused when outside ``[-rank, rank)``.
+
+    ONNX shape inference does not check every op's axis (a corrupt file can hold any int64), and
+    the executors would fail on it with an IndexError deep inside torch.
+    """
+    value = ctx.attr("axis", default)
+    if not isinstance(value, int):
+        raise ctx.fail(f"axis must be an integer, not {value!r}")
+    if not -rank <= value < rank:
+        raise ctx.fail(f"axis {value} is out of range for an input of rank {rank}")
+    return value + rank if value < 0 else value
+
+
 @handler("Concat")
 def concat(ctx: ImportContext, node: onnx.NodeProto) -> None:
     rank = len(ctx.shape(node.input[0]))
-    axis = int(ctx.attr("axis"))
-    axis = axis + rank if axis < 0 else axis
+    axis = _axis(ctx, rank, None)
     if axis == 0:
         raise ctx.fail("concatenation along the batch axis is not supported")
     ctx.emit("Concat", [_elementwise_input(ctx, name) for name in node.input], _out(node), {"axis": axis})
@@ -330,8 +357,7 @@ def concat(ctx: ImportContext, node: onnx.NodeProto) -> None:
 @handler("Softmax")
 def softmax(ctx: ImportContext, node: onnx.NodeProto) -> None:
     rank = len(ctx.shape(node.input[0]))
-    axis = int(ctx.attr("axis", -1))
-    axis = axis + rank if axis < 0 else axis
+    axis = _axis(ctx, rank, -1)
     if axis == 0:
         raise ctx.fail("softmax across the batch axis is not supported")
     ctx.emit("Softmax", [ctx.name(node.input[0])], _out(node), {"axis": axis})
@@ -341,8 +367,7 @@ def softmax(ctx: ImportContext, node: onnx.NodeProto) -> None:
 def layer_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
     _only_first_output(ctx, node)
     rank = len(ctx.shape(node.input[0]))
-    axis = int(ctx.attr("axis", -1))
-    axis = axis + rank if axis < 0 else axis
+    axis = _axis(ctx, rank, -1)
     if axis == 0:
         raise ctx.fail("normalising over the batch axis is not supported")
     inputs = [ctx.name(node.input[0])]
@@ -350,7 +375,11 @@ def layer_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
     for index, default in ((1, 1.0), (2, 0.0)):
         name = ctx.optional_input(index)
         value = ctx.constant(name) if name else np.full(norm_shape, default, dtype=np.float32)
-        value = np.broadcast_to(value.astype(np.float32), norm_shape)
+        try:
+            value = np.broadcast_to(value.astype(np.float32), norm_shape)
+        except ValueError:
+            raise ctx.fail(f"{'scale' if index == 1 else 'bias'} of shape {list(value.shape)} does not "
+                           f"broadcast to the normalised shape {norm_shape}") from None
         inputs.append(ctx.add_constant(ctx.fresh("scale" if index == 1 else "bias"), np.ascontiguousarray(value)))
     ctx.emit("LayerNorm", inputs, _out(node), {"axis": axis, "epsilon": float(ctx.attr("epsilon", 1e-5))})
 
@@ -369,7 +398,15 @@ def constant(ctx: ImportContext, node: onnx.NodeProto) -> None:
     value = ctx.attr("value")
     if value is None:
         raise ctx.fail("only the 'value' form of Constant is supported")
-    data = onnx.numpy_helper.to_array(value)
+    try:
+        data = onnx.numpy_helper.to_array(value)
+    except Exception:  # unknown data types, inconsistent sizes
+        raise ctx.fail("the constant's value cannot be read") from None
+    if data.dtype.kind not in "fiub":
+        raise ctx.fail(f"a constant of {data.dtype} values is not supported; only numeric constants are")
     if data.dtype == np.float64:
-        data = data.astype(np.float32)
+        with np.errstate(over="ignore"):
+            data = data.astype(np.float32)
+    if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
+        raise ctx.fail("the constant holds non-finite values (NaN or infinity)")
     ctx.graph.tensors[_out(node)] = Tensor(_out(node), list(data.shape), data=data)

@@ -4,34 +4,46 @@ from __future__ import annotations
 
 from typing import Callable
 
-from hwprune.ir.graph import Graph
+from hwprune.ir.graph import Graph, Node
 
 __all__ = ["fuse_relu", "remove_dead_nodes", "run_import_passes"]
 
 Pass = Callable[[Graph], bool]
 
 
+def _readers(graph: Graph) -> dict[str, list[Node]]:
+    readers: dict[str, list[Node]] = {}
+    for node in graph.nodes:
+        for name in dict.fromkeys(node.inputs):  # a node reading a tensor twice is one reader
+            readers.setdefault(name, []).append(node)
+    return readers
+
+
 def fuse_relu(graph: Graph) -> bool:
     """Conv/Dense followed by its only reader Relu → the layer with ``activation=relu``.
 
     Hardware applies ReLU as the clamp at 0 of the requantiser, so the layer's output type can be
-    unsigned (DESIGN.md section 3).
+    unsigned (DESIGN.md section 3). All pairs are fused in one sweep over a reader index: a scan
+    of the graph per pair would make import time quadratic in the size of (untrusted) models.
     """
+    readers = _readers(graph)
+    outputs = set(graph.outputs)
+    fused: set[int] = set()
     for node in graph.nodes:
-        if node.op not in ("Conv", "Dense") or node.attrs.get("activation") != "none":
+        if id(node) in fused or node.op not in ("Conv", "Dense") or node.attrs.get("activation") != "none":
             continue
         out = node.outputs[0]
-        readers = graph.consumers(out)
-        if len(readers) != 1 or readers[0].op != "Relu" or out in graph.outputs:
+        users = readers.get(out, [])
+        if len(users) != 1 or users[0].op != "Relu" or out in outputs:
             continue
-        relu = readers[0]
+        relu = users[0]
         node.attrs["activation"] = "relu"
-        relu_out = relu.outputs[0]
-        graph.nodes.remove(relu)
         del graph.tensors[out]
-        node.outputs[0] = relu_out
-        return True
-    return False
+        node.outputs[0] = relu.outputs[0]
+        fused.add(id(relu))
+    if fused:
+        graph.nodes = [node for node in graph.nodes if id(node) not in fused]
+    return bool(fused)
 
 
 def remove_dead_nodes(graph: Graph) -> bool:
@@ -44,10 +56,10 @@ def remove_dead_nodes(graph: Graph) -> bool:
             live.update(node.inputs)
     changed = len(kept) != len(graph.nodes)
     graph.nodes = list(reversed(kept))
-    for name in [n for n, t in graph.tensors.items() if n not in live and n not in graph.inputs]:
-        if not any(name in node.outputs for node in graph.nodes):
-            del graph.tensors[name]
-            changed = True
+    produced = {out for node in graph.nodes for out in node.outputs}
+    for name in [n for n in graph.tensors if n not in live and n not in graph.inputs and n not in produced]:
+        del graph.tensors[name]
+        changed = True
     return changed
 
 

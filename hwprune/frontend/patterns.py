@@ -14,17 +14,29 @@ from onnx import helper, numpy_helper
 __all__ = ["fuse_onnx_patterns"]
 
 
+def _scalar(tensor: onnx.TensorProto) -> float | None:
+    """The value of a one-element numeric tensor; ``None`` for anything else, including tensors that
+    cannot be read (the importer reports those against their node; a pattern just does not match)."""
+    if math.prod(tensor.dims) != 1:
+        return None
+    try:
+        data = numpy_helper.to_array(tensor)
+        return float(data.reshape(())) if data.size == 1 and data.dtype.kind in "fiub" else None
+    except Exception:  # unknown data types, sizes that do not match the dims
+        return None
+
+
 def _scalar_constants(model: onnx.ModelProto) -> dict[str, float]:
     values: dict[str, float] = {}
     for init in model.graph.initializer:
-        data = numpy_helper.to_array(init)
-        if data.size == 1:
-            values[init.name] = float(data.reshape(()))
+        value = _scalar(init)
+        if value is not None:
+            values[init.name] = value
     for node in model.graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            data = numpy_helper.to_array(node.attribute[0].t)
-            if data.size == 1:
-                values[node.output[0]] = float(data.reshape(()))
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value" and node.output:
+            value = _scalar(node.attribute[0].t)
+            if value is not None:
+                values[node.output[0]] = value
     return values
 
 

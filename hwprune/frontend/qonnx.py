@@ -37,12 +37,17 @@ def _per_channel_axis(ctx: ImportContext, scale: np.ndarray, x_shape: list[int])
 
 @handler("Quant")
 def quant(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    # A custom op: ONNX's checker does not know its arity, so it is checked here.
+    if len(node.input) != 4 or not all(node.input) or len(node.output) != 1:
+        raise ctx.fail("Quant takes 4 inputs (x, scale, zero point, bit width) and gives 1 output, "
+                       f"not {len(node.input)} and {len(node.output)}")
     scale = ctx.constant(node.input[1]).astype(np.float64)
     zero_point = ctx.constant(node.input[2])
     bits_value = ctx.constant(node.input[3])
     if np.any(zero_point != 0):
         raise ctx.fail("a non-zero zero point is not supported (hwprune quantization is symmetric)")
-    if bits_value.size != 1 or float(bits_value.reshape(())) != int(bits_value.reshape(())):
+    if (bits_value.size != 1 or not np.isfinite(float(bits_value.reshape(())))
+            or float(bits_value.reshape(())) != int(bits_value.reshape(()))):
         raise ctx.fail(f"bit width {bits_value.tolist()} is not a single integer")
     bits = int(bits_value.reshape(()))
     if not 2 <= bits <= 32:
@@ -61,7 +66,8 @@ def quant(ctx: ImportContext, node: onnx.NodeProto) -> None:
         # QONNX computes in float32 with round-half-to-even (numpy's rint); doing the same keeps
         # values that sit within float32 rounding of a .5 tie on Brevitas's side of it.
         values = ctx.constant(node.input[0]).astype(np.float32)
-        integers = np.clip(np.rint(values / scale.astype(np.float32)), lo, hi).astype(np.int64)
+        with np.errstate(over="ignore"):  # a tiny scale overflows to inf, which the clip saturates
+            integers = np.clip(np.rint(values / scale.astype(np.float32)), lo, hi).astype(np.int64)
         flat_scale = [float(s) for s in scale.reshape(-1)]
         ctx.graph.tensors[node.output[0]] = Tensor(
             node.output[0], list(integers.shape), IntType(bits, signed), data=integers, scale=flat_scale,

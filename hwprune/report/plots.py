@@ -63,9 +63,11 @@ def cycles_chart(names: Sequence[str], compute: Sequence[int], interval: Sequenc
         ax = fig.add_subplot()
         y = np.arange(len(names))
         height = 0.4 if interval else 0.7
-        ax.barh(y - (height / 2 if interval else 0), compute, height=height, color=_BLUE, label="compute cycles")
+        offset = height / 2 if interval else 0
+        ax.barh(y - offset, compute, height=height, color=_BLUE, label="compute cycles")
         if interval:
-            ax.barh(y + height / 2, interval, height=height, color=_ORANGE, label="initiation interval (cycle model)")
+            ax.barh(y + offset, interval, height=height, color=_ORANGE,
+                    label="initiation interval (cycle model)")
             ax.legend(loc="lower right")
         ax.set_yticks(y, [_short(n) for n in names])
         ax.invert_yaxis()
@@ -84,7 +86,8 @@ def storage_chart(names: Sequence[str], value_bits: Sequence[int], metadata_bits
         y = np.arange(len(names))
         kbit = lambda bits: np.asarray(bits, dtype=float) / 1000.0  # noqa: E731
         ax.barh(y - 0.2, kbit(value_bits), height=0.4, color=_BLUE, label="values")
-        ax.barh(y - 0.2, kbit(metadata_bits), height=0.4, left=kbit(value_bits), color=_ORANGE, label="metadata")
+        ax.barh(y - 0.2, kbit(metadata_bits), height=0.4, left=kbit(value_bits), color=_ORANGE,
+                label="metadata")
         ax.barh(y + 0.2, kbit(dense_bits), height=0.4, color=_GREY, label="dense")
         ax.set_yticks(y, [_short(n) for n in names])
         ax.invert_yaxis()
@@ -95,7 +98,8 @@ def storage_chart(names: Sequence[str], value_bits: Sequence[int], metadata_bits
         return _data_uri(fig)
 
 
-def resources_chart(resources: Sequence[str], series: dict[str, Sequence[float]], max_util: float | None) -> str:
+def resources_chart(resources: Sequence[str], series: dict[str, Sequence[float]],
+                    max_util: float | None) -> str:
     """Grouped bars of utilisation (% of the board's budget) per resource, one bar per estimate."""
     with _style():
         fig = _figure(7.0, 3.0)

@@ -9,6 +9,7 @@ import numpy as np
 
 from hwprune.boards import Board
 from hwprune.ir.graph import Graph, Node
+from hwprune.lower.fitting import layer_interval
 from hwprune.lower.kernel_spec import KernelSpec
 
 __all__ = ["layer_macs", "build_summary"]
@@ -63,6 +64,7 @@ def _kernel_entry(kernel: KernelSpec) -> dict[str, Any]:
         "kept_per_group": kernel.layout.kept_per_group,
         "metadata_bits": kernel.weights.metadata_bits(),
         "compute_cycles": kernel.compute_cycles * pixels,
+        "interval_cycles": layer_interval(kernel),
         "pe_utilisation": round(kernel.useful_macs * pixels / (kernel.lanes * kernel.macs_per_lane
                                                               * kernel.compute_cycles * pixels), 6),
     }

@@ -28,7 +28,8 @@ def test_compile_writes_checkpoints_and_report(tmp_path, examples_dir):
     result = run_cli("compile", str(examples_dir / "mlp_digits.onnx"), "--board", "zcu102", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert {p.name for p in out.iterdir()} == {BUILD_MARKER, "ir.json", "ir_quant.json", "kernels.json", "rtl",
-                                              "sim", "hls", "report.json"}
+                                              "sim", "hls", "estimate.json", "report.json",
+                                              "report.html"}
     assert sorted(p.name for p in (out / "rtl").glob("*.v")) == ["fc0_Gemm.v", "fc1_Gemm.v", "fc2_Gemm.v"]
     report = json.loads((out / "report.json").read_text())
     dense = [layer for layer in report["layers"] if layer["op"] == "Dense"]

@@ -1,0 +1,219 @@
+"""Analytic resource model of a kernel: closed-form DSP / BRAM / LUT / FF counts from a ``KernelSpec``.
+
+Why it exists beside Yosys (DESIGN.md section 6): board fitting (``hwprune.lower.fitting``) tries
+hundreds of lane/MAC configurations per layer, and synthesis takes tens of seconds each. This model
+answers in microseconds, from the documented micro-architecture of the dot-product engine
+(``hwprune.backends.rtl.engine``) — not from its source — and the report prints it next to Yosys's
+figures with their difference, so a drift between the two is visible.
+
+Per kernel, with ``L`` lanes, ``P`` MACs per lane, group size ``S``, ``kept`` per group, ``G`` groups,
+``passes = ceil(out / L)``, ``rounds = G / P``, weight bits ``b_w``, offset bits ``b_o``, activation
+bits ``b_a`` and accumulator bits ``b_acc``:
+
+* **DSP** = ``L·P·dsp(b_w, b_a + unsigned)`` (one multiplier per MAC) ``+ dsp(b_acc + 1, b_M)`` (the
+  requantiser's ``(acc + bias)·M``, one per kernel, shared by the lanes). ``dsp(a, b)`` = 1 when the
+  product fits the family's multiplier (27×18 for UltraScale+ DSP48E2, 25×18 for 7-series DSP48E1),
+  otherwise the number of tiles ``ceil((a-1)/(A-1))·ceil((b-1)/(B-1))``. ``generic`` counts multipliers.
+* **Weight ROM** (values + metadata): ``passes·rounds·kept`` words × ``L·P·(b_w + b_o)`` bits, read
+  synchronously; **parameter ROM**: ``out`` words × ``(b_acc + b_M + b_shift)`` bits, read
+  combinationally. **Input banks**: ``P`` RAMs of ``2·rounds`` words × ``S·b_a`` bits (ping-pong);
+  conv adds a **frame buffer** of ``2·H·W·C`` words × ``b_a`` bits.
+* **Memory mapping** (what Yosys's ``memory_libmap`` does for Xilinx, calibrated on the examples):
+  a synchronous memory uses BRAM18 tiles in the best aspect ratio (512×36 … 16K×1) when
+  ``tiles · BRAM18_COLUMNS < width · ceil(depth / 64)``; otherwise a RAM uses LUTRAM (RAM32M16:
+  32 words × 14 bits per 8 LUTs up to 32 words, else RAM64M8: 64 words × 7 bits per 8 LUTs) and a
+  ROM, like every combinational ROM, becomes logic: ``width · depth / 64 · ROM_LUTS_PER_64`` LUTs.
+* **LUT** (logic): the ``S:1`` activation select per MAC, ``L·P·b_a·mux(S)`` (``P·b_a·mux(S)`` for a
+  dense layer, whose lanes share one select driven by the step counter) with ``mux(S)`` =
+  ``ceil((S2 - 1) / 3)`` LUT6 per bit (a tree of 4:1 muxes over ``S`` padded to a power of two);
+  the adder tree and accumulator, ``L·P·b_acc``; the result shift register, ``L·b_acc``; the
+  requantiser's bias add, rounding add, shifter (``ceil(b_shift / 2)`` 4:1 stages) and clamp on
+  ``b_acc + b_M`` bits; ``CONTROL_LUTS`` for counters and handshakes (``+ CONV_CONTROL_LUTS`` for a
+  conv window generator); plus the logic ROMs above.
+* **FF**: the product registers ``L·P·(b_w + b_a + 1)``, the accumulators and result registers
+  ``2·L·b_acc``, the ROM output register ``L·P·(b_w + b_o)``, ``CONTROL_FFS``.
+
+LUT and FF are rough (within a factor of about 1.6 of Yosys on the examples); DSP and BRAM match
+Yosys exactly on the 20 example kernels calibrated, and are what the fitter's budget usually binds on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Iterable
+
+from hwprune.boards import Board
+from hwprune.lower.kernel_spec import KernelSpec
+
+__all__ = [
+    "Estimate", "multiplier_dsps", "memory_cost", "mux_luts_per_bit", "kernel_breakdown", "kernel_resources",
+    "design_resources", "budget", "utilisation", "BRAM18_COLUMNS", "RESOURCE_KEYS",
+]
+
+BRAM18_COLUMNS = 112
+"""64-word bit columns of LUT storage one BRAM18 tile is worth when a memory could go either way
+(calibrated on Yosys's choices for the examples: a 512×22 ROM (176 columns) takes one RAMB18,
+512×11 (88) and 128×88 (176 for three tiles) ones stay in LUTs)."""
+ROM_LUTS_PER_64 = 2
+"""LUTs per 64 words of one bit column of a logic ROM (ideal is 1; Yosys/ABC uses about 2)."""
+CONTROL_LUTS, CONTROL_FFS = 120, 100
+"""Counters, stream handshakes and the result bookkeeping of one engine."""
+CONV_CONTROL_LUTS, CONV_CONTROL_FFS = 150, 80
+"""The conv window generator's coordinate counters and address arithmetic."""
+
+_BRAM18_ASPECTS = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
+_DSP_WIDTHS = {"xcup": (27, 18), "xc7": (25, 18)}
+
+RESOURCE_KEYS = ("dsp", "bram18", "lut", "ff")
+"""The resources a board budget limits (LUT = logic + LUTRAM)."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Resource counts of one component, kernel or design. ``lut`` is logic, ``lutram`` LUTs used as
+    memory; ``storage_bits`` are the weight values + metadata held on chip (for the storage plot)."""
+
+    dsp: int = 0
+    bram18: int = 0
+    lut: int = 0
+    lutram: int = 0
+    ff: int = 0
+    storage_bits: int = 0
+
+    def __add__(self, other: "Estimate") -> "Estimate":
+        return Estimate(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+    @property
+    def lut_total(self) -> int:
+        """LUTs of the board's budget that this uses: logic and distributed RAM together."""
+        return self.lut + self.lutram
+
+    def usage(self) -> dict[str, int]:
+        """The figures a board budget is checked against (``RESOURCE_KEYS``)."""
+        return {"dsp": self.dsp, "bram18": self.bram18, "lut": self.lut_total, "ff": self.ff}
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _total(parts: Iterable[Estimate]) -> Estimate:
+    out = Estimate()
+    for part in parts:
+        out = out + part
+    return out
+
+
+def multiplier_dsps(a_bits: int, b_bits: int, family: str) -> int:
+    """DSP slices of one signed ``a_bits × b_bits`` multiplier on ``family`` (generic: 1 per multiplier)."""
+    if family not in _DSP_WIDTHS:
+        return 1
+    wide, narrow = _DSP_WIDTHS[family]
+    a, b = max(a_bits, b_bits), min(a_bits, b_bits)
+    if a <= wide and b <= narrow:
+        return 1
+    return math.ceil((a - 1) / (wide - 1)) * math.ceil((b - 1) / (narrow - 1))
+
+
+def mux_luts_per_bit(inputs: int) -> int:
+    """LUT6s per bit of an ``inputs``:1 multiplexer padded to a power of two (tree of 4:1 muxes)."""
+    if inputs <= 1:
+        return 0
+    padded = 1 << (inputs - 1).bit_length()
+    return math.ceil((padded - 1) / 3)
+
+
+def _logic_rom_luts(depth: int, width: int) -> int:
+    """LUTs of a ROM built from logic: each bit column is a function of ``log2 depth`` address bits,
+    proportional to the depth (a 2-word column is a constant or an address bit: almost free)."""
+    return math.ceil(width * depth * ROM_LUTS_PER_64 / 64)
+
+
+def _lutram_luts(depth: int, width: int) -> int:
+    """LUTs of a LUTRAM: RAM32M16 (32 × 14 bits) up to 32 words, else RAM64M8 (64 × 7 bits), 8 LUTs each."""
+    if depth <= 32:
+        return 8 * math.ceil(width / 14)
+    return 8 * math.ceil(width / 7) * math.ceil(depth / 64)
+
+
+def memory_cost(depth: int, width: int, *, rom: bool, synchronous: bool = True) -> Estimate:
+    """Where a ``depth × width`` memory lands: BRAM18 tiles, LUTRAM or logic (rules in the module doc)."""
+    if depth * width == 0:
+        return Estimate()
+    if rom:
+        small = Estimate(lut=_logic_rom_luts(depth, width))
+    else:
+        small = Estimate(lutram=_lutram_luts(depth, width))
+    if not synchronous:
+        return small
+    tiles = min(math.ceil(width / w) * math.ceil(depth / d) for d, w in _BRAM18_ASPECTS)
+    columns = width * math.ceil(depth / 64)  # 64-word bit columns: what LUT-based storage scales with
+    return Estimate(bram18=tiles) if tiles * BRAM18_COLUMNS < columns else small
+
+
+def _mult_bits(spec: KernelSpec) -> int:
+    return max(int(m).bit_length() for m in spec.requant_mult) + 1
+
+
+def _shift_bits(spec: KernelSpec) -> int:
+    return max(1, max(int(s) - 1 for s in spec.requant_shift).bit_length())
+
+
+def kernel_breakdown(spec: KernelSpec, family: str = "xcup") -> dict[str, Estimate]:
+    """The kernel's resources per component (names as in the module doc), in a fixed order."""
+    layout = spec.layout
+    lanes, macs, acc = spec.lanes, spec.macs_per_lane, spec.acc_bits
+    act_bits = spec.in_type.bits
+    slot = spec.weight_bits + layout.offset_bits
+    rounds = layout.groups // macs
+    mults = lanes * macs
+    mult_bits, shift_bits = _mult_bits(spec), _shift_bits(spec)
+    requant_width = acc + mult_bits
+    weight_rom = memory_cost(spec.passes * rounds * layout.kept_per_group, mults * slot, rom=True)
+    parts = {
+        "multipliers": Estimate(
+            dsp=mults * multiplier_dsps(spec.weight_bits, act_bits + (not spec.in_type.signed), family),
+            ff=mults * (spec.weight_bits + act_bits + 1)),
+        "weight_rom": weight_rom + Estimate(ff=mults * slot,
+                                            storage_bits=spec.out_features * layout.kept_per_row * slot),
+        "param_rom": memory_cost(spec.out_features, acc + mult_bits + shift_bits, rom=True,
+                                 synchronous=False),
+        "input_banks": _total(memory_cost(2 * rounds, layout.group_size * act_bits, rom=False)
+                              for _ in range(macs)),
+        # dense: every lane selects with the same step counter, so one select per MAC unit serves all lanes
+        "select_muxes": Estimate(lut=(mults if layout.offset_bits else macs) * act_bits
+                                 * mux_luts_per_bit(layout.group_size)),
+        "adders": Estimate(lut=mults * acc + lanes * acc, ff=2 * lanes * acc),
+        "requantiser": Estimate(dsp=multiplier_dsps(acc + 1, mult_bits, family),
+                                lut=acc + 2 * requant_width + requant_width * math.ceil(shift_bits / 2),
+                                ff=spec.out_type.bits + 2),
+        "control": Estimate(lut=CONTROL_LUTS, ff=CONTROL_FFS),
+    }
+    if spec.conv is not None:
+        g = spec.conv
+        parts["frame_buffer"] = memory_cost(2 * g.in_channels * g.in_height * g.in_width, act_bits, rom=False)
+        parts["control"] = parts["control"] + Estimate(lut=CONV_CONTROL_LUTS, ff=CONV_CONTROL_FFS)
+    return parts
+
+
+def kernel_resources(spec: KernelSpec, family: str = "xcup") -> Estimate:
+    """Total analytic resources of one kernel."""
+    return _total(kernel_breakdown(spec, family).values())
+
+
+def design_resources(kernels: Iterable[KernelSpec], family: str = "xcup") -> Estimate:
+    """Total analytic resources of every kernel of a design (inter-layer FIFOs and DMA not counted)."""
+    return _total(kernel_resources(spec, family) for spec in kernels)
+
+
+def budget(board: Board, max_util: float = 1.0) -> dict[str, float]:
+    """The usable amount of each limited resource on ``board``; a board field of 0 means no ceiling
+    and is left out. BRAM is counted in BRAM18 tiles (a BRAM36 is two)."""
+    limits = {"dsp": board.dsp, "bram18": board.bram18 or 2 * board.bram36, "lut": board.lut, "ff": board.ff}
+    return {key: max_util * value for key, value in limits.items() if value > 0}
+
+
+def utilisation(estimate: Estimate, board: Board) -> dict[str, float]:
+    """Fraction of the board used per limited resource (resources without a ceiling are left out)."""
+    usage = estimate.usage()
+    return {key: usage[key] / limit for key, limit in budget(board).items()}

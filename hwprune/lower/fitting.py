@@ -1,0 +1,208 @@
+"""Board fitting: choose lanes and MACs per lane for every kernel so the layers' initiation intervals
+are balanced and the whole design fits the board with a margin.
+
+Why this way: the layers of a compiled network run as a dataflow pipeline, so its throughput is set
+by the slowest layer; DSPs given to a layer that is already faster than the slowest one are wasted.
+So the fitter looks for the smallest network interval ``T`` such that, when every layer takes its
+*cheapest* configuration whose interval is at most ``T``, the sum of the analytic resources
+(``hwprune.estimate.analytic``) stays within ``max_util`` of the board's DSP, BRAM18, LUT and FF.
+Trying the candidate intervals in increasing order makes the answer exact for that rule without
+assuming that cost falls monotonically with ``T``.
+
+A layer's interval is its cycle model's steady-state interval per input vector times the vectors of
+one inference (output pixels for a conv): the compute cycles ``passes · rounds · kept`` when compute
+is the bottleneck, or the ``K`` input beats (one activation per cycle) when it is not — lanes
+beyond that point only cost resources. ``macs_per_lane`` always divides the layout's groups (the
+engine's MAC unit ``u`` reads groups ``u, u+P, …``), and the packed weights are never touched.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+from hwprune.boards import Board
+from hwprune.errors import HwpruneError
+from hwprune.lower.cycles import RESULT_TURNAROUND, EngineTiming, steady_state_interval
+from hwprune.lower.kernel_spec import KernelSpec
+from hwprune.estimate.analytic import RESOURCE_KEYS, Estimate, budget, kernel_resources
+
+__all__ = ["FitError", "Candidate", "fit_kernels", "layer_interval", "candidates", "lane_options",
+           "DEFAULT_MAX_UTIL"]
+
+DEFAULT_MAX_UTIL = 0.8
+"""Share of each board resource the design may use: room for the DMA, interconnect and routing."""
+
+
+class FitError(HwpruneError):
+    """The model cannot fit the board under the requested margin (or at the requested lanes)."""
+
+
+def _vectors(spec: KernelSpec) -> int:
+    """Input vectors of one inference: one for a dense layer, one per output pixel for a conv."""
+    return spec.conv.out_height * spec.conv.out_width if spec.conv else 1
+
+
+def _vector_interval(in_features: int, out_features: int, lanes: int, cycles_per_pass: int) -> int:
+    """Steady-state cycles per vector: closed form when no pass waits for the result register
+    (``cycles_per_pass ≥ lanes + RESULT_TURNAROUND``), else the cycle model itself."""
+    passes = math.ceil(out_features / lanes)
+    if cycles_per_pass >= lanes + RESULT_TURNAROUND:
+        return max(passes * cycles_per_pass, in_features)
+    return steady_state_interval(EngineTiming(in_features, out_features, lanes, cycles_per_pass))
+
+
+def layer_interval(spec: KernelSpec) -> int:
+    """Cycles between consecutive inferences entering this layer (its initiation interval)."""
+    per_vector = _vector_interval(spec.in_features, spec.out_features, spec.lanes, spec.cycles_per_pass)
+    return _vectors(spec) * per_vector
+
+
+def lane_options(out_features: int) -> list[int]:
+    """The smallest lane count for each achievable number of passes (``ceil(out / passes)``), ascending."""
+    return sorted({math.ceil(out_features / passes) for passes in range(1, out_features + 1)})
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration of one layer with its interval and analytic resources."""
+
+    lanes: int
+    macs_per_lane: int
+    interval: int
+    resources: Estimate
+
+
+def candidates(spec: KernelSpec, family: str, lanes: int | None = None) -> list[Candidate]:
+    """Every (lanes, macs_per_lane) worth considering for ``spec``; ``lanes`` pins the lane count."""
+    lane_set = [min(lanes, spec.out_features)] if lanes is not None else lane_options(spec.out_features)
+    out = []
+    for lane_count in lane_set:
+        for macs in _divisors(spec.layout.groups):
+            trial = replace(spec, lanes=lane_count, macs_per_lane=macs)
+            out.append(Candidate(lane_count, macs, layer_interval(trial), kernel_resources(trial, family)))
+    return out
+
+
+class _Layer:
+    """A layer's candidates sorted by interval, with the cheapest one up to each position."""
+
+    def __init__(self, options: list[Candidate], cost: "_Cost") -> None:
+        self.options = sorted(options,
+                              key=lambda c: (c.interval, cost(c.resources), c.lanes, c.macs_per_lane))
+        self.intervals = [c.interval for c in self.options]
+        self.best: list[Candidate] = []
+        for option in self.options:
+            if not self.best or cost(option.resources) < cost(self.best[-1].resources):
+                self.best.append(option)
+            else:
+                self.best.append(self.best[-1])
+
+    def cheapest_within(self, interval: int) -> Candidate | None:
+        index = bisect.bisect_right(self.intervals, interval) - 1
+        return self.best[index] if index >= 0 else None
+
+
+class _Cost:
+    """Scalar cost of an estimate: its share of the board summed over the limited resources (DSPs,
+    then LUTs, for a board without ceilings), with the DSP and LUT counts as tie-breakers."""
+
+    def __init__(self, limits: dict[str, float]) -> None:
+        self.limits = limits
+
+    def __call__(self, estimate: Estimate) -> tuple[float, int, int]:
+        usage = estimate.usage()
+        if self.limits:
+            share = sum(usage[key] / limit for key, limit in self.limits.items())
+        else:
+            share = float(usage["dsp"])
+        return (round(share, 12), usage["dsp"], usage["lut"])
+
+
+def _total(chosen: Sequence[Candidate]) -> Estimate:
+    total = Estimate()
+    for c in chosen:
+        total = total + c.resources
+    return total
+
+
+def _over(total: Estimate, limits: dict[str, float]) -> list[str]:
+    usage = total.usage()
+    return [key for key in RESOURCE_KEYS if key in limits and usage[key] > limits[key]]
+
+
+def _describe(total: Estimate, limits: dict[str, float]) -> str:
+    usage = total.usage()
+    return ", ".join(f"{key.upper()} {usage[key]}" + (f"/{int(limits[key])}" if key in limits else "")
+                     for key in RESOURCE_KEYS)
+
+
+def _search(layers: list[_Layer], limits: dict[str, float]) -> list[Candidate] | None:
+    """The cheapest-per-layer choice at the smallest interval that fits, or None."""
+    floor = max(layer.intervals[0] for layer in layers)
+    targets = sorted({i for layer in layers for i in layer.intervals if i >= floor})
+    for target in targets:
+        chosen = [layer.cheapest_within(target) for layer in layers]
+        if all(c is not None for c in chosen) and not _over(_total(chosen), limits):  # type: ignore[arg-type]
+            return chosen  # type: ignore[return-value]
+    return None
+
+
+def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = DEFAULT_MAX_UTIL,
+                *, lanes: int | None = None) -> list[KernelSpec]:
+    """Copies of ``kernels`` with lanes/MACs chosen for ``board``; ``FitError`` if nothing fits.
+
+    ``max_util`` in (0, 1] is the share of each board resource the design may use. ``lanes``, when
+    given, pins every layer to ``min(lanes, out_features)`` lanes (only MACs per lane are chosen).
+    """
+    if not isinstance(max_util, (int, float)) or isinstance(max_util, bool) or not 0 < max_util <= 1:
+        raise FitError(f"max_util must be a number in (0, 1], not {max_util!r}")
+    if lanes is not None and (not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1):
+        raise FitError(f"lanes must be a positive integer, not {lanes!r}")
+    if not kernels:
+        return []
+    family = board.yosys_family
+    limits = budget(board, max_util)
+    cost = _Cost(limits)
+    layers = [_Layer(candidates(spec, family, lanes), cost) for spec in kernels]
+    chosen = _search(layers, limits)
+    if chosen is None:
+        raise _fit_error(kernels, board, max_util, limits, layers, lanes)
+    return [replace(spec, lanes=c.lanes, macs_per_lane=c.macs_per_lane) for spec, c in zip(kernels, chosen)]
+
+
+def _smallest(layers: list[_Layer], limits: dict[str, float]) -> Estimate:
+    """Total of every layer's cheapest configuration: what the design needs at the very least."""
+    cost = _Cost(limits)
+    return _total([min(layer.options, key=lambda c: cost(c.resources)) for layer in layers])
+
+
+def _fit_error(kernels: Sequence[KernelSpec], board: Board, max_util: float, limits: dict[str, float],
+               layers: list[_Layer], lanes: int | None) -> FitError:
+    """Say what was asked, what the smallest design needs against the budget, and what would fit."""
+    smallest = _smallest(layers, limits)
+    budget_text = ", ".join(f"{key.upper()} {int(value)}" for key, value in limits.items())
+    where = f"board {board.name!r} at max_util {max_util:g} (budget {budget_text})"
+    if lanes is not None:
+        family = board.yosys_family
+        def fits_at(n: int) -> bool:
+            pinned = [_Layer(candidates(s, family, n), _Cost(limits)) for s in kernels]
+            return not _over(_smallest(pinned, limits), limits)
+
+        fitting = next((n for n in range(lanes - 1, 0, -1) if fits_at(n)), None)
+        hint = f"at most {fitting} lanes fit" if fitting else "not even 1 lane per layer fits"
+        return FitError(f"the model does not fit {where} at {lanes} lanes: its smallest configuration at "
+                        f"that lane count needs {_describe(smallest, limits)}; {hint}")
+    over = _over(smallest, limits)
+    needed = max(smallest.usage()[key] / (limits[key] / max_util) for key in over)
+    suggestion = (f"it would fit with max_util {math.ceil(needed * 100) / 100:g}" if needed <= 1
+                  else "no margin makes it fit this board: prune harder, use fewer bits or a bigger board")
+    over_text = ", ".join(k.upper() for k in over)
+    return FitError(f"the model does not fit {where}: its smallest configuration (fewest lanes and MACs "
+                    f"per layer) needs {_describe(smallest, limits)}, over on {over_text}; {suggestion}")

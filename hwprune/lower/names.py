@@ -14,22 +14,35 @@ __all__ = ["identifier", "unique_identifiers", "RESERVED"]
 MAX_LENGTH = 48
 
 RESERVED = frozenset(
-    # Verilog/SystemVerilog keywords that could plausibly come out of a layer name
-    "always and assign automatic begin buf case casex casez cell config deassign default defparam design "
-    "disable edge else end endcase endconfig endfunction endgenerate endmodule endprimitive endspecify "
-    "endtable endtask event for force forever fork function generate genvar highz0 highz1 if ifnone "
-    "incdir include initial inout input instance integer join large liblist library localparam logic "
-    "macromodule medium module nand negedge nmos nor not or output parameter pmos posedge primitive pull0 "
-    "pull1 pulldown pullup rcmos real realtime reg release repeat rnmos rpmos rtran rtranif0 rtranif1 "
-    "scalared signed small specify specparam strong0 strong1 supply0 supply1 table task time tran tranif0 "
-    "tranif1 tri tri0 tri1 triand trior trireg unsigned use vectored wait wand weak0 weak1 while wire wor "
-    "xnor xor bit byte int shortint longint struct union typedef enum interface class package import export "
-    # C++ keywords and common macros
-    "alignas alignof asm auto bool break catch char char16_t char32_t const constexpr const_cast continue "
-    "decltype delete do double dynamic_cast explicit extern false float friend goto inline long mutable "
-    "namespace new noexcept nullptr operator private protected public register reinterpret_cast return "
-    "short sizeof static static_assert static_cast switch template this thread_local throw true try typeid "
-    "typename unsigned using virtual void volatile wchar_t main".split()
+    # SystemVerilog-2017 and C++20 keywords, C library macros, main — compared in lower case
+    (
+     "accept_on alias alignas alignof always always_comb always_ff always_latch and and_eq asm assert "
+     "assign assume auto automatic before begin bind bins binsof bit bitand bitor bool break buf bufif0 "
+     "bufif1 byte case casex casez catch cell chandle char char16_t char32_t char8_t checker class "
+     "clocking cmos co_await co_return co_yield compl concept config const const_cast consteval constexpr "
+     "constinit constraint context continue cover covergroup coverpoint cross deassign decltype default "
+     "defparam delete design disable dist do double dynamic_cast edge else end endcase endchecker endclass "
+     "endclocking endconfig endfunction endgenerate endgroup endinterface endmodule endpackage "
+     "endprimitive endprogram endproperty endsequence endspecify endtable endtask enum eof errno event "
+     "eventually expect explicit export extends extern false final first_match float for force foreach "
+     "forever fork forkjoin friend function generate genvar global goto highz0 highz1 if iff ifnone "
+     "ignore_bins illegal_bins implements implies import incdir include initial inline inout input inside "
+     "instance int integer interconnect interface intersect join join_any join_none large let liblist "
+     "library local localparam logic long longint macromodule main matches medium modport module mutable "
+     "namespace nand negedge nettype new nexttime nmos noexcept nor noshowcancelled not not_eq notif0 "
+     "notif1 null nullptr operator or or_eq output package packed parameter pmos posedge primitive "
+     "priority private program property protected public pull0 pull1 pulldown pullup pulsestyle_ondetect "
+     "pulsestyle_onevent pure rand randc randcase randsequence rcmos real realtime ref reg register "
+     "reinterpret_cast reject_on release repeat requires restrict return rnmos rpmos rtran rtranif0 "
+     "rtranif1 s_always s_eventually s_nexttime s_until s_until_with scalared sequence short shortint "
+     "shortreal showcancelled signed sizeof small soft solve specify specparam static static_assert "
+     "static_cast stderr stdin stdout string strong strong0 strong1 struct super supply0 supply1 switch "
+     "sync_accept_on sync_reject_on table tagged task template this thread_local throughout throw time "
+     "timeprecision timeunit tran tranif0 tranif1 tri tri0 tri1 triand trior trireg true try type typedef "
+     "typeid typename union unique unique0 unsigned until until_with untyped use using uwire var vectored "
+     "virtual void volatile wait wait_order wand wchar_t weak weak0 weak1 while wildcard wire with within "
+     "wor xnor xor xor_eq "
+    ).split()
 )
 
 
@@ -39,10 +52,9 @@ def identifier(name: str, prefix: str = "n") -> str:
     text = re.sub(r"_+", "_", text).strip("_")
     if not text or text[0].isdigit() or text.lower() in RESERVED or text.startswith("_"):
         text = f"{prefix}_{text}" if text else prefix
-    if len(text) > MAX_LENGTH or text != name:
+    if len(text) > MAX_LENGTH:
         digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
-        if len(text) > MAX_LENGTH:
-            text = f"{text[: MAX_LENGTH - 7]}_{digest}"
+        text = f"{text[: MAX_LENGTH - 7].rstrip('_')}_{digest}"  # no '__': C++ reserves it
     return text
 
 
@@ -54,7 +66,8 @@ def unique_identifiers(names: list[str], prefix: str = "n") -> list[str]:
         base = identifier(name, prefix)
         candidate, index = base, 1
         while candidate.lower() in taken:
-            candidate = f"{base}_{index}"
+            suffix = f"_{index}"  # cut before suffixing so a duplicate stays within MAX_LENGTH
+            candidate = base[: MAX_LENGTH - len(suffix)].rstrip("_") + suffix
             index += 1
         taken.add(candidate.lower())
         result.append(candidate)

@@ -45,7 +45,7 @@ CUSTOM_DOMAIN_OPS = ("Quant", "TokenSelector")
 
 def _register_handlers() -> None:
     """Import the handler modules (they register by decorator) and the token-selector plug-in."""
-    from hwprune.frontend import onnx_ops, qonnx  # noqa: F401
+    from hwprune.frontend import onnx_norm_ops, onnx_ops, qonnx  # noqa: F401
     from hwprune.tokens.onnx_handler import register as register_token_selector
 
     register_token_selector()

@@ -212,13 +212,29 @@ def _check_output_dir(out: Path) -> None:
             raise BuildError("output path exists and is not a directory", file=out)
         if any(out.iterdir()) and not (out / BUILD_MARKER).exists():
             raise BuildError("exists and is not an hwprune build directory; refusing to overwrite it", file=out)
-    parent = out.parent if str(out.parent) else Path(".")
+
+
+def _make_parents(parent: Path) -> list[Path]:
+    """Create the output's missing parent directories; returns those created (outermost first), so a
+    failed compile can remove exactly them and leave the user's tree as it was."""
+    missing = [d for d in [parent, *parent.parents] if not d.exists()][::-1]
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        _remove_created(missing)
         raise BuildError(f"cannot create the output's parent directory: {exc.strerror}", file=parent) from None
     if not os.access(parent, os.W_OK | os.X_OK):
         raise BuildError("no permission to write here", file=parent)
+    return missing
+
+
+def _remove_created(created: list[Path]) -> None:
+    """Remove the directories ``_make_parents`` created, innermost first, if still empty."""
+    for directory in reversed(created):
+        try:
+            directory.rmdir()
+        except OSError:
+            return
 
 
 def _publish(staging: Path, out: Path) -> None:
@@ -258,9 +274,15 @@ def compile_model(model_path: str | Path, out: str | Path, config: CompileConfig
     if not model_path.is_file():
         raise BuildError("model file not found" if not model_path.exists() else "not a file", file=model_path)
     _check_output_dir(out)
-    with _directory_lock(out.parent if str(out.parent) else Path(".")):
-        _check_output_dir(out)
-        return _build(model_path, out, config, board)
+    parent = out.parent if str(out.parent) else Path(".")
+    created = _make_parents(parent)
+    try:
+        with _directory_lock(parent):
+            _check_output_dir(out)
+            return _build(model_path, out, config, board)
+    except BaseException:
+        _remove_created(created)
+        raise
 
 
 def _build(model_path: Path, out: Path, config: CompileConfig, board: Board) -> BuildContext:

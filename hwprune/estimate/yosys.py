@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hwprune.cache import cache_dir, tool_cache_environment
 from hwprune.errors import HwpruneError
 
 __all__ = ["Resources", "EstimateError", "synthesize", "yosys_command", "parse_stat", "default_cache_dir"]
@@ -64,8 +65,8 @@ def yosys_command() -> list[str]:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hwprune" / "yosys"
+    """Yosys statistics, keyed by the hash of sources, top, family and tool (see ``hwprune.cache``)."""
+    return cache_dir("yosys")
 
 
 _LUT = re.compile(r"^LUT[1-6]$")
@@ -112,9 +113,7 @@ def synthesize(
         for name, data in blobs:
             (Path(scratch) / name).write_bytes(data)
         log.info("synthesizing %s for %s with Yosys (first run compiles Yosys to native code: ~2 min)", top, family)
-        # Yosys runs in the scratch directory: a relative cache path would compile Yosys (~2 min) every time
-        cache_root = os.environ.get("YOWASP_CACHE_DIR") or str(Path(sys.executable).parent.parent / ".yowasp-cache")
-        env = {**os.environ, "YOWASP_CACHE_DIR": str(Path(cache_root).resolve())}
+        env = {**os.environ, **tool_cache_environment()}
         try:
             result = subprocess.run([*command, "-q", "-p", _script([n for n, _ in blobs], top, family)], cwd=scratch,
                                     capture_output=True, text=True, timeout=timeout_s, env=env)

@@ -39,12 +39,13 @@ def _out_type(graph: Graph, node: Node) -> IntType:
     return dtype
 
 
-def _per_channel(values: list, ndim: int) -> torch.Tensor:
-    """A per-output-channel parameter shaped to broadcast over [N, C, ...] (or [..., C] for rank 2)."""
+def _per_channel(values: list, ndim: int, channel_axis: int) -> torch.Tensor:
+    """A per-output-channel parameter shaped to broadcast along ``channel_axis`` of a rank-``ndim``
+    accumulator (1 for Conv's [N, C, H, W]; last for Dense, whose channels are last at any rank)."""
     t = torch.tensor([int(v) for v in values], dtype=torch.int64)
-    if ndim > 2:
-        return t.reshape([1, -1] + [1] * (ndim - 2))
-    return t
+    shape = [1] * ndim
+    shape[channel_axis] = -1
+    return t.reshape(shape)
 
 
 def requantize(acc: torch.Tensor, mult: torch.Tensor, shift: torch.Tensor, out: IntType, relu: bool) -> torch.Tensor:
@@ -62,8 +63,9 @@ def _check_exact(node: Node, x: torch.Tensor, w: torch.Tensor) -> None:
 
 def _layer_output(graph: Graph, node: Node, acc: torch.Tensor) -> torch.Tensor:
     a = node.attrs
-    mult = _per_channel(a["requant_mult"], acc.dim())
-    shift = _per_channel(a["requant_shift"], acc.dim())
+    axis = acc.dim() - 1 if node.op == "Dense" else 1
+    mult = _per_channel(a["requant_mult"], acc.dim(), axis)
+    shift = _per_channel(a["requant_shift"], acc.dim(), axis)
     acc_bits = int(a["acc_bits"])
     limit = 1 << (acc_bits - 1)
     if acc.numel() and (int(acc.max()) >= limit or int(acc.min()) < -limit):

@@ -17,6 +17,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from hwprune.cache import use_tool_caches
+
 __all__ = ["cycles_chart", "storage_chart", "resources_chart", "mask_heatmap", "heatmap_grid", "DPI"]
 
 DPI = 96
@@ -31,6 +33,7 @@ _BLUE, _ORANGE, _GREY, _RED = "#4c72b0", "#dd8452", "#bbbbbb", "#c44e52"
 @contextmanager
 def _style() -> Iterator[None]:
     """matplotlib's defaults, whatever the user's matplotlibrc says, plus a fixed hash salt."""
+    use_tool_caches()  # matplotlib's font cache goes under hwprune's cache root, not ~/.config
     import matplotlib
 
     with matplotlib.rc_context():

@@ -135,7 +135,7 @@ NAMES = {
     "h": "h" * 300,
     "relu": "",
     "r": "ünïcødé∑/../",
-    "fc1": "x" * 300,
+    "fc1": "x" * 300 + "\\",  # a trailing backslash would splice a // comment onto the next line
     "w1": "../../etc/passwd",
     "b1": "*/ int injected; /*",
     "y": "y/../../z",

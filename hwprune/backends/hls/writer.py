@@ -114,13 +114,17 @@ def clock_period_ns(clock_mhz: float) -> str:
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
-                              lstrip_blocks=True, autoescape=False)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
+                             lstrip_blocks=True, autoescape=False)
+    env.filters["comment"] = _one_line
+    return env
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    """User text (model paths, ONNX names) made safe inside a ``//`` comment: one line, and no
+    backslash, which at the end of a line would splice the next line of code into the comment."""
+    return " ".join(str(text).replace("\\", "/").split())
 
 
 def _kernel_tops(kernels: Sequence[KernelSpec]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,11 +21,20 @@ def _snapshot(directory: Path) -> dict[str, bytes]:
     return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()}
 
 
-@pytest.mark.parametrize("failing_step", ["import", "quantize", "report"])
-@pytest.mark.parametrize("exception", [KeyboardInterrupt, RuntimeError])
-def test_interrupt_in_any_step_keeps_the_previous_build(tmp_path, examples_dir, monkeypatch, failing_step, exception):
-    out = tmp_path / "b"
+@pytest.fixture(scope="module")
+def previous_build(tmp_path_factory, examples_dir) -> Path:
+    """One finished build, copied into each test as the build a failing compile must not touch."""
+    out = tmp_path_factory.mktemp("previous") / "b"
     compile_model(examples_dir / "mlp_digits.onnx", out, CompileConfig())
+    return out
+
+
+@pytest.mark.parametrize("failing_step", flow.step_names())
+@pytest.mark.parametrize("exception", [KeyboardInterrupt, RuntimeError])
+def test_interrupt_in_any_step_keeps_the_previous_build(tmp_path, previous_build, monkeypatch, examples_dir,
+                                                        failing_step, exception):
+    out = tmp_path / "b"
+    shutil.copytree(previous_build, out)
     before = _snapshot(out)
 
     def boom(ctx):

@@ -209,7 +209,8 @@ def _tree(root: Path) -> dict[str, bytes | None]:
 
 
 def test_hostile_names_compile_into_safe_files_and_valid_cpp(tmp_path):
-    """A full compile of the hostile model: only plain file names, all inside the build directory.
+    """A full compile of the hostile model: only plain file names, all inside the build directory, C++
+    that g++ accepts and Verilog that Verilator's ``--lint-only -Wall`` accepts.
 
     $HOME is left as it is here: a successful compile fills tool caches there (Yosys results under
     ~/.cache/hwprune, wasmtime modules, matplotlib's font cache), and a fresh $HOME would redo the
@@ -248,6 +249,16 @@ def test_hostile_names_compile_into_safe_files_and_valid_cpp(tmp_path):
                                 f"-I{firmware}", f"-I{firmware / 'include'}", str(source)],
                                capture_output=True, text=True, timeout=300)
         assert check.returncode == 0, f"{source.name}:\n{check.stderr[-3000:]}"
+    verilog = sorted((out / "rtl").glob("*.v"))
+    assert verilog, "the build wrote no Verilog"
+    from hwprune.backends.rtl.emit import waiver_file
+    from hwprune.sim.rtl_runner import tool_environment
+
+    for top in verilog:  # each module as the top, the others beside it (a network top instantiates them)
+        with tool_environment():
+            lint = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", top.stem,
+                                   str(waiver_file()), *map(str, verilog)], capture_output=True, text=True)
+        assert lint.returncode == 0 and "%Warning" not in lint.stderr, f"{top.name}:\n{lint.stderr[-3000:]}"
     for path in [*sources, *firmware.glob("*.h")]:  # a newline in a name must not end a // comment
         lines = path.read_text(encoding="utf-8").splitlines()
         assert not [line for line in lines if line.lstrip().startswith("#error")], path

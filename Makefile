@@ -4,11 +4,15 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.hwprune-installed
+# The optional Keras/QKeras frontend is tested in its own venv: TensorFlow never enters .venv.
+KVENV   ?= .venv-keras
+KPY     := $(KVENV)/bin/python
+KSTAMP  := $(KVENV)/.hwprune-installed
 JOBS    ?= 2
 export YOWASP_CACHE_DIR := $(CURDIR)/$(VENV)/.yowasp-cache
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test bench clean
+.PHONY: setup setup-keras demo test test-main test-keras bench clean
 
 setup: $(STAMP)
 
@@ -16,11 +20,24 @@ $(STAMP): pyproject.toml tools/setup.sh
 	bash tools/setup.sh $(VENV)
 	touch $(STAMP)
 
+setup-keras: $(KSTAMP)
+
+$(KSTAMP): pyproject.toml tools/setup_keras.sh
+	bash tools/setup_keras.sh $(KVENV)
+	touch $(KSTAMP)
+
 demo: setup
 	$(PY) -m hwprune.demo
 
-test: setup
+# `make test` is the single CI command: the main suite in .venv (tests/keras is excluded by path in
+# pyproject.toml's addopts), then tests/keras alone in .venv-keras.
+test: test-main test-keras
+
+test-main: setup
 	$(PY) -m pytest -n $(JOBS) -q tests
+
+test-keras: setup setup-keras
+	TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 $(KPY) -m pytest -n $(JOBS) -q tests/keras
 
 bench: setup
 	$(PY) bench/run_all.py

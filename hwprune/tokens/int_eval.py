@@ -16,11 +16,11 @@ from hwprune.tokens.reference import IntSelector, quantize_selector
 from hwprune.tokens.selector import Compaction
 from hwprune.tokens.vit import DigitsViT
 
-__all__ = ["calibrate_int_selectors", "IntSelectFn", "AgreementResult", "measure_agreement"]
+__all__ = ["calibrate_int_selectors", "selector_inputs", "IntSelectFn", "AgreementResult", "measure_agreement"]
 
 
 @torch.no_grad()
-def _selector_inputs(model: DigitsViT, x: torch.Tensor) -> dict[int, list[tuple[torch.Tensor, bool]]]:
+def selector_inputs(model: DigitsViT, x: torch.Tensor) -> dict[int, list[tuple[torch.Tensor, bool]]]:
     """(tokens, has_package) seen by each selector on the float compact path, per image."""
     seen: dict[int, list[tuple[torch.Tensor, bool]]] = {b: [] for b in model.cfg.selector_blocks}
 
@@ -36,7 +36,7 @@ def _selector_inputs(model: DigitsViT, x: torch.Tensor) -> dict[int, list[tuple[
 @torch.no_grad()
 def calibrate_int_selectors(model: DigitsViT, x: torch.Tensor) -> dict[int, IntSelector]:
     """Quantize every selector from the candidate sets it sees on the images ``x`` (float path)."""
-    seen = _selector_inputs(model, x)
+    seen = selector_inputs(model, x)
     return {b: quantize_selector(model.selectors[str(b)], [t[1:] for t, _ in seen[b]]) for b in seen}
 
 

@@ -27,10 +27,12 @@ def _run(binary: Path) -> str:
 def test_header_unit_tests_pass(tmp_path: Path) -> None:
     out = _run(build_header_tests(tmp_path).binary)
     sources = sorted(p.stem for p in (shipped_dir("hls") / "tests").glob("test_*.cpp"))
-    assert sources == ["test_conv", "test_dense", "test_pool", "test_requant", "test_stream"]
+    assert sources == ["test_conv", "test_dense", "test_nonlinear", "test_pool", "test_requant", "test_stream",
+                       "test_token_selector"]
     for name in ("requant_rounds_half_up", "requant_random_sweep", "dense_shared_offsets",
                  "conv_sparse_stride2", "maxpool_3x3_stride2_pad1_int8",
-                 "dense_reads_flattened_channels_last_map"):
+                 "dense_reads_flattened_channels_last_map", "softmax_keep_matches_int64_over_all_pairs",
+                 "token_selector_prunes_all_but_the_class_token_with_a_zero_denominator"):
         assert f"PASS {name}\n" in out
 
 

@@ -62,7 +62,8 @@ def compile_command(
         None, "--estimate/--no-estimate", help="Synthesize each kernel with Yosys for resource counts [on]."
     ),
     stop_after: Optional[str] = typer.Option(
-        None, "--stop-after", help="Stop after this step: import, quantize, lower, emit, estimate, report."
+        None, "--stop-after",
+        help="Stop after this step: import, quantize, lower, emit, estimate, report, bringup.",
     ),
 ) -> None:
     """Compile MODEL for a board: import, quantize, lower (fit to the board), emit RTL/HLS with golden
@@ -100,7 +101,8 @@ def boards_command() -> None:
 
 
 # Subcommands that live beside the stage they drive: each module has ``register(app)``.
-_COMMAND_MODULES: tuple[str, ...] = ("hwprune.cli_prune", "hwprune.cli_sim", "hwprune.cli_report")
+_COMMAND_MODULES: tuple[str, ...] = ("hwprune.cli_prune", "hwprune.cli_sim", "hwprune.cli_report",
+                                       "hwprune.cli_explore")
 
 
 def _register_subcommands() -> None:

@@ -1,6 +1,7 @@
 """``hwprune sim BUILD_DIR``: rerun a build's RTL verification (Verilator + cocotb) and print, per
 layer, the vectors, whether the outputs are bit-exact, measured vs predicted cycles and PE
-utilisation. Exit code 0 only if every layer is bit-exact and cycle-exact."""
+utilisation, then the same for the chained network top (``network`` line). Exit code 0 only if
+every layer and the network are bit-exact and cycle-exact (and pass the backpressure replay)."""
 
 from __future__ import annotations
 
@@ -47,8 +48,25 @@ def register(app: typer.Typer) -> None:
         for r in reports:
             cycles = f"{r.measured_last_cycle}/{r.predicted_last_cycle}" + ("" if r.cycle_exact else " MISMATCH")
             util = f"{r.utilisation:.3f}" if r.utilisation is not None else "-"
-            typer.echo(f"{r.name[:24]:<24} {r.vectors:>7} {'yes' if r.bit_exact else 'NO':>9} {cycles:>20} {util:>8}")
-        ok = all(r.bit_exact and r.cycle_exact for r in reports)
-        typer.echo(f"all {len(reports)} layers: {'bit-exact and cycle-exact' if ok else 'FAILED'}")
+            label, note = ("network", f"  top {r.name}") if r.kind == "network" else (r.name[:24], "")
+            note += "" if r.passed else f"  FAILED (see {r.log})"
+            typer.echo(f"{label:<24} {r.vectors:>7} {'yes' if r.bit_exact else 'NO':>9} {cycles:>20} {util:>8}{note}")
+        layers = [r for r in reports if r.kind == "layer"]
+        network = [r for r in reports if r.kind == "network"]
+        ok = all(r.bit_exact and r.cycle_exact and r.passed for r in reports)
+        what = f"all {len(layers)} layers" + (" and the network" if network else "")
+        typer.echo(f"{what}: {'bit-exact and cycle-exact' if ok else 'FAILED'}")
+        if not network:
+            skipped = _network_skipped(build_dir)
+            if skipped:
+                typer.echo(f"network: not simulated ({skipped})")
         if not ok:
             raise typer.Exit(1)
+
+
+def _network_skipped(build_dir: Path) -> str:
+    """Why the bundle has no network case (empty when it has one)."""
+    import json
+
+    manifest = json.loads((build_dir / "sim" / "manifest.json").read_text(encoding="utf-8"))
+    return str(manifest.get("network", {}).get("skipped", "no network case in sim/manifest.json"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from hwprune import __version__
 from hwprune.boards import Board, load_board
 from hwprune.config import CompileConfig
 from hwprune.errors import BuildError, ConfigError, QuantizationError
+from hwprune.frontend.keras import is_saved_model_dir
 from hwprune.ir.graph import Graph
 from hwprune.lower.kernel_spec import KernelSpec
 
@@ -54,7 +54,9 @@ class BuildContext:
     accuracy: dict[str, float] = field(default_factory=dict)
 
     def source_sha256(self) -> str:
-        return hashlib.sha256(self.model_path.read_bytes()).hexdigest()
+        from hwprune.frontend.keras import model_digest  # a SavedModel source is a directory
+
+        return model_digest(self.model_path)
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,8 @@ def _golden_inputs(ctx: BuildContext) -> np.ndarray:
 
 def _step_emit(ctx: BuildContext) -> None:
     """RTL (Verilog + ROM images) with per-layer golden cases in ``sim/``; the HLS project (firmware,
-    testbench, Vitis script) with network golden vectors in ``hls/`` (FPGA boards only)."""
+    testbench, Vitis script) with network golden vectors in ``hls/`` (FPGA boards only); token selectors'
+    RTL, HLS and golden sets (``hwprune.tokens.emit``; their graph gets per-layer HLS vectors)."""
     from hwprune.backends.hls import write_hls
     from hwprune.sim.bundle import write_sim_bundle
     from hwprune.sim.csim import write_network_vectors
@@ -144,6 +147,14 @@ def _step_emit(ctx: BuildContext) -> None:
         write_hls(ctx.kernels, ctx.qgraph, ctx.board, ctx.staging / "hls", project=ctx.model_path.stem)
         count = write_network_vectors(ctx.staging / "hls", ctx.qgraph, _golden_inputs(ctx))
         ctx.emitted["hls"] = f"hls/ ({count} golden vectors)"
+    if any(node.op == "TokenSelector" for node in ctx.qgraph.nodes):  # docs/tokens.md, "Compile"
+        from hwprune.tokens.emit import emit_token_selectors
+
+        hls = ctx.board.family != "asic"
+        designs = emit_token_selectors(ctx.qgraph, ctx.staging, seed=ctx.config.seed, source=ctx.model_path.name,
+                                       feeds={ctx.graph.inputs[0]: _golden_inputs(ctx)}, hls=hls)
+        ctx.emitted["token_selectors"] = (f"rtl/, sim/{', hls/token_selectors/' if hls else ''} ({len(designs)} "
+                                          f"selectors, {sum(d.sets for d in designs)} golden sets)")
 
 
 def _step_estimate(ctx: BuildContext) -> None:
@@ -191,6 +202,13 @@ def _step_report(ctx: BuildContext) -> None:
     write_html_report(ctx.staging)
 
 
+def _step_bringup(ctx: BuildContext) -> None:
+    """``board/``: Vivado block design, HLS entry point, PYNQ driver and notebook (``hwprune.bringup``)."""
+    from hwprune.bringup import write_bringup
+
+    write_bringup(ctx.staging, ctx.board, project=ctx.model_path.stem, source=ctx.model_path.name)
+
+
 STEPS: list[Step] = [
     Step("import", "ir.json", _step_import,
          "parse the model, infer shapes, fold BatchNorm, check every op, recognise sparsity patterns"),
@@ -199,6 +217,7 @@ STEPS: list[Step] = [
     Step("emit", "rtl/ sim/ hls/", _step_emit, "write the RTL, the HLS C++ project and their golden vectors"),
     Step("estimate", "estimate.json", _step_estimate, "Yosys synthesis of every kernel for the board's family"),
     Step("report", "report.json", _step_report, "per-layer shapes, MACs, bits, cycles, totals"),
+    Step("bringup", "board/", _step_bringup, "board bring-up: Vivado block design, PYNQ driver, notebook"),
 ]
 
 
@@ -271,7 +290,7 @@ def compile_model(model_path: str | Path, out: str | Path, config: CompileConfig
     if config.stop_after is not None and config.stop_after not in step_names():
         raise ConfigError(f"unknown step {config.stop_after!r}; steps: {', '.join(step_names())}")
     board = load_board(config.board)
-    if not model_path.is_file():
+    if not (model_path.is_file() or is_saved_model_dir(model_path)):
         raise BuildError("model file not found" if not model_path.exists() else "not a file", file=model_path)
     _check_output_dir(out)
     parent = out.parent if str(out.parent) else Path(".")

@@ -159,8 +159,23 @@ def _quantize(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
     return torch.clamp(torch.round(xs[0] / scale), lo, hi) * scale
 
 
-def run_float(graph: Graph, feeds: Mapping[str, np.ndarray | torch.Tensor]) -> dict[str, np.ndarray]:
-    """Execute ``graph`` in float32 on a batch; returns every graph output as a numpy array."""
+def run_float(graph: Graph, feeds: Mapping[str, np.ndarray | torch.Tensor],
+              keep_all: bool = False) -> dict[str, np.ndarray]:
+    """Execute ``graph`` in float32 on a batch; returns every graph output (or, with ``keep_all``, every
+    non-constant tensor) as a numpy array.
+
+    A graph with TokenSelector nodes runs one sample at a time; tensors after a selector come back
+    zero-padded to their IR shape, with their valid-row counts (``hwprune.tokens.dynamic``).
+    """
+    if any(node.op == "TokenSelector" for node in graph.nodes):
+        from hwprune.tokens.dynamic import run_per_sample  # registers the selector's kernel
+
+        return run_per_sample(graph, feeds, lambda one: _run(graph, one, True),
+                              None if keep_all else graph.outputs)
+    return _run(graph, feeds, keep_all)
+
+
+def _run(graph: Graph, feeds: Mapping[str, np.ndarray | torch.Tensor], keep_all: bool) -> dict[str, np.ndarray]:
     values: dict[str, torch.Tensor] = {}
     for tensor in graph.constants():
         values[tensor.name] = torch.as_tensor(tensor.real_values())
@@ -177,4 +192,5 @@ def run_float(graph: Graph, feeds: Mapping[str, np.ndarray | torch.Tensor]) -> d
             # most kernels return one tensor; multi-output ops (TokenSelector) return a tuple
             for name, value in zip(node.outputs, result if isinstance(result, tuple) else (result,)):
                 values[name] = value
-    return {name: values[name].numpy() for name in graph.outputs}
+    names = [n for n in values if not graph.tensor(n).is_constant] if keep_all else graph.outputs
+    return {name: values[name].numpy() for name in names}

@@ -4,6 +4,10 @@ Weights: symmetric, one scale per output channel. Activations: one scale per ten
 min/max observer on calibration data, unsigned after ReLU. Every layer gets the integer
 multiplier/shift of its requantiser and the accumulator width that cannot overflow. Scales that a
 QONNX model fixes (its ``Quant`` nodes, its integer weights) are kept, not re-derived.
+
+TokenSelector nodes (``hwprune.tokens.graph_quant``): the float graph is observed one sample at a time
+(the token count after a selector is data-dependent), each selector is calibrated at its int8 input's
+scale, and its token output passes through at that scale.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from hwprune.quant.requant import requant_params, shared_shift_params
 __all__ = ["QuantSpec", "quantize_graph", "INTEGER_OPS", "accumulator_bits"]
 
 INTEGER_OPS = ("Quantize", "Dense", "Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Reshape",
-               "Transpose", "Add")
+               "Transpose", "Add", "TokenSelector")
 PASS_THROUGH = ("Relu", "MaxPool", "Reshape", "Transpose")
 
 
@@ -55,10 +59,12 @@ def _act_type(bits: int, signed: bool) -> IntType:
 
 
 class _Quantizer:
-    def __init__(self, graph: Graph, ranges: dict[str, float], spec: QuantSpec) -> None:
+    def __init__(self, graph: Graph, ranges: dict[str, float], spec: QuantSpec,
+                 token_sets: Mapping[str, list] | None = None) -> None:
         self.g = graph
         self.ranges = ranges
         self.spec = spec
+        self.token_sets = dict(token_sets or {})  # per TokenSelector node: its float candidate sets
 
     def fail(self, node: Node, reason: str) -> QuantizationError:
         return QuantizationError(reason, node=node.name, op=node.op)
@@ -156,6 +162,10 @@ class _Quantizer:
                 self.average(node)
             elif node.op == "Add":
                 self.add(node)
+            elif node.op == "TokenSelector":
+                from hwprune.tokens.graph_quant import quantize_selector_node
+
+                quantize_selector_node(self.g, node, self.token_sets.get(node.name, []))
             elif node.op in PASS_THROUGH:
                 x = self.int_input(node)
                 out = self.g.tensor(node.outputs[0])
@@ -213,11 +223,17 @@ def quantize_graph(graph: Graph, feeds: Mapping[str, np.ndarray] | None, spec: Q
     """Return the integer version of ``graph``; ``feeds`` are the calibration inputs."""
     if feeds is None:
         raise QuantizationError("post-training quantization needs calibration data (give --calibration FILE.npz)")
-    ranges = observe_ranges(graph, feeds)
+    token_sets: dict[str, list] = {}
+    if any(node.op == "TokenSelector" for node in graph.nodes):
+        from hwprune.tokens.dynamic import trace_float
+
+        ranges, token_sets = trace_float(graph, feeds)  # one sample at a time: token counts vary
+    else:
+        ranges = observe_ranges(graph, feeds)
     mins = {name: float(np.min(feeds[name])) for name in graph.inputs}
     q = copy.deepcopy(graph)
     _absorb_quant_nodes(q)
     _insert_input_quantizers(q, ranges, mins, spec)
-    _Quantizer(q, ranges, spec).run()
+    _Quantizer(q, ranges, spec, token_sets).run()
     q.verify()
     return q

@@ -175,8 +175,19 @@ def run_integer(
     """Run the quantized graph; returns its outputs (or every tensor, with ``keep_all``) as int64.
 
     Float graph inputs go through their ``Quantize`` nodes; integer tensors may also be fed
-    directly by name (e.g. a layer's input vector in a kernel test).
+    directly by name (e.g. a layer's input vector in a kernel test). A graph with TokenSelector nodes
+    runs one sample at a time (kernel: ``hwprune.tokens.dynamic``, ``IntSelector``); tensors after a
+    selector come back zero-padded to their IR shape, with their valid-row counts.
     """
+    if any(node.op == "TokenSelector" for node in graph.nodes):
+        from hwprune.tokens.dynamic import run_per_sample  # registers the selector's kernel
+
+        return run_per_sample(graph, feeds, lambda one: _run(graph, one, True),
+                              None if keep_all else graph.outputs)
+    return _run(graph, feeds, keep_all)
+
+
+def _run(graph: Graph, feeds: Mapping[str, np.ndarray], keep_all: bool) -> dict[str, np.ndarray]:
     values: dict[str, torch.Tensor] = {}
     for tensor in graph.constants():
         if tensor.is_quantized:
@@ -194,7 +205,9 @@ def run_integer(
         missing = [name for name in node.inputs if name not in values]
         if missing:
             raise GraphError(f"inputs {missing} have no value (not fed, not constant)", node=node.name, op=node.op)
-        values[node.outputs[0]] = kernel(graph, node, [values[name] for name in node.inputs])
+        result = kernel(graph, node, [values[name] for name in node.inputs])
+        for name, value in zip(node.outputs, result if isinstance(result, tuple) else (result,)):
+            values[name] = value  # one tensor, or a tuple from a multi-output op (TokenSelector)
     names = values.keys() if keep_all else graph.outputs
     return {name: values[name].numpy() for name in names if not (keep_all and name in _const_names(graph))}
 

@@ -50,6 +50,10 @@ def _layer_entry(graph: Graph, node: Node) -> dict[str, Any]:
             acc_bits=int(node.attrs["acc_bits"]),
             activation=node.attrs["activation"],
         )
+    if node.op == "TokenSelector" and "int_selector" in node.attrs:
+        from hwprune.tokens.emit import selector_summary
+
+        entry["selector"] = selector_summary(node)  # its own engines: not in the layers' MAC totals
     return entry
 
 

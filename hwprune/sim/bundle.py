@@ -4,11 +4,16 @@ expected traces, per kernel), and rerun them (``hwprune sim BUILD_DIR``).
 Layout written into a build directory::
 
     rtl/<ident>.v, rtl/<ident>_{weights,params}.hex, rtl/manifest.json
+    rtl/<model>_top.v, rtl/network.json   the chained network top (AXI-Stream) and its plan + timing
     sim/<ident>.case.json      inputs, arrivals, reference outputs, predicted cycle of every beat
+    sim/network.case.json      the top's case: network inputs, whole-network reference, predicted cycles
     sim/manifest.json          which case belongs to which top module and Verilog files
 
-Today every Dense/Conv layer is verified as its own kernel (layer by layer, inputs from
-``stimulus``); the chained network top is not emitted yet.
+Every Dense/Conv layer is verified as its own kernel (inputs from ``stimulus``), and the whole
+network through its top (``hwprune.sim.network``). The network needs the quantized graph (for its
+max-pool/flatten stages and its reference): given as ``graph``, or as the design itself, or found
+as ``ir_quant.json`` in the build directory (the quantize step's checkpoint). A graph that is not
+one chain of supported ops gets no top; the manifest says why, and layers are still verified.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from hwprune.backends.rtl.emit import RtlDesign, emit_kernel
+import logging
+
+from hwprune.backends.rtl.emit import RtlDesign, banner, emit_kernel
 from hwprune.ir.graph import Graph
 from hwprune.lower.cycles import steady_state_interval
 from hwprune.lower.kernel_spec import KernelSpec
@@ -26,7 +33,13 @@ from hwprune.sim.golden import kernel_case, read_case, write_case
 from hwprune.sim.rtl_runner import build_design, run_case
 from hwprune.sim.vectors import stimulus
 
-__all__ = ["emit_rtl", "write_sim_bundle", "run_sim", "LayerReport"]
+__all__ = ["emit_rtl", "write_sim_bundle", "run_sim", "LayerReport", "NETWORK_CYCLE_BUDGET"]
+
+log = logging.getLogger(__name__)
+
+NETWORK_CYCLE_BUDGET = 120_000
+"""Network vectors in a bundle are capped so the timed replay stays under about this many cycles
+(a CNN frame takes a thousand cycles or more; every layer is still checked on all ``vectors``)."""
 
 
 def _kernels(design: Sequence[KernelSpec] | Graph) -> list[KernelSpec]:
@@ -37,25 +50,60 @@ def _kernels(design: Sequence[KernelSpec] | Graph) -> list[KernelSpec]:
     return list(design)
 
 
-def emit_rtl(design: Sequence[KernelSpec] | Graph, out_dir: Path, source: str = "") -> list[RtlDesign]:
-    """Write every kernel's Verilog and ROM images into ``out_dir`` (a build's ``rtl/``), and the
-    manifest listing them. ``design`` is a list of KernelSpecs or a quantized graph (lowered here)."""
+def _graph_for(design: Sequence[KernelSpec] | Graph, graph: Graph | None, build_dir: Path) -> Graph | None:
+    if graph is not None:
+        return graph
+    if isinstance(design, Graph):
+        return design
+    checkpoint = build_dir / "ir_quant.json"
+    return Graph.from_json(checkpoint.read_text(encoding="utf-8")) if checkpoint.is_file() else None
+
+
+def _emit_network(graph: Graph | None, kernels: list[KernelSpec], out_dir: Path, source: str) -> dict[str, Any]:
+    """The network top's manifest entry, or ``{"skipped": reason}``."""
+    from hwprune.backends.rtl.network import emit_network
+    from hwprune.lower.network_cycles import network_timing
+    from hwprune.lower.network_plan import NetworkUnsupported, plan_network, top_name
+
+    if graph is None:
+        return {"skipped": "no quantized graph (ir_quant.json) to chain the kernels with"}
+    try:
+        plan = plan_network(graph, kernels, top_name(source, [k.ident for k in kernels]))
+    except NetworkUnsupported as error:
+        log.info("no network top: %s", error)
+        return {"skipped": f"no network top: {error}"}
+    header = banner(f"network top {plan.top} ({len(plan.stages)} stages)", source)
+    return emit_network(plan, network_timing(plan), out_dir, header)
+
+
+def emit_rtl(design: Sequence[KernelSpec] | Graph, out_dir: Path, source: str = "",
+             graph: Graph | None = None) -> list[RtlDesign]:
+    """Write every kernel's Verilog and ROM images into ``out_dir`` (a build's ``rtl/``), the network
+    top when the graph is known (see the module docstring), and the manifest listing them.
+    ``design`` is a list of KernelSpecs or a quantized graph (lowered here)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    designs = [emit_kernel(spec, out_dir, source) for spec in _kernels(design)]
-    manifest = {"kernels": [d.to_dict() for d in designs]}
+    kernels = _kernels(design)
+    designs = [emit_kernel(spec, out_dir, source) for spec in kernels]
+    network = _emit_network(_graph_for(design, graph, out_dir.parent), kernels, out_dir, source)
+    manifest = {"kernels": [d.to_dict() for d in designs], "network": network}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return designs
 
 
 def write_sim_bundle(design: Sequence[KernelSpec] | Graph, build_dir: Path, vectors: int = 200,
-                     seed: int = 0, source: str = "") -> Path:
-    """Emit ``rtl/`` (if missing) and write one case per kernel into ``build_dir/sim``; returns it."""
+                     seed: int = 0, source: str = "", graph: Graph | None = None,
+                     network_vectors: int | None = None) -> Path:
+    """Emit ``rtl/`` (if missing) and write one case per kernel, and the network case, into
+    ``build_dir/sim``; returns it. ``network_vectors`` defaults to ``vectors`` + 4 edge vectors,
+    capped by ``NETWORK_CYCLE_BUDGET``."""
     build_dir = Path(build_dir)
     kernels = _kernels(design)
     rtl_dir = build_dir / "rtl"
-    designs = emit_rtl(kernels, rtl_dir, source) if not (rtl_dir / "manifest.json").exists() else [
-        RtlDesign.from_dict(d) for d in json.loads((rtl_dir / "manifest.json").read_text())["kernels"]]
+    if not (rtl_dir / "manifest.json").exists():
+        emit_rtl(kernels, rtl_dir, source, graph=_graph_for(design, graph, build_dir))
+    rtl_manifest = json.loads((rtl_dir / "manifest.json").read_text(encoding="utf-8"))
+    designs = [RtlDesign.from_dict(d) for d in rtl_manifest["kernels"]]
     sim_dir = build_dir / "sim"
     entries = []
     for index, (spec, rtl) in enumerate(zip(kernels, designs)):
@@ -65,9 +113,31 @@ def write_sim_bundle(design: Sequence[KernelSpec] | Graph, build_dir: Path, vect
         case["facts"] = {**rtl.kernels[0], "interval": steady_state_interval_of(spec)}
         path = write_case(case, sim_dir / f"{spec.ident}.case.json")
         entries.append({"name": spec.name, "case": path.name, "top": rtl.top, "verilog": rtl.verilog})
-    (sim_dir / "manifest.json").write_text(json.dumps({"kernels": entries}, indent=1, sort_keys=True) + "\n",
+    manifest: dict[str, Any] = {"kernels": entries}
+    network = rtl_manifest.get("network") or {}
+    if network.get("top"):
+        manifest["network"] = _write_network_case(build_dir, _graph_for(design, graph, build_dir), vectors,
+                                                   network_vectors, seed)
+    else:
+        manifest["network"] = {"skipped": network.get("skipped", "no network top emitted")}
+    (sim_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n",
                                            encoding="utf-8")
     return sim_dir
+
+
+def _write_network_case(build_dir: Path, graph: Graph | None, vectors: int, count: int | None,
+                        seed: int) -> dict[str, Any]:
+    from hwprune.sim.network import NETWORK_CASE, load_network, network_case, network_reference, network_stimulus
+
+    plan, timing, entry = load_network(build_dir)
+    if graph is None:
+        return {"skipped": "no quantized graph for the network reference"}
+    if count is None:
+        count = max(8, min(vectors + 4, NETWORK_CYCLE_BUDGET // timing.interval))
+    x = network_stimulus(plan, count, seed + 1000)
+    case = network_case(plan, timing, x, network_reference(graph, plan, x), seed=seed)
+    path = write_case(case, build_dir / "sim" / NETWORK_CASE)
+    return {"name": plan.top, "case": path.name, "top": entry["top"], "verilog": entry["verilog"]}
 
 
 def steady_state_interval_of(spec: KernelSpec) -> int | None:
@@ -80,7 +150,8 @@ def steady_state_interval_of(spec: KernelSpec) -> int | None:
 
 @dataclass(frozen=True)
 class LayerReport:
-    """One kernel's verdict, as ``hwprune sim`` prints it."""
+    """One kernel's (or, with ``kind="network"``, the network top's) verdict, as ``hwprune sim`` prints
+    it; ``passed`` also covers the backpressure replay and, for the network, ``tlast``."""
 
     name: str
     vectors: int
@@ -91,13 +162,16 @@ class LayerReport:
     predicted_last_cycle: int | None
     utilisation: float | None
     log: str
+    kind: str = "layer"
+    passed: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
 def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure")) -> list[LayerReport]:
-    """Build (Verilator) and replay every case of ``build_dir/sim``; one report per kernel."""
+    """Build (Verilator) and replay every case of ``build_dir/sim``; one report per kernel, then one
+    for the network top (when the bundle has one)."""
     build_dir = Path(build_dir)
     sim_dir = build_dir / "sim"
     manifest = json.loads((sim_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -119,6 +193,28 @@ def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure")) -
             bit_exact=result.passed, cycle_exact=result.passed and measured == predicted,
             measured_last_cycle=measured[-1] if measured else None,
             predicted_last_cycle=predicted[-1] if predicted else None, utilisation=utilisation, log=str(result.log),
+            passed=result.passed,
         ))
+    if manifest.get("network", {}).get("case"):
+        reports.append(_network_report(build_dir, manifest["network"], tests))
     return reports
+
+
+def _network_report(build_dir: Path, entry: dict[str, Any], tests: Sequence[str]) -> LayerReport:
+    """Replay ``sim/network.case.json`` on the top; values and cycles compared from the timed trace."""
+    from hwprune.sim.network import replay_network
+
+    case_path = build_dir / "sim" / entry["case"]
+    case = read_case(case_path)
+    result = replay_network(build_dir, case_path, tests)
+    traces = json.loads(result.trace.read_text(encoding="utf-8")) if result.trace else {}
+    beats = traces.get("timed", {}).get("beats", [])
+    measured = [int(c) for c, _ in beats]
+    predicted = case["expected_cycles"] or []
+    return LayerReport(
+        name=entry["name"], vectors=int(case["vectors"]), beats=len(case["expected"]),
+        bit_exact=bool(beats) and [v for _, v in beats] == case["expected"], cycle_exact=measured == predicted,
+        measured_last_cycle=measured[-1] if measured else None, predicted_last_cycle=predicted[-1] if predicted else None,
+        utilisation=None, log=str(result.log), kind="network", passed=result.passed,
+    )
 

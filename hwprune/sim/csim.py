@@ -35,7 +35,7 @@ from hwprune.resources import shipped_dir
 __all__ = [
     "CsimError", "CompileResult", "TopResult", "CsimResult", "CXXFLAGS", "ap_types_dir", "compile_cpp",
     "run_csim", "to_stream", "write_vectors", "network_vectors", "write_network_vectors",
-    "write_kernel_vectors",
+    "write_layer_vectors", "write_kernel_vectors",
     "build_header_tests",
 ]
 
@@ -189,13 +189,43 @@ def network_vectors(qgraph: Graph, x: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def write_network_vectors(hls_dir: str | Path, qgraph: Graph, x: np.ndarray) -> int:
-    """Golden vectors of a network project for float inputs ``x`` (batch first); returns the count."""
+    """Golden vectors of a network project for float inputs ``x`` (batch first); returns the count.
+
+    A graph with TokenSelector nodes has a per-layer project (``write_hls``): every layer top gets the
+    vectors the integer reference feeds that layer on ``x`` (``write_layer_vectors``).
+    """
     project = HlsProject.load(hls_dir)
+    if project.mode == "kernels" and any(node.op == "TokenSelector" for node in qgraph.nodes):
+        return write_layer_vectors(hls_dir, qgraph, x)
     if project.mode != "network":
         raise CsimError(f"{hls_dir} is a {project.mode} project, not a network project")
     ints, expected = network_vectors(qgraph, x)
     write_vectors(hls_dir, project.tops[0].name, ints, expected)
     return len(ints)
+
+
+def write_layer_vectors(hls_dir: str | Path, qgraph: Graph, x: np.ndarray) -> int:
+    """Per-layer golden vectors of a graph's kernel tops (``<ident>_top``, idents as ``lower_graph`` names
+    them): each Dense/Conv layer's integer inputs and outputs when the reference runs the whole graph on
+    ``x``. A Dense layer on tokens gets one vector per token row, only the valid rows after a selector
+    (``hwprune.tokens.dynamic``). Returns the number of vectors written over all tops."""
+    from hwprune.lower.names import unique_identifiers
+    from hwprune.quant import run_integer
+    from hwprune.tokens.dynamic import token_counts, valid_rows
+
+    layers = [node for node in qgraph.nodes if node.op in ("Dense", "Conv")]
+    counts = token_counts(qgraph)
+    values = run_integer(qgraph, {qgraph.inputs[0]: np.asarray(x)}, keep_all=True)
+    total = 0
+    for node, ident in zip(layers, unique_identifiers([n.name for n in layers], prefix="layer")):
+        x_in, y_out = node.inputs[0], node.outputs[0]
+        if node.op == "Dense":
+            ins, outs = valid_rows(values, x_in, counts), valid_rows(values, y_out, counts)
+        else:
+            ins, outs = values[x_in], values[y_out]
+        write_vectors(hls_dir, f"{ident}_top", ins, outs)
+        total += len(ins)
+    return total
 
 
 def write_kernel_vectors(hls_dir: str | Path, spec: KernelSpec, x: np.ndarray) -> None:

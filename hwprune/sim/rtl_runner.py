@@ -21,9 +21,10 @@ from hwprune.errors import HwpruneError
 from hwprune.resources import shipped_dir
 
 __all__ = ["SimResult", "SimulatorError", "verilator_bin_dir", "tool_environment", "build_design", "run_case",
-           "TB_MODULE"]
+           "TB_MODULE", "NETWORK_TB_MODULE"]
 
 TB_MODULE = "hwprune_tb.stream_tb"
+NETWORK_TB_MODULE = "hwprune_tb.network_tb"
 
 
 class SimulatorError(HwpruneError):
@@ -109,7 +110,7 @@ def _runtime_cache() -> Path:
 
     import cocotb
 
-    root = Path(os.environ.get("HWPRUNE_CACHE_DIR", Path.home() / ".cache" / "hwprune")).resolve()
+    root = _cache_root()
     include = verilator_bin_dir().parent / "include" / "verilated.cpp"
     key = f"{include}:{include.stat().st_mtime_ns}:{cocotb.__version__}:{sys.executable}"
     return root / "verilator-runtime" / hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -168,23 +169,64 @@ def _harvest_runtime(build_dir: Path) -> None:
     (cache / "complete").write_text("ok\n")
 
 
+def _cache_root() -> Path:
+    return Path(os.environ.get("HWPRUNE_CACHE_DIR", Path.home() / ".cache" / "hwprune")).resolve()
+
+
+def _design_key(files: Sequence[Path | str], top: str, args: Sequence[str]) -> str:
+    """Content key of a Verilator build: the sources' bytes (in order), top, flags and tool versions."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{_runtime_cache().name}:{top}:{' '.join(args)}".encode())
+    for name in files:
+        digest.update(Path(name).name.encode() + b"\0" + Path(name).read_bytes() + b"\0")
+    return digest.hexdigest()[:24]
+
+
+@contextlib.contextmanager
+def _design_cache(files: Sequence[Path | str], top: str, args: Sequence[str]) -> Iterator[Path]:
+    """The cached simulator executable of identical sources (``<cache>/designs/<key>/<top>``), locked.
+
+    Why: the same Verilog is often built in several directories (a bundle's network top, the same
+    top rebuilt by ``hwprune sim`` in a later build, parallel test workers); the cocotb test step only
+    runs ``<build_dir>/<top>``, so an identical build is an executable copy, not a 15 s C++ compile.
+    """
+    entry = _cache_root() / "designs" / _design_key(files, top, args)
+    entry.mkdir(parents=True, exist_ok=True)
+    with open(entry / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield entry / top
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def build_design(sources: Sequence[Path], top: str, build_dir: Path, simulator: str = "verilator") -> None:
-    """Compile ``sources`` (top module ``top``) into ``build_dir``; reuses an up-to-date build.
+    """Compile ``sources`` (top module ``top``) into ``build_dir``; reuses an up-to-date build, and for
+    Verilator an identical earlier build anywhere (``_design_cache``).
 
     Verilator runs with ``-Wall`` and the lint waivers of ``rtl/verilator_waivers.vlt``; warnings stay
-    fatal, so a lint regression in generated code fails the build rather than hiding in a log.
+    fatal, so a lint regression in generated code fails the build rather than hiding in a log (only
+    builds that passed are cached).
     """
+    import shutil
+
     from cocotb_tools.runner import get_runner
 
     from hwprune.backends.rtl.emit import waiver_file
 
-    with tool_environment(), _locked(build_dir):
+    with tool_environment(), _locked(build_dir), contextlib.ExitStack() as stack:
         runner = _verilator_runner() if simulator == "verilator" else _quiet(get_runner(simulator))
         files: list[Path | str] = [Path(s).resolve() for s in sources]
         args: list[str] = []
+        cached: Path | None = None
         if simulator == "verilator":
             files = [waiver_file(), *files]
             args = ["-Wall"]
+            cached = stack.enter_context(_design_cache(files, top, args))
+            if cached.is_file():
+                shutil.copy2(cached, build_dir / top)
+                return
         try:
             runner.build(sources=files, hdl_toplevel=top, build_dir=build_dir, build_args=args,
                          timescale=("1ns", "1ps"), log_file=build_dir / "build.log")
@@ -192,13 +234,16 @@ def build_design(sources: Sequence[Path], top: str, build_dir: Path, simulator: 
             log = build_dir / "build.log"
             tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
             raise SimulatorError(f"{simulator} build of {top} failed: {error}\n{tail}") from None
-        if simulator == "verilator":
+        if cached is not None:
             _harvest_runtime(build_dir)
+            shutil.copy2(build_dir / top, cached.with_suffix(".tmp"))
+            os.replace(cached.with_suffix(".tmp"), cached)
 
 
 def run_case(case: Path, top: str, build_dir: Path, tests: Sequence[str] = ("timed", "backpressure"),
-             simulator: str = "verilator", tag: str = "") -> SimResult:
-    """Replay ``case`` (a JSON case file) on the design built in ``build_dir``."""
+             simulator: str = "verilator", tag: str = "", module: str = TB_MODULE) -> SimResult:
+    """Replay ``case`` (a JSON case file) on the design built in ``build_dir`` with the cocotb test
+    ``module`` (``hwprune_tb.stream_tb`` for kernels, ``hwprune_tb.network_tb`` for network tops)."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
@@ -211,7 +256,7 @@ def run_case(case: Path, top: str, build_dir: Path, tests: Sequence[str] = ("tim
     with tool_environment(), _locked(build_dir):
         runner = _quiet(get_runner(simulator))
         with contextlib.suppress(SystemExit):  # a failing simulator exits; the XML says what happened
-            runner.test(test_module=TB_MODULE, hdl_toplevel=top, build_dir=build_dir, test_dir=build_dir,
+            runner.test(test_module=module, hdl_toplevel=top, build_dir=build_dir, test_dir=build_dir,
                         results_xml=str(results),
                         extra_env={"HWPRUNE_TB_CASE": str(case), "HWPRUNE_TB_TRACE": str(trace)},
                         testcase=list(tests), log_file=log, timescale=("1ns", "1ps"), hdl_toplevel_lang="verilog")

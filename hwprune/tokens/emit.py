@@ -31,10 +31,10 @@ from hwprune.tokens.export import SELECTOR_PARAMS
 from hwprune.tokens.hardware import SelectorHardware, int_selector_from_dict, int_selector_to_dict
 from hwprune.tokens.reference import IntSelector, quantize_selector
 from hwprune.tokens.selector import TokenSelector
-from hwprune.tokens.vectors import TOKEN_PORTS, edge_sets, random_sets, selector_case
+from hwprune.tokens.vectors import TOKEN_PORTS, TokenSet, edge_sets, random_sets, selector_case
 
 __all__ = ["quantize_token_selectors", "emit_token_selectors", "TokenSelectorDesign", "selector_nodes",
-           "int_selector_of"]
+           "int_selector_of", "float_selector", "selector_idents", "graph_sets", "selector_summary"]
 
 ATTR = "int_selector"
 
@@ -43,7 +43,8 @@ def selector_nodes(graph: Graph) -> list[Node]:
     return [node for node in graph.nodes if node.op == "TokenSelector"]
 
 
-def _float_selector(graph: Graph, node: Node) -> TokenSelector:
+def float_selector(graph: Graph, node: Node) -> TokenSelector:
+    """The torch selector of a float node (its 12 weight constants)."""
     weights = {role: torch.as_tensor(np.asarray(graph.tensor(name).real_values(), dtype=np.float32))
                for role, name in zip(SELECTOR_PARAMS, node.inputs[2:])}
     dim = int(graph.tensor(node.inputs[0]).shape[-1])
@@ -55,26 +56,14 @@ def _float_selector(graph: Graph, node: Node) -> TokenSelector:
     return selector.eval()
 
 
-def _node_inputs(graph: Graph, node: Node, feeds: Mapping[str, np.ndarray]) -> list[torch.Tensor]:
-    """The candidate sets [T − 1, D] that ``node`` sees on every calibration sample (batch of one)."""
-    from hwprune.ir.execute import run_float
-
-    probe = copy.copy(graph)
-    probe.outputs = [node.inputs[0]]
-    samples = min(len(np.asarray(v)) for v in feeds.values())
-    sets = []
-    for i in range(samples):
-        one = {}
-        for name in graph.inputs:
-            x = np.asarray(feeds[name])[i]
-            one[name] = x[None] if list(x.shape) == list(graph.tensor(name).shape[1:]) else x
-        tokens = run_float(probe, one)[node.inputs[0]]
-        sets.append(torch.from_numpy(np.asarray(tokens, dtype=np.float32)[0, 1:]))
-    return sets
-
-
 def quantize_token_selectors(graph: Graph, feeds: Mapping[str, np.ndarray], max_samples: int = 256) -> Graph:
-    """A copy of ``graph`` whose TokenSelector nodes carry their calibrated ``IntSelector`` (JSON attr)."""
+    """A copy of ``graph`` whose TokenSelector nodes carry their calibrated ``IntSelector`` (JSON attr).
+
+    Selector-only: each selector picks its own input scale. ``hwprune.quant.quantize_graph`` quantizes a
+    whole graph instead (selectors at their input tensor's scale, ``hwprune.tokens.graph_quant``).
+    """
+    from hwprune.tokens.dynamic import trace_float
+
     nodes = selector_nodes(graph)
     if not nodes:
         raise GraphError("the graph has no TokenSelector node")
@@ -82,10 +71,10 @@ def quantize_token_selectors(graph: Graph, feeds: Mapping[str, np.ndarray], max_
     if missing:
         raise QuantizationError(f"no calibration data for graph inputs {missing}")
     feeds = {k: np.asarray(v)[:max_samples] for k, v in feeds.items()}
+    _, calibration = trace_float(graph, feeds)
     out = copy.deepcopy(graph)
     for node in selector_nodes(out):
-        calibration = _node_inputs(graph, node, feeds)
-        sel = quantize_selector(_float_selector(graph, node), calibration)
+        sel = quantize_selector(float_selector(graph, node), calibration[node.name])
         node.attrs[ATTR] = json.loads(json.dumps(int_selector_to_dict(sel)))
     return out
 
@@ -110,9 +99,49 @@ class TokenSelectorDesign:
     facts: dict[str, Any]
 
 
+def selector_idents(graph: Graph) -> list[str]:
+    """Identifiers of the selector nodes, distinct from every Dense/Conv kernel's (``lower_graph``'s), so a
+    selector's ``rtl/<ident>.v`` and ``sim/<ident>.case.json`` never overwrite a layer's."""
+    layers = [node.name for node in graph.nodes if node.op in ("Dense", "Conv")]
+    taken = {ident.lower() for ident in unique_identifiers(layers, prefix="layer")}
+    idents = []
+    for base in unique_identifiers([node.name for node in selector_nodes(graph)], prefix="selector"):
+        ident, index = base, 1
+        while ident.lower() in taken:
+            ident, index = f"{base}_sel{index}", index + 1
+        taken.add(ident.lower())
+        idents.append(ident)
+    return idents
+
+
+def graph_sets(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, list[TokenSet]]:
+    """The int8 token sets (valid rows, package flag) every selector of the quantized ``graph`` sees when
+    the integer reference runs on ``feeds``: the network's own golden inputs, seen from the selector."""
+    from hwprune.quant.reference import run_integer
+    from hwprune.tokens.dynamic import token_counts
+
+    counts = token_counts(graph)
+    values = run_integer(graph, feeds, keep_all=True)
+    sets: dict[str, list[TokenSet]] = {}
+    for node in selector_nodes(graph):
+        x, flag = values[node.inputs[0]], graph.tensor(node.inputs[1])
+        flags = np.asarray(flag.data if flag.is_constant else values[flag.name]).reshape(-1)
+        rows = (np.asarray(values[counts[node.inputs[0]]]).reshape(-1) if node.inputs[0] in counts
+                else [x.shape[1]] * len(x))
+        sets[node.name] = [TokenSet(np.asarray(x[i, :int(n)], dtype=np.int64), bool(flags[i % flags.size]))
+                           for i, n in enumerate(rows)]
+    return sets
+
+
 def emit_token_selectors(graph: Graph, build_dir: str | Path, vectors: int = 32, seed: int = 0,
-                         source: str = "") -> list[TokenSelectorDesign]:
-    """Write RTL, HLS and golden vectors of every (quantized) TokenSelector node of ``graph``."""
+                         source: str = "", feeds: Mapping[str, np.ndarray] | None = None,
+                         hls: bool = True) -> list[TokenSelectorDesign]:
+    """Write RTL, HLS and golden vectors of every (quantized) TokenSelector node of ``graph``.
+
+    Each selector's vectors: with ``feeds`` (float graph inputs; a graph from ``quantize_graph``), first
+    the sets it sees on them (``graph_sets``), then 16 extreme sets and ``vectors`` random ones. ``hls``
+    False (an ASIC target) skips ``hls/token_selectors/``.
+    """
     from hwprune.backends.hls.token_writer import write_token_hls, write_token_vectors
     from hwprune.sim.golden import write_case
     from hwprune.tokens.rtl_sim import emit_selector_verilog
@@ -121,27 +150,48 @@ def emit_token_selectors(graph: Graph, build_dir: str | Path, vectors: int = 32,
     nodes = selector_nodes(graph)
     if not nodes:
         return []
-    idents = unique_identifiers([node.name for node in nodes], prefix="selector")
+    seen = graph_sets(graph, feeds) if feeds is not None else {}
     items = []
-    for node, ident in zip(nodes, idents):
+    for node, ident in zip(nodes, selector_idents(graph)):
         sel = int_selector_of(node)
         hw = SelectorHardware.of(sel, int(node.attrs["max_tokens"]), ident)
-        sets = edge_sets(hw.dim, hw.max_tokens) + random_sets(hw.dim, hw.max_tokens, vectors, seed)
+        sets = seen.get(node.name, []) + edge_sets(hw.dim, hw.max_tokens) + random_sets(
+            hw.dim, hw.max_tokens, vectors, seed)
         items.append((node, hw, sel, sets))
     rtl_dir, sim_dir, hls_dir = build_dir / "rtl", build_dir / "sim", build_dir / "hls" / "token_selectors"
-    write_token_hls([hw for _, hw, _, _ in items], hls_dir, sources=[f"{source} node {n.name}" for n, *_ in items])
+    if hls:
+        write_token_hls([hw for _, hw, _, _ in items], hls_dir,
+                        sources=[f"{source} node {n.name}" for n, *_ in items])
     designs = []
     for node, hw, sel, sets in items:
         verilog = emit_selector_verilog(hw, rtl_dir, f"{source} node {node.name}".strip())
         case = write_case(selector_case(hw, sel, sets, seed, name=hw.ident), sim_dir / f"{hw.ident}.case.json")
-        write_token_vectors(hls_dir, hw.ident, sel, sets)
+        if hls:
+            write_token_vectors(hls_dir, hw.ident, sel, sets)
         designs.append(TokenSelectorDesign(node.name, hw.ident, verilog, case, hls_dir, len(sets), hw.facts()))
     manifest = {
         "beat": {"bits": 10, "data": [0, 7], "last": 8, "package": 9, "order": "token-major, D beats per token"},
         "selectors": [{"node": d.node, "top": d.ident, "verilog": [d.verilog.name], "ports": TOKEN_PORTS,
-                       "case": d.case.name, "sets": d.sets, "facts": d.facts} for d in designs],
+                       "case": d.case.name, "sets": d.sets, "graph_sets": len(seen.get(d.node, [])),
+                       "facts": d.facts} for d in designs],
     }
     for directory in (rtl_dir, sim_dir):
         text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
         (directory / "token_selectors.json").write_text(text, encoding="utf-8")
     return designs
+
+
+def selector_summary(node: Node) -> dict[str, Any]:
+    """A quantized selector's row facts for ``report.json``: size, MACs of one set and the cycle model's
+    cycles per set at the most tokens, all candidates kept or all fused (``hwprune.tokens.cycles``, default
+    parallelism; inputs offered from cycle 0)."""
+    from hwprune.tokens.cycles import selector_cycles
+
+    hw = SelectorHardware.of(int_selector_of(node), int(node.attrs["max_tokens"]), "selector")
+    tokens = hw.max_tokens
+    per_head = {"local": tokens - 1, "score1": tokens - 1, "score2": tokens - 1, "score3": tokens - 1,
+                "head1": 1, "head2": 1}  # vectors per head through each Linear
+    macs = sum(hw.kernels[name].useful_macs * hw.heads * count for name, count in per_head.items())
+    return {"dim": hw.dim, "heads": hw.heads, "max_tokens": tokens, "macs_per_set": macs,
+            "cycles_all_kept": selector_cycles(hw, tokens, tokens - 1),
+            "cycles_all_fused": selector_cycles(hw, tokens, 0)}

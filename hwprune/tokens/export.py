@@ -22,7 +22,8 @@ from onnx.reference.op_run import OpRun
 from hwprune.tokens.selector import KEEP_THRESHOLD, TokenSelector, compact_tokens
 from hwprune.tokens.vit import DigitsViT
 
-__all__ = ["DOMAIN", "OP_TYPE", "SELECTOR_PARAMS", "export_vit_onnx", "TokenSelectorRun", "run_selector_node"]
+__all__ = ["DOMAIN", "OP_TYPE", "SELECTOR_PARAMS", "export_vit_onnx", "export_token_model", "apply_selector",
+           "TokenSelectorRun", "run_selector_node"]
 
 DOMAIN, OP_TYPE = "hwprune", "TokenSelector"
 SELECTOR_PARAMS = ("local.weight", "local.bias", "score1.weight", "score1.bias", "score2.weight", "score2.bias",
@@ -58,6 +59,16 @@ class _SelectorFn(torch.autograd.Function):
         return out, flag
 
 
+def apply_selector(selector: TokenSelector, tokens: torch.Tensor,
+                   package: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``selector`` as the node's semantics (eager) that exports as one ``hwprune.TokenSelector`` node.
+
+    Use it in the ``forward`` of any module given to ``export_token_model``; ``package`` is int64 [1].
+    """
+    params = [dict(selector.named_parameters())[n] for n in SELECTOR_PARAMS]
+    return _SelectorFn.apply(tokens, package, selector.heads, *params)
+
+
 class _Exportable(torch.nn.Module):
     def __init__(self, model: DigitsViT) -> None:
         super().__init__()
@@ -70,8 +81,7 @@ class _Exportable(torch.nn.Module):
         for index, block in enumerate(m.blocks):
             if m.use_selectors and str(index) in m.selectors:
                 sel = m.selectors[str(index)]
-                params = [dict(sel.named_parameters())[n] for n in SELECTOR_PARAMS]
-                t, package = _SelectorFn.apply(t, package, sel.heads, *params)
+                t, package = apply_selector(sel, t, package)
             t = block(t)
         return m.classify(t)
 
@@ -80,12 +90,20 @@ def export_vit_onnx(model: DigitsViT, path: str | Path, opset: int = 17) -> onnx
     """Export ``model`` (batch 1, input [1, 64]) and re-save it without free-text fields (byte-stable)."""
     model.eval()
     example = torch.zeros(1, model.cfg.image * model.cfg.image)
+    return export_token_model(_Exportable(model), example, path, "input", "logits", opset)
+
+
+def export_token_model(module: torch.nn.Module, example: torch.Tensor, path: str | Path,
+                       input_name: str = "input", output_name: str = "output",
+                       opset: int = 17) -> onnx.ModelProto:
+    """Export any module whose selectors go through ``apply_selector`` (one input, one output, batch 1),
+    re-saved without free-text fields so that the same module always gives the same bytes."""
     with torch.no_grad(), warnings.catch_warnings():
         # the selector's data-dependent branches live inside the custom node, so the tracer's
         # "might not generalize" warnings about them do not apply to the exported graph
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(_Exportable(model), (example,), str(path), dynamo=False, opset_version=opset,
-                          input_names=["input"], output_names=["logits"],
+        torch.onnx.export(module, (example,), str(path), dynamo=False, opset_version=opset,
+                          input_names=[input_name], output_names=[output_name],
                           custom_opsets={DOMAIN: 1})
     proto = onnx.load(str(path))
     proto.doc_string = ""

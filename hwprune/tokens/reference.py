@@ -178,8 +178,13 @@ class IntSelector:
         return IntCompaction(torch.cat(parts, dim=0), keep, score, total, bool(fused.any()))
 
 
-def quantize_selector(selector: TokenSelector, calibration: Sequence[torch.Tensor]) -> IntSelector:
-    """Per-tensor activation scales from the max |value| seen on ``calibration`` (candidate sets [T, D])."""
+def quantize_selector(selector: TokenSelector, calibration: Sequence[torch.Tensor],
+                      in_scale: float | None = None) -> IntSelector:
+    """Per-tensor activation scales from the max |value| seen on ``calibration`` (candidate sets [T, D]).
+
+    ``in_scale`` fixes the input (and output) token scale instead: in a compiled graph it is the scale of
+    the int8 tensor the previous layer writes, which the selector must read as it is.
+    """
     traces = [selector.trace(c[None].to(torch.float32)) for c in calibration]
     if not traces:
         raise QuantizationError("quantize_selector needs at least one calibration token set")
@@ -189,7 +194,9 @@ def quantize_selector(selector: TokenSelector, calibration: Sequence[torch.Tenso
         return _scale_of(torch.cat([(post(v) if post else v).flatten() for v in vals]))
 
     gelu = torch.nn.functional.gelu
-    s_x = scale("x")
+    s_x = scale("x") if in_scale is None else float(in_scale)
+    if not s_x > 0:
+        raise QuantizationError(f"the selector's input scale must be positive, not {in_scale!r}")
     s_lp, s_l = scale("local_pre"), scale("local")
     s_1p, s_1 = scale("hidden1_pre"), scale("hidden1_pre", gelu)
     s_2p, s_2 = scale("hidden2_pre"), scale("hidden2_pre", gelu)

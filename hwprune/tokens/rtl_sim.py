@@ -18,7 +18,8 @@ from hwprune.backends.rtl.token_selector import TokenSelectorRtl
 from hwprune.sim.rtl_runner import SimResult, build_design, tool_environment
 from hwprune.tokens.hardware import SelectorHardware
 
-__all__ = ["TOKEN_TB_MODULE", "TOKEN_TESTS", "emit_selector_verilog", "build_selector", "run_token_case"]
+__all__ = ["TOKEN_TB_MODULE", "TOKEN_TESTS", "emit_selector_verilog", "build_selector", "run_token_case",
+           "run_build_selectors"]
 
 TOKEN_TB_MODULE = "hwprune_tb.token_tb"
 TOKEN_TESTS = ("token_timed", "token_backpressure")
@@ -78,3 +79,22 @@ def run_token_case(case: Path, top: str, build_dir: Path, tests: Sequence[str] =
     except RuntimeError:
         count, failures = 0, 1
     return SimResult(case.name, count, failures, results, log, trace if trace.exists() else None)
+
+
+def run_build_selectors(build_dir: Path, tests: Sequence[str] = TOKEN_TESTS) -> dict[str, SimResult]:
+    """Rebuild and replay every selector of a compiled build (``sim/token_selectors.json``): Verilator in
+    ``sim/obj/<top>``, the emitted case on the emitted Verilog; one result per selector top."""
+    import json
+
+    build_dir = Path(build_dir)
+    manifest = build_dir / "sim" / "token_selectors.json"
+    if not manifest.is_file():
+        from hwprune.errors import BuildError
+
+        raise BuildError("sim/token_selectors.json is missing: the build has no token selectors", file=build_dir)
+    results = {}
+    for entry in json.loads(manifest.read_text(encoding="utf-8"))["selectors"]:
+        obj = build_dir / "sim" / "obj" / entry["top"]
+        build_design([build_dir / "rtl" / name for name in entry["verilog"]], entry["top"], obj)
+        results[entry["top"]] = run_token_case(build_dir / "sim" / entry["case"], entry["top"], obj, tests)
+    return results

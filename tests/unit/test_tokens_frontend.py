@@ -34,12 +34,21 @@ def _selector_only_model(examples_dir, path):
 
 
 def test_selector_imports_and_runs_like_its_torch_semantics(examples_dir, tmp_path):
+    """A batch runs one sample at a time: each sample's kept tokens, zero-padded to the IR bound (17 rows),
+    with the count of valid rows as the node's third output (hwprune.tokens.dynamic)."""
     weights = _selector_only_model(examples_dir, tmp_path / "sel.onnx")
     graph = import_onnx(tmp_path / "sel.onnx")
     assert [n.op for n in graph.nodes] == ["TokenSelector"]
-    tokens = np.random.default_rng(0).normal(size=(1, 17, 64)).astype(np.float32)
+    count = "kept/count"
+    assert graph.nodes[0].outputs == ["kept", "package_out", count] and graph.tensor(count).shape == [1]
+    tokens = np.random.default_rng(0).normal(size=(3, 17, 64)).astype(np.float32)
     got = run_float(graph, {"tokens": tokens})
-    expected, flag = run_selector_node(torch.from_numpy(tokens), torch.tensor([0]), int(graph.nodes[0].attrs["heads"]),
-                                       [torch.tensor(w) for w in weights])
-    np.testing.assert_allclose(got["kept"], expected.numpy(), atol=1e-6)
-    assert got["package_out"].tolist() == flag.tolist()
+    assert sorted(got) == sorted(["kept", "package_out", count]) and got["kept"].shape == (3, 17, 64)
+    for i in range(3):
+        expected, flag = run_selector_node(torch.from_numpy(tokens[i:i + 1]), torch.tensor([0]),
+                                           int(graph.nodes[0].attrs["heads"]), [torch.tensor(w) for w in weights])
+        rows = expected.shape[1]
+        assert got[count][i] == rows
+        np.testing.assert_allclose(got["kept"][i, :rows], expected.numpy()[0], atol=1e-6)
+        assert not got["kept"][i, rows:].any()  # padding is zero
+        assert got["package_out"][i] == flag.item()

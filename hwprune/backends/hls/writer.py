@@ -13,7 +13,11 @@ Layout of what is written (all text, byte-identical for identical inputs):
 
 Two modes: *network* (``qgraph`` given: one top, a DATAFLOW chain from the Quantize node's integer
 output to the graph output) and *kernels* (``qgraph`` None: one top ``<ident>_top`` per KernelSpec, the
-form the kernel-level bit-exactness tests use). The generated C++ is written from Jinja2 templates in
+form the kernel-level bit-exactness tests use). A graph with TokenSelector nodes also gets *kernels* mode
+(named after the model): after a selector the token count is data-dependent, which one fixed-length
+stream top cannot carry, so each layer is its own top with per-layer golden vectors
+(:func:`hwprune.sim.csim.write_network_vectors`) and the selectors have their own project
+(``hwprune.tokens.emit``). The generated C++ is written from Jinja2 templates in
 ``templates/``; this module only decides what goes in them and writes the files atomically.
 """
 
@@ -221,6 +225,8 @@ def write_hls(kernels: Sequence[KernelSpec], qgraph: Graph | None, board: Board 
     else:
         stem, source = "kernels", "KernelSpecs " + ", ".join(spec.name for spec in kernels)
     name = unique_identifiers([project or stem], prefix="net")[0]
+    if qgraph is not None and any(node.op == "TokenSelector" for node in qgraph.nodes):
+        qgraph = None  # per-layer tops: no fixed-length network stream across a selector (module docstring)
     files, tops = _render_all(kernels, qgraph, board, name, source)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

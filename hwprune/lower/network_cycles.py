@@ -1,0 +1,186 @@
+"""Cycle model of the network top (``hwprune.backends.rtl.network``): the per-kernel and per-stage
+models composed through the FIFOs between them, and the sizing of those FIFOs.
+
+Micro-architecture the model follows (conventions of ``hwprune.lower.cycles``)::
+
+    s_axis ─► pacer ─► stage 0 ─► FIFO ─► stage 1 ─► FIFO ─► … ─► stage n-1 ─► m_axis
+
+10. Pacer: the first beat of vector ``v`` is accepted no earlier than ``interval`` cycles after the
+    first beat of vector ``v - 1``; the other beats pass as stage 0 takes them. ``interval`` is the
+    network's initiation interval: the smallest period at which every stage keeps up (found on this
+    model, below), so with the pacer in front no stage is ever back-pressured by a full FIFO.
+11. A beat a stage puts out at cycle ``c`` is written into the FIFO behind it and offered to the next
+    stage from cycle ``c + FIFO_LATENCY``; the FIFO offers its beats in order, the next one no
+    earlier than the cycle after the previous one was taken (exactly a source in the stage models).
+12. The last stage drives ``m_axis`` directly: its output beats are the top's.
+
+FIFO sizing rule: a beat written at cycle ``c`` needs a free entry at ``c`` — the FIFO holds every
+beat written before ``c`` and not yet taken before ``c`` — so the depth of a FIFO is one more than the
+largest such count over the paced back-to-back schedule of ``SIZING_VECTORS`` vectors (at least 2).
+Sizing checks that this schedule has reached its periodic steady state (vector ``v + 2`` is vector
+``v`` shifted by ``2 × interval`` on every stream), so no later vector needs more. With those
+depths a back-to-back input never stalls a stage beyond what the stage models say; an ``m_axis``
+sink that withdraws ``tready`` fills the FIFOs and stalls the stages (values stay exact).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+from hwprune.lower.cycles import kernel_model
+from hwprune.lower.network_plan import NetworkPlan, StagePlan
+from hwprune.lower.stage_cycles import PoolModel, ReorderModel
+
+__all__ = ["FIFO_LATENCY", "SIZING_VECTORS", "MIN_FIFO_DEPTH", "NetworkTiming", "NetworkSchedule",
+           "NetworkModel", "stage_model", "network_timing", "fifo_depth_needed", "isolated_interval",
+           "network_schedule"]
+
+FIFO_LATENCY = 1
+"""``amaranth.lib.fifo.SyncFIFO``: a beat written at cycle ``c`` is readable from cycle ``c + 1``."""
+
+SIZING_VECTORS = 12
+MIN_FIFO_DEPTH = 2  # depth 1 has zero-width pointers, which Verilator's lint rejects
+
+
+class StageModel(Protocol):
+    @property
+    def next_ready(self) -> int: ...
+
+    def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]: ...
+
+
+def stage_model(stage: StagePlan) -> StageModel:
+    """The cycle model of one stage, fed one vector (frame) at a time."""
+    if stage.kind == "kernel":
+        assert stage.kernel is not None
+        return kernel_model(stage.kernel)  # type: ignore[return-value]
+    if stage.kind == "maxpool":
+        assert stage.window is not None
+        return PoolModel(stage.window)
+    assert stage.frame is not None
+    return ReorderModel(*stage.frame)
+
+
+@dataclass(frozen=True)
+class NetworkTiming:
+    """What the top's RTL takes from the model: the pacer interval and the depth of every FIFO."""
+
+    interval: int
+    fifo_depths: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"interval": self.interval, "fifo_depths": list(self.fifo_depths)}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "NetworkTiming":
+        return NetworkTiming(int(data["interval"]), tuple(int(d) for d in data["fifo_depths"]))
+
+
+@dataclass(frozen=True)
+class NetworkSchedule:
+    """Predicted cycles of a run: ``accepts[v][i]`` of every ``s_axis`` beat, ``outputs[v][r]`` of every
+    ``m_axis`` beat; ``links[s]`` = (write cycles, take cycles) of the FIFO behind stage ``s``."""
+
+    accepts: list[list[int]]
+    outputs: list[list[int]]
+    links: list[tuple[list[int], list[int]]]
+
+    def flat_outputs(self) -> list[int]:
+        return [c for vector in self.outputs for c in vector]
+
+    def flat_accepts(self) -> list[int]:
+        return [c for vector in self.accepts for c in vector]
+
+    def fifo_needs(self) -> list[int]:
+        """Depth every FIFO needs for this schedule (rule of the module docstring)."""
+        return [fifo_depth_needed(writes, takes) for writes, takes in self.links]
+
+
+def fifo_depth_needed(writes: Sequence[int], takes: Sequence[int]) -> int:
+    """1 + the most beats written before and not taken before the cycle of any write (0: no writes)."""
+    need, taken = 0, 0
+    for index, cycle in enumerate(writes):
+        while taken < len(takes) and takes[taken] < cycle:
+            taken += 1
+        need = max(need, index - taken + 1)
+    return need
+
+
+class NetworkModel:
+    """Rules 10-12 over the stage models; ``push`` takes one vector's ``s_axis`` arrival cycles."""
+
+    def __init__(self, plan: NetworkPlan, interval: int) -> None:
+        if not isinstance(interval, int) or interval < 1:
+            raise ValueError(f"interval must be a positive integer, not {interval!r}")
+        self.plan = plan
+        self.interval = interval
+        self.stages = [stage_model(s) for s in plan.stages]
+        self.last_first: int | None = None
+        self.links: list[tuple[list[int], list[int]]] = [([], []) for _ in plan.stages[1:]]
+
+    def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int]]:
+        """(s_axis accept cycles, m_axis output cycles) of the next vector."""
+        arrival = [int(a) for a in arrival]
+        if self.last_first is not None:
+            arrival[0] = max(arrival[0], self.last_first + self.interval)
+        accepts, beats, _ = self.stages[0].push(arrival)
+        self.last_first = accepts[0]
+        for index, model in enumerate(self.stages[1:]):
+            taken, out, _ = model.push([c + FIFO_LATENCY for c in beats])
+            self.links[index][0].extend(beats)
+            self.links[index][1].extend(taken)
+            beats = out
+        return accepts, beats
+
+
+def network_schedule(plan: NetworkPlan, timing: NetworkTiming | int,
+                     arrivals: Sequence[Sequence[int]]) -> NetworkSchedule:
+    """Predicted cycles for the given ``s_axis`` arrivals (``back_to_back`` for the timed test)."""
+    interval = timing if isinstance(timing, int) else timing.interval
+    model = NetworkModel(plan, interval)
+    accepts, outputs = [], []
+    for arrival in arrivals:
+        a, o = model.push(arrival)
+        accepts.append(a)
+        outputs.append(o)
+    return NetworkSchedule(accepts, outputs, model.links)
+
+
+def isolated_interval(stage: StagePlan, vectors: int = 6) -> int:
+    """Cycles per vector of one stage alone with back-to-back input (over two vectors, so a
+    two-bank alternation counts once per period)."""
+    model = stage_model(stage)
+    lasts = [model.push([0] * stage.in_beats)[1][-1] for _ in range(vectors)]
+    return math.ceil((lasts[-1] - lasts[-3]) / 2)
+
+
+def _steady(schedule: NetworkSchedule, interval: int) -> bool:
+    """Vector ``v + 2`` equals vector ``v`` shifted by ``2 × interval`` on every stream, for the last
+    two pairs, and the pacer (not stage 0) sets the start of every late vector."""
+    n = len(schedule.accepts)
+    shift = 2 * interval
+    beats_per = [len(w) // n for w, _ in schedule.links]
+    for v in (n - 4, n - 3):
+        streams = [schedule.accepts[v], schedule.outputs[v]]
+        later = [schedule.accepts[v + 2], schedule.outputs[v + 2]]
+        for (writes, takes), per in zip(schedule.links, beats_per):
+            streams += [writes[v * per:(v + 1) * per], takes[v * per:(v + 1) * per]]
+            later += [writes[(v + 2) * per:(v + 3) * per], takes[(v + 2) * per:(v + 3) * per]]
+        if any([c + shift for c in a] != b for a, b in zip(streams, later)):
+            return False
+    return schedule.accepts[-1][0] - schedule.accepts[-2][0] == interval
+
+
+def network_timing(plan: NetworkPlan, vectors: int = SIZING_VECTORS) -> NetworkTiming:
+    """The pacer interval (smallest steady period from the slowest stage's own interval up) and the
+    FIFO depths that hold the paced back-to-back schedule (rule in the module docstring)."""
+    base = max(isolated_interval(s) for s in plan.stages)
+    arrivals = [[0] * plan.in_beats for _ in range(max(vectors, 6))]
+    for interval in range(base, 2 * base + 2):
+        schedule = network_schedule(plan, interval, arrivals)
+        if _steady(schedule, interval):
+            depths = tuple(max(MIN_FIFO_DEPTH, need) for need in schedule.fifo_needs())
+            return NetworkTiming(interval, depths)
+    raise ValueError(f"network {plan.top!r}: no steady schedule with an interval in [{base}, {2 * base + 1}]")

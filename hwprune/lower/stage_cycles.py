@@ -1,0 +1,95 @@
+"""Cycle model of the network's stream stages (``hwprune.backends.rtl.stages``): max pooling and the
+H·W·C → C·H·W reorder in front of a flatten. Conventions of ``hwprune.lower.cycles``.
+
+Both stages are a two-half frame buffer (as the conv engine's window generator) and a reader:
+
+7. Frame ``f`` is written into half ``f mod 2``; its first beat is accepted no earlier than the cycle
+   after the previous frame's last beat, and no earlier than the cycle after the reader's last step
+   of frame ``f - 2``. Beats of a frame are accepted one per cycle as they arrive.
+8. The reader makes at most one step per cycle, in its order. A step that reads element ``e`` of
+   frame ``f`` happens no earlier than the cycle after ``e`` was accepted; a step that reads padding
+   (max pooling) no earlier than the cycle after the frame's first beat was accepted.
+9. Max pooling reads the window of output ``(oy, ox, c)`` as ``ky, kx`` (``window_sources`` order) and
+   registers the maximum: the output beat leaves the cycle after the window's last step. The reorder
+   stage's step *is* its output beat (the read is combinational), in C·H·W order.
+
+The output stream is never back-pressured in the model (the network top puts a FIFO sized from this
+model behind every stage, ``hwprune.lower.network_cycles``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from hwprune.lower.conv_cycles import window_sources
+from hwprune.lower.kernel_spec import ConvGeometry
+
+__all__ = ["FrameStageModel", "PoolModel", "ReorderModel", "reorder_sources", "pool_output_ends"]
+
+
+def reorder_sources(channels: int, height: int, width: int) -> list[int]:
+    """For output beat ``o = (c·H + y)·W + x`` (C·H·W order), the H·W·C element it reads."""
+    return [(y * width + x) * channels + c for c in range(channels) for y in range(height) for x in range(width)]
+
+
+def pool_output_ends(g: ConvGeometry) -> list[int]:
+    """Index (in read order) of the last read of every pooling window."""
+    size = g.kernel[0] * g.kernel[1]
+    return [w * size + size - 1 for w in range(g.out_height * g.out_width * g.in_channels)]
+
+
+class FrameStageModel:
+    """Rules 7-8 for a reader whose steps read ``sources`` (``-1`` = padding); ``ends`` are the steps
+    that produce an output beat, which leaves ``latency`` cycles after the step."""
+
+    def __init__(self, frame_beats: int, sources: Sequence[int], ends: Sequence[int], latency: int) -> None:
+        if frame_beats < 1 or not sources:
+            raise ValueError("a frame stage needs at least one input beat and one read")
+        self.frame_beats = frame_beats
+        self.sources = list(sources)
+        self.ends = list(ends)
+        self.latency = latency
+        self.half_free = [0, 0]
+        self.writer_free = 0
+        self.reader_free = 0
+        self.frames = 0
+
+    @property
+    def next_ready(self) -> int:
+        return max(self.writer_free, self.half_free[self.frames % 2])
+
+    def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
+        """(input accept cycles, output beat cycles, step cycles) of the next frame."""
+        if len(arrival) != self.frame_beats:
+            raise ValueError(f"frame {self.frames} has {len(arrival)} arrivals, the stage takes {self.frame_beats}")
+        accepted: list[int] = []
+        previous = self.next_ready - 1
+        for cycle in arrival:
+            previous = max(int(cycle), previous + 1)
+            accepted.append(previous)
+        self.writer_free = accepted[-1] + 1
+        steps: list[int] = []
+        step = self.reader_free - 1
+        for e in self.sources:
+            step = max(step + 1, (accepted[e] if e >= 0 else accepted[0]) + 1)
+            steps.append(step)
+        self.reader_free = steps[-1] + 1
+        self.half_free[self.frames % 2] = steps[-1] + 1
+        self.frames += 1
+        return accepted, [steps[i] + self.latency for i in self.ends], steps
+
+
+class PoolModel(FrameStageModel):
+    """Max pooling over ``window`` (rules 7-9): one read per window element, registered output."""
+
+    def __init__(self, window: ConvGeometry) -> None:
+        frame = window.in_channels * window.in_height * window.in_width
+        super().__init__(frame, window_sources(window), pool_output_ends(window), latency=1)
+
+
+class ReorderModel(FrameStageModel):
+    """The H·W·C → C·H·W reorder of a (C, H, W) frame (rules 7-9): every step is an output beat."""
+
+    def __init__(self, channels: int, height: int, width: int) -> None:
+        sources = reorder_sources(channels, height, width)
+        super().__init__(len(sources), sources, range(len(sources)), latency=0)

@@ -48,13 +48,16 @@ def register(app: typer.Typer) -> None:
         for r in reports:
             cycles = f"{r.measured_last_cycle}/{r.predicted_last_cycle}" + ("" if r.cycle_exact else " MISMATCH")
             util = f"{r.utilisation:.3f}" if r.utilisation is not None else "-"
-            label, note = ("network", f"  top {r.name}") if r.kind == "network" else (r.name[:24], "")
+            label, note = {"network": ("network", f"  top {r.name}"),
+                           "selector": ("token selector", f"  top {r.name}")}.get(r.kind, (r.name[:24], ""))
             note += "" if r.passed else f"  FAILED (see {r.log})"
             typer.echo(f"{label:<24} {r.vectors:>7} {'yes' if r.bit_exact else 'NO':>9} {cycles:>20} {util:>8}{note}")
         layers = [r for r in reports if r.kind == "layer"]
         network = [r for r in reports if r.kind == "network"]
         ok = all(r.bit_exact and r.cycle_exact and r.passed for r in reports)
+        selectors = [r for r in reports if r.kind == "selector"]
         what = f"all {len(layers)} layers" + (" and the network" if network else "")
+        what += f" and {len(selectors)} token selector(s)" if selectors else ""
         typer.echo(f"{what}: {'bit-exact and cycle-exact' if ok else 'FAILED'}")
         if not network:
             skipped = _network_skipped(build_dir)

@@ -105,6 +105,7 @@ def write_sim_bundle(design: Sequence[KernelSpec] | Graph, build_dir: Path, vect
     rtl_manifest = json.loads((rtl_dir / "manifest.json").read_text(encoding="utf-8"))
     designs = [RtlDesign.from_dict(d) for d in rtl_manifest["kernels"]]
     sim_dir = build_dir / "sim"
+    sim_dir.mkdir(parents=True, exist_ok=True)  # also for a graph with no Dense/Conv kernel
     entries = []
     for index, (spec, rtl) in enumerate(zip(kernels, designs)):
         x = stimulus(spec, vectors, seed + index)
@@ -172,7 +173,7 @@ class LayerReport:
 def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure")) -> list[LayerReport]:
     """Build (Verilator) and replay every case of ``build_dir/sim``; one report per kernel, then one
     for the network top (when the bundle has one)."""
-    build_dir = Path(build_dir)
+    build_dir = Path(build_dir).resolve()  # cocotb runs in the build's obj/ directory: no relative paths
     sim_dir = build_dir / "sim"
     manifest = json.loads((sim_dir / "manifest.json").read_text(encoding="utf-8"))
     reports = []
@@ -197,6 +198,26 @@ def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure")) -
         ))
     if manifest.get("network", {}).get("case"):
         reports.append(_network_report(build_dir, manifest["network"], tests))
+    if (sim_dir / "token_selectors.json").is_file():
+        reports.extend(_selector_reports(build_dir, tests))
+    return reports
+
+
+def _selector_reports(build_dir: Path, tests: Sequence[str]) -> list[LayerReport]:
+    """Replay every token selector of the build; its testbench checks values and cycles itself."""
+    from hwprune.tokens.rtl_sim import run_build_selectors
+
+    reports = []
+    for top, result in run_build_selectors(build_dir, tuple(f"token_{test}" for test in tests)).items():
+        case = read_case(build_dir / "sim" / result.case)
+        predicted = case["expected_cycles"] or []
+        measured = result.measured_cycles()
+        reports.append(LayerReport(
+            name=top, vectors=int(case.get("sets", 0)), beats=len(case["expected"]), bit_exact=result.passed,
+            cycle_exact=result.passed and measured == predicted, measured_last_cycle=measured[-1] if measured else None,
+            predicted_last_cycle=predicted[-1] if predicted else None, utilisation=None, log=str(result.log),
+            kind="selector", passed=result.passed,
+        ))
     return reports
 
 

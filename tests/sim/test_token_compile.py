@@ -171,3 +171,14 @@ def test_integer_reference_runs_the_selector_as_int_selector(token_build: TokenB
     count_name = _selector_node(graph).outputs[2]
     assert floats["out"].shape == (SAMPLES, TOKENS, OUT) and floats[count_name].shape == (SAMPLES,)
     assert all(not floats["out"][i, int(c):].any() for i, c in enumerate(floats[count_name]))
+
+
+def test_hwprune_sim_replays_layers_and_selector_from_a_relative_path(token_build: TokenBuild) -> None:
+    """``hwprune sim build`` (a relative path, as the README writes it): every layer and the selector."""
+    build = token_build.build
+    result = subprocess.run([sys.executable, "-m", "hwprune.cli", "sim", build.name, "--no-backpressure"],
+                            capture_output=True, text=True, cwd=build.parent, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "token selector" in result.stdout and f"top {SELECTOR}" in result.stdout, result.stdout
+    assert "token selector(s): bit-exact and cycle-exact" in result.stdout, result.stdout
+    assert "MISMATCH" not in result.stdout and " NO " not in result.stdout, result.stdout

@@ -1,0 +1,36 @@
+"""Yosys against the analytic model on the example networks (issue 7's acceptance): for the MLP and
+the CNN fitted to a ZCU102 and to a PYNQ-Z2, ``estimate.json`` holds parsed ``synth_xilinx`` counts
+and the analytic DSP count equals Yosys's within 10 %, per layer and in total."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hwprune.boards import load_board
+from hwprune.config import CompileConfig
+from hwprune.estimate.analytic import kernel_resources
+from hwprune.flow import compile_model
+
+pytestmark = pytest.mark.sim
+
+
+@pytest.mark.parametrize("board_name", ["zcu102", "pynq-z2"])
+@pytest.mark.parametrize("model", ["mlp_digits", "cnn_digits"])
+def test_analytic_dsps_match_yosys(model: str, board_name: str, examples_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "build"
+    ctx = compile_model(examples_dir / f"{model}.onnx", out, CompileConfig(board=board_name, stop_after="estimate"))
+    board = load_board(board_name)
+    yosys = json.loads((out / "estimate.json").read_text(encoding="utf-8"))["yosys"]
+    assert yosys["family"] == board.yosys_family
+    assert set(yosys["layers"]) == {spec.name for spec in ctx.kernels}
+    total = 0
+    for spec in ctx.kernels:
+        analytic = kernel_resources(spec, board.yosys_family).dsp
+        synthesized = yosys["layers"][spec.name]["dsp"]
+        assert synthesized > 0 and yosys["layers"][spec.name]["lut"] > 0
+        assert abs(analytic - synthesized) <= 0.1 * synthesized, (spec.name, analytic, synthesized)
+        total += analytic
+    assert abs(total - yosys["total"]["dsp"]) <= 0.1 * yosys["total"]["dsp"], (total, yosys["total"]["dsp"])

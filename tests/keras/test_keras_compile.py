@@ -30,7 +30,7 @@ def test_qkeras_mlp_compiles_and_passes_rtl_and_hls_simulation(tmp_path: Path, c
     capsys.readouterr()
     assert main(["sim", str(build), "--no-backpressure"]) == 0
     out = capsys.readouterr().out
-    assert "all 3 layers: bit-exact and cycle-exact" in out and "MISMATCH" not in out
+    assert "all 3 layers and the network: bit-exact and cycle-exact" in out and "MISMATCH" not in out
     assert main(["sim", str(build), "--hls"]) == 0
     assert "32/32 vectors bit-exact" in capsys.readouterr().out
 
@@ -41,7 +41,7 @@ def test_qkeras_cnn_compiles_through_emit(tmp_path: Path) -> None:
     kernels = json.loads((build / "kernels.json").read_text())["kernels"]
     assert [k["name"] for k in kernels] == ["conv0/Conv", "conv1/Conv", "fc/Gemm"]
     verilog = sorted(p.name for p in (build / "rtl").glob("*.v"))
-    assert verilog == ["conv0_Conv.v", "conv1_Conv.v", "fc_Gemm.v"]
+    assert verilog == ["conv0_Conv.v", "conv1_Conv.v", "fc_Gemm.v", "qkeras_cnn_digits_top.v"]  # + network top
     assert (build / "hls").is_dir()
 
 

@@ -8,14 +8,12 @@ a failing test: the results XML is read and returned).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 from pathlib import Path
 from typing import Sequence
 
 from hwprune.backends.rtl.emit import banner, to_verilog
 from hwprune.backends.rtl.token_selector import TokenSelectorRtl
-from hwprune.sim.rtl_runner import SimResult, build_design, tool_environment
+from hwprune.sim.rtl_runner import SimResult, build_design, run_case
 from hwprune.tokens.hardware import SelectorHardware
 
 __all__ = ["TOKEN_TB_MODULE", "TOKEN_TESTS", "emit_selector_verilog", "build_selector", "run_token_case",
@@ -42,43 +40,10 @@ def build_selector(hw: SelectorHardware, root: Path) -> Path:
     return root / "obj"
 
 
-@contextlib.contextmanager
-def _locked(build_dir: Path):  # noqa: ANN202 - a context manager
-    build_dir.mkdir(parents=True, exist_ok=True)
-    with open(build_dir.parent / f".{build_dir.name}.tokens.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def run_token_case(case: Path, top: str, build_dir: Path, tests: Sequence[str] = TOKEN_TESTS,
                    tag: str = "") -> SimResult:
     """Replay ``case`` on the design built in ``build_dir`` with the selector testbench."""
-    import logging
-
-    from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
-
-    case = Path(case).resolve()
-    stem = f"{case.stem}{'_' + tag if tag else ''}"
-    results, log, trace = (build_dir / f"{stem}.results.xml", build_dir / f"{stem}.log",
-                           build_dir / f"{stem}.trace.json")
-    trace.unlink(missing_ok=True)
-    with tool_environment(), _locked(build_dir):
-        runner = get_runner("verilator")
-        runner.log.setLevel(logging.WARNING)
-        with contextlib.suppress(SystemExit):  # a failing simulator exits; the XML says what happened
-            runner.test(test_module=TOKEN_TB_MODULE, hdl_toplevel=top, build_dir=build_dir, test_dir=build_dir,
-                        results_xml=str(results),
-                        extra_env={"HWPRUNE_TB_CASE": str(case), "HWPRUNE_TB_TRACE": str(trace)},
-                        testcase=list(tests), log_file=log, timescale=("1ns", "1ps"), hdl_toplevel_lang="verilog")
-    try:
-        count, failures = get_results(results)
-    except RuntimeError:
-        count, failures = 0, 1
-    return SimResult(case.name, count, failures, results, log, trace if trace.exists() else None)
+    return run_case(case, top, build_dir, tests, tag=tag, module=TOKEN_TB_MODULE)
 
 
 def run_build_selectors(build_dir: Path, tests: Sequence[str] = TOKEN_TESTS) -> dict[str, SimResult]:

@@ -104,7 +104,7 @@ def _runtime_cache() -> Path:
     Compiling Verilator's runtime (``verilated*.cpp``) and cocotb's ``verilator.cpp`` takes about 30 s
     of the 35 s of a cold build on two cores and gives identical objects for every design, so they are
     compiled once per (Verilator, cocotb, Python) and copied into each new build directory, where
-    make sees them up to date. ``HWPRUNE_CACHE_DIR`` overrides the location.
+    make sees them up to date. Where: ``hwprune.cache.cache_root()``.
     """
     import hashlib
 
@@ -170,7 +170,9 @@ def _harvest_runtime(build_dir: Path) -> None:
 
 
 def _cache_root() -> Path:
-    return Path(os.environ.get("HWPRUNE_CACHE_DIR", Path.home() / ".cache" / "hwprune")).resolve()
+    from hwprune.cache import cache_root
+
+    return cache_root()
 
 
 def _design_key(files: Sequence[Path | str], top: str, args: Sequence[str]) -> str:

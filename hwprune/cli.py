@@ -58,6 +58,9 @@ def compile_command(
     max_util: Optional[float] = typer.Option(
         None, "--max-util", help="Fraction of the board's resources the design may use [0.8]."
     ),
+    lanes: Optional[int] = typer.Option(
+        None, "--lanes", help="Pin every layer to this many lanes (at most its outputs) [fitted per layer]."
+    ),
     estimate: Optional[bool] = typer.Option(
         None, "--estimate/--no-estimate", help="Synthesize each kernel with Yosys for resource counts [on]."
     ),
@@ -74,7 +77,7 @@ def compile_command(
     base = load_config(config) if config is not None else CompileConfig()
     cfg = base.with_overrides(
         board=board, calibration=calibration, eval_data=eval_data, weight_bits=weight_bits, act_bits=act_bits,
-        seed=seed, stop_after=stop_after, max_util=max_util, estimate=estimate,
+        seed=seed, stop_after=stop_after, max_util=max_util, estimate=estimate, lanes=lanes,
     )
     target = out if out is not None else Path("build") / model.stem / cfg.board
     ctx = compile_model(model, target, cfg)

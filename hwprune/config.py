@@ -39,6 +39,9 @@ class CompileConfig:
     """Fraction of the board's DSP/BRAM/LUT/FF the fitted design may use (analytic model)."""
     estimate: bool = True
     """Synthesize every kernel with Yosys for the board's family and report the counts."""
+    lanes: int | None = None
+    """Pin every layer to ``min(lanes, outputs)`` parallel lanes (only MACs per lane are fitted);
+    ``None`` lets the fitter choose lanes per layer for the smallest interval that fits."""
 
     def __post_init__(self) -> None:
         for name in ("weight_bits", "act_bits"):
@@ -47,6 +50,9 @@ class CompileConfig:
                 raise ConfigError(f"{name} must be an integer in 2..16, not {value!r}")
         if isinstance(self.max_util, bool) or not isinstance(self.max_util, (int, float)) or not 0 < self.max_util <= 1:
             raise ConfigError(f"max_util must be a number in (0, 1], not {self.max_util!r}")
+        if self.lanes is not None and (not isinstance(self.lanes, int) or isinstance(self.lanes, bool)
+                                       or not 1 <= self.lanes <= 4096):
+            raise ConfigError(f"lanes must be an integer in 1..4096, not {self.lanes!r}")
         if not isinstance(self.estimate, bool):
             raise ConfigError(f"estimate must be true or false, not {self.estimate!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:

@@ -114,11 +114,15 @@ def _bad_inputs(tmp_path: Path, examples_dir: Path) -> dict[str, tuple[list[str]
         "unknown-board": ([mlp, "--board", "zcu999"], "unknown board 'zcu999'; known boards:"),
         "missing-file": ([str(tmp_path / "nope.onnx")], "model file not found"),
         "bad-stop-step": ([mlp, "--stop-after", "emit-everything"], "unknown step 'emit-everything'"),
+        "bad-lanes": ([mlp, "--lanes", "0"], "lanes must be an integer in 1..4096, not 0"),
+        "too-many-lanes": ([mlp, "--board", "pynq-z2", "--max-util", "0.1", "--lanes", "64"],
+                           "does not fit board 'pynq-z2' at max_util 0.1 (budget DSP 22, BRAM18 28, LUT 5320, "
+                           "FF 10640) at 64 lanes: its smallest configuration at that lane count needs DSP 109/22"),
     }
 
 
 @pytest.mark.parametrize("case", ["non-onnx", "truncated", "unsupported-op", "unknown-board", "missing-file",
-                                  "bad-stop-step"])
+                                  "bad-stop-step", "bad-lanes", "too-many-lanes"])
 def test_bad_input_gives_one_line_and_no_build_dir(tmp_path, examples_dir, case):
     args, message = _bad_inputs(tmp_path, examples_dir)[case]
     out = tmp_path / "out" / "build"
@@ -131,6 +135,15 @@ def test_bad_input_gives_one_line_and_no_build_dir(tmp_path, examples_dir, case)
     assert "Traceback" not in result.stderr
     assert not out.exists()
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_lanes_pins_every_layer(tmp_path, examples_dir):
+    out = tmp_path / "pinned"
+    result = run_cli("compile", str(examples_dir / "mlp_digits.onnx"), "--lanes", "4", "--stop-after", "lower",
+                     "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    kernels = json.loads((out / "kernels.json").read_text())["kernels"]
+    assert [(k["lanes"], k["out_features"]) for k in kernels] == [(4, 64), (4, 32), (4, 10)]
 
 
 def test_failure_keeps_the_previous_build(tmp_path, examples_dir):

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from hwprune.errors import ConfigError
 
-__all__ = ["CompileConfig", "load_config"]
+__all__ = ["CompileConfig", "load_config", "load_dataclass"]
+
+_Options = TypeVar("_Options")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,12 @@ class CompileConfig:
 
 def load_config(path: str | Path) -> CompileConfig:
     """Read a YAML config; rejects unknown keys and wrong types with the file named."""
+    return load_dataclass(CompileConfig, path)
+
+
+def load_dataclass(cls: type[_Options], path: str | Path) -> _Options:
+    """``cls(**mapping)`` from a YAML file: unreadable files, bad YAML, unknown keys and wrong types
+    are ``ConfigError``s naming the file. Shared by every command's options so they fail alike."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -76,12 +84,12 @@ def load_config(path: str | Path) -> CompileConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError("a config file must be a mapping of option: value", file=path)
-    known = {f.name for f in fields(CompileConfig)}
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"unknown keys {unknown}; known keys: {', '.join(sorted(known))}", file=path)
     try:
-        return CompileConfig(**data)
+        return cls(**data)
     except ConfigError as exc:
         raise exc.with_file(path) from None
     except TypeError as exc:

@@ -6,11 +6,9 @@ means "let the fitter choose" (``hwprune.lower.fitting.fit_kernels`` without a p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from hwprune.errors import ConfigError
 
@@ -119,23 +117,6 @@ class ExploreConfig:
 
 def load_explore_config(path: str | Path) -> ExploreConfig:
     """Read a YAML config; unknown keys and wrong types are errors naming the file."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read config: {exc.strerror}", file=path) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {str(exc).splitlines()[0]}", file=path) from None
-    data = {} if data is None else data
-    if not isinstance(data, dict):
-        raise ConfigError("a config file must be a mapping of option: value", file=path)
-    known = {f.name for f in fields(ExploreConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown keys {unknown}; known keys: {', '.join(sorted(known))}", file=path)
-    try:
-        return ExploreConfig(**data)
-    except ConfigError as exc:
-        raise exc.with_file(path) from None
-    except TypeError as exc:
-        raise ConfigError(str(exc), file=path) from None
+    from hwprune.config import load_dataclass
+
+    return load_dataclass(ExploreConfig, path)

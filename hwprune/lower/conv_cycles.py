@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from hwprune.lower.cycles import EngineModel, EngineTiming
+from hwprune.lower.cycles import EngineModel, EngineTiming, FrameWriter
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 
 __all__ = ["ConvModel", "window_sources"]
@@ -50,25 +50,19 @@ class ConvModel:
         self.engine = EngineModel(EngineTiming.of(spec))
         self.window = spec.in_features
         self.sources = window_sources(spec.conv)
-        self.frame_beats = spec.conv.in_channels * spec.conv.in_height * spec.conv.in_width
-        self.half_free = [0, 0]
-        self.writer_free = 0
-        self.frames = 0
+        self.writer = FrameWriter(spec.conv.in_channels * spec.conv.in_height * spec.conv.in_width, "layer")
+
+    @property
+    def frame_beats(self) -> int:
+        return self.writer.frame_beats
 
     @property
     def next_ready(self) -> int:
-        return max(self.writer_free, self.half_free[self.frames % 2])
+        return self.writer.next_ready
 
     def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
         """(input accept cycles, output cycles of every pixel's outputs, last-step cycles) of a frame."""
-        if len(arrival) != self.frame_beats:
-            raise ValueError(f"frame {self.frames} has {len(arrival)} arrivals, the layer takes {self.frame_beats}")
-        accepted: list[int] = []
-        previous = self.next_ready - 1
-        for cycle in arrival:
-            previous = max(int(cycle), previous + 1)
-            accepted.append(previous)
-        self.writer_free = accepted[-1] + 1
+        accepted = self.writer.accept(arrival)
         offers = [accepted[e] + 1 if e >= 0 else accepted[0] + 1 for e in self.sources]
         outputs: list[int] = []
         lasts: list[int] = []
@@ -78,6 +72,5 @@ class ConvModel:
             outputs.extend(beats)
             lasts.extend(steps)
             last_window_beat = taken[-1]
-        self.half_free[self.frames % 2] = last_window_beat + 1
-        self.frames += 1
+        self.writer.release(last_window_beat)
         return accepted, outputs, lasts

@@ -44,6 +44,7 @@ from typing import Sequence
 from hwprune.lower.kernel_spec import KernelSpec
 
 __all__ = [
+    "FrameWriter",
     "PIPELINE_DEPTH",
     "RESULT_TURNAROUND",
     "EngineTiming",
@@ -108,34 +109,61 @@ class KernelSchedule:
         return [c for vector in self.outputs for c in vector]
 
 
-class EngineModel:
-    """Rules 1-4 applied one vector at a time (stateful, so a source can be scheduled on the fly)."""
+class FrameWriter:
+    """The write side of every double buffer in the models (the engine's input banks, rule 1; the conv
+    window generator's frame halves, rule 5; the stream stages', rule 7): unit ``f`` goes into half
+    ``f mod 2``, one beat per cycle as the beats arrive, once the previous unit is written and the
+    reader has released that half (``release``, after its last read of unit ``f - 2``)."""
 
-    def __init__(self, timing: EngineTiming) -> None:
-        self.timing = timing
-        self.bank_free = [0, 0]  # first cycle a bank may take the first beat of a new vector
-        self.writer_free = 0  # first cycle the writer may take the first beat of the next vector
-        self.issue_free = 0  # first cycle the compute counter may issue a vector's first step
-        self.result_free = 0  # first cycle a pass's last step may issue
-        self.vectors = 0
+    def __init__(self, frame_beats: int, what: str, unit: str = "frame") -> None:
+        self.frame_beats = frame_beats
+        self.what = what
+        self.unit = unit
+        self.half_free = [0, 0]
+        self.writer_free = 0
+        self.frames = 0
 
     @property
     def next_ready(self) -> int:
-        """First cycle at which the next vector's first beat can be accepted."""
-        return max(self.writer_free, self.bank_free[self.vectors % 2])
+        return max(self.writer_free, self.half_free[self.frames % 2])
 
-    def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
-        """(accept cycles, output cycles, last-step cycles) of the next vector."""
-        t = self.timing
-        if len(arrival) != t.in_beats:
-            raise ValueError(f"vector {self.vectors} has {len(arrival)} arrival cycles, "
-                             f"the kernel takes {t.in_beats} beats")
+    def accept(self, arrival: Sequence[int]) -> list[int]:
+        """The accept cycle of every beat of the next frame, given when each is offered."""
+        if len(arrival) != self.frame_beats:
+            raise ValueError(f"{self.unit} {self.frames} has {len(arrival)} arrival cycles, the {self.what} "
+                             f"takes {self.frame_beats} beats")
         accepted: list[int] = []
         previous = self.next_ready - 1
         for cycle in arrival:
             previous = max(int(cycle), previous + 1)
             accepted.append(previous)
         self.writer_free = accepted[-1] + 1
+        return accepted
+
+    def release(self, last_read: int) -> None:
+        """The reader's last read of the frame just accepted was at ``last_read``."""
+        self.half_free[self.frames % 2] = last_read + 1
+        self.frames += 1
+
+
+class EngineModel:
+    """Rules 1-4 applied one vector at a time (stateful, so a source can be scheduled on the fly)."""
+
+    def __init__(self, timing: EngineTiming) -> None:
+        self.timing = timing
+        self.banks = FrameWriter(timing.in_beats, "kernel", unit="vector")
+        self.issue_free = 0  # first cycle the compute counter may issue a vector's first step
+        self.result_free = 0  # first cycle a pass's last step may issue
+
+    @property
+    def next_ready(self) -> int:
+        """First cycle at which the next vector's first beat can be accepted."""
+        return self.banks.next_ready
+
+    def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
+        """(accept cycles, output cycles, last-step cycles) of the next vector."""
+        t = self.timing
+        accepted = self.banks.accept(arrival)
         step = max(accepted[-1] + 1, self.issue_free)  # cycle of the pass's first step
         beats: list[int] = []
         lasts: list[int] = []
@@ -147,8 +175,7 @@ class EngineModel:
             lasts.append(last)
             step = last + 1
         self.issue_free = step
-        self.bank_free[self.vectors % 2] = step
-        self.vectors += 1
+        self.banks.release(step - 1)  # the bank is free from ``step``, the cycle after the last step
         return accepted, beats, lasts
 
 

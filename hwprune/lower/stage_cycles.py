@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from hwprune.lower.conv_cycles import window_sources
+from hwprune.lower.conv_cycles import FrameWriter, window_sources
 from hwprune.lower.kernel_spec import ConvGeometry
 
 __all__ = ["FrameStageModel", "PoolModel", "ReorderModel", "reorder_sources", "pool_output_ends"]
@@ -45,37 +45,30 @@ class FrameStageModel:
     def __init__(self, frame_beats: int, sources: Sequence[int], ends: Sequence[int], latency: int) -> None:
         if frame_beats < 1 or not sources:
             raise ValueError("a frame stage needs at least one input beat and one read")
-        self.frame_beats = frame_beats
+        self.writer = FrameWriter(frame_beats, "stage")
         self.sources = list(sources)
         self.ends = list(ends)
         self.latency = latency
-        self.half_free = [0, 0]
-        self.writer_free = 0
         self.reader_free = 0
-        self.frames = 0
+
+    @property
+    def frame_beats(self) -> int:
+        return self.writer.frame_beats
 
     @property
     def next_ready(self) -> int:
-        return max(self.writer_free, self.half_free[self.frames % 2])
+        return self.writer.next_ready
 
     def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
         """(input accept cycles, output beat cycles, step cycles) of the next frame."""
-        if len(arrival) != self.frame_beats:
-            raise ValueError(f"frame {self.frames} has {len(arrival)} arrivals, the stage takes {self.frame_beats}")
-        accepted: list[int] = []
-        previous = self.next_ready - 1
-        for cycle in arrival:
-            previous = max(int(cycle), previous + 1)
-            accepted.append(previous)
-        self.writer_free = accepted[-1] + 1
+        accepted = self.writer.accept(arrival)
         steps: list[int] = []
         step = self.reader_free - 1
         for e in self.sources:
             step = max(step + 1, (accepted[e] if e >= 0 else accepted[0]) + 1)
             steps.append(step)
         self.reader_free = steps[-1] + 1
-        self.half_free[self.frames % 2] = steps[-1] + 1
-        self.frames += 1
+        self.writer.release(steps[-1])
         return accepted, [steps[i] + self.latency for i in self.ends], steps
 
 

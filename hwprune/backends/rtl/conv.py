@@ -16,11 +16,12 @@ Cycle rules: ``hwprune.lower.conv_cycles``. Group convolution is not supported (
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import memory, stream, wiring
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.engine import DotEngine, _counter, stream_shape
+from hwprune.backends.rtl.frame_buffer import frame_writer, odometer
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 
 __all__ = ["WindowGenerator", "ConvEngine"]
@@ -45,23 +46,7 @@ class WindowGenerator(wiring.Component):
         (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.strides, g.dilations
         top, left = g.pads[0], g.pads[1]
         frame = H * W * C
-        buf = memory.Memory(shape=unsigned(self.bits), depth=2 * frame, init=[])
-        m.submodules.frames = buf
-
-        # ---- writer: element e of frame wf lands at (wf mod 2)·frame + e
-        w_count = _counter(frame, "w_count")
-        wf, gf = Signal(2, name="w_frame"), Signal(2, name="g_frame")
-        ahead = Signal(2)
-        m.d.comb += ahead.eq(wf - gf)
-        wp = buf.write_port()
-        take = Signal()
-        m.d.comb += [self.i.ready.eq(ahead != 2), take.eq(self.i.valid & self.i.ready),
-                     wp.addr.eq(Mux(wf[0], frame, 0) + w_count), wp.data.eq(self.i.payload), wp.en.eq(take)]
-        with m.If(take):
-            with m.If(w_count == frame - 1):
-                m.d.sync += [w_count.eq(0), wf.eq(wf + 1)]
-            with m.Else():
-                m.d.sync += w_count.eq(w_count + 1)
+        fb = frame_writer(m, self.i, frame, self.bits)
 
         # ---- generator: counters (oy, ox, c, ky, kx); the element it reads, or padding
         oy, ox = _counter(g.out_height, "g_oy"), _counter(g.out_width, "g_ox")
@@ -72,34 +57,13 @@ class WindowGenerator(wiring.Component):
         pad = (iy < 0) | (iy >= H) | (ix < 0) | (ix >= W)
         element = Signal(range(frame + 1), name="g_element")
         m.d.comb += element.eq((iy * W + ix) * C + c)
-        rp = buf.read_port(domain="comb")
-        m.d.comb += rp.addr.eq(Mux(gf[0], frame, 0) + element)
-        finished = (ahead == 1) | (ahead == 2)  # the writer is past the generator's frame
-        started = finished | ((ahead == 0) & (w_count != 0))
-        written = finished | ((ahead == 0) & (w_count > element))
-        m.d.comb += [self.o.valid.eq(Mux(pad, started, written)), self.o.payload.eq(Mux(pad, 0, rp.data))]
+        rp = fb.memory.read_port(domain="comb")
+        m.d.comb += rp.addr.eq(fb.read_address(element))
+        m.d.comb += [self.o.valid.eq(Mux(pad, fb.started(), fb.written(element))),
+                     self.o.payload.eq(Mux(pad, 0, rp.data))]
         steps = [(kx, kw), (ky, kh), (c, C), (ox, g.out_width), (oy, g.out_height)]
-        with m.If(self.o.valid & self.o.ready):
-            self._advance(m, steps, gf)
+        odometer(m, self.o.valid & self.o.ready, steps, fb.r_frame)
         return m
-
-    @staticmethod
-    def _advance(m: Module, steps: list[tuple[Signal, int]], frame: Signal) -> None:
-        """Odometer increment of the counters (innermost first); the last wrap ends the frame."""
-        carry = None
-        for counter, size in steps:
-            wrap = counter == size - 1
-            cond = wrap if carry is None else (carry & wrap)
-            enable = Signal(name=f"{counter.name}_step") if carry is not None else None
-            if enable is not None:
-                m.d.comb += enable.eq(carry)
-                with m.If(enable):
-                    m.d.sync += counter.eq(Mux(wrap, 0, counter + 1))
-            else:
-                m.d.sync += counter.eq(Mux(wrap, 0, counter + 1))
-            carry = cond
-        with m.If(carry):
-            m.d.sync += frame.eq(frame + 1)
 
 
 class ConvEngine(wiring.Component):

@@ -11,73 +11,15 @@ stops while its output cannot be taken, the writer while both halves are still b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import memory, stream, wiring
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.engine import _counter, stream_shape
+from hwprune.backends.rtl.frame_buffer import frame_writer, odometer
 from hwprune.lower.kernel_spec import ConvGeometry
 
 __all__ = ["MaxPoolStage", "ReorderStage"]
-
-
-@dataclass
-class _FrameBuffer:
-    """The writer side: ``memory`` (two halves of ``frame`` words), the write count inside the frame
-    being written, and how many frames the writer is ahead of the reader (0, 1 or 2)."""
-
-    memory: memory.Memory
-    w_count: Signal
-    r_frame: Signal
-    ahead: Signal
-    frame: int
-
-    def written(self, element: object) -> object:
-        """Element ``element`` of the reader's frame has been written (rule 8)."""
-        return (self.ahead == 1) | (self.ahead == 2) | ((self.ahead == 0) & (self.w_count > element))
-
-    def started(self) -> object:
-        """The reader's frame has at least one element (padding may be read)."""
-        return (self.ahead == 1) | (self.ahead == 2) | ((self.ahead == 0) & (self.w_count != 0))
-
-    def read_address(self, element: object) -> object:
-        return Mux(self.r_frame[0], self.frame, 0) + element
-
-
-def _frame_writer(m: Module, i: stream.Interface, frame: int, bits: int) -> _FrameBuffer:
-    """Beat ``e`` of frame ``f`` → word ``(f mod 2)·frame + e``; stalls while two frames are unread."""
-    buf = memory.Memory(shape=unsigned(bits), depth=2 * frame, init=[])
-    m.submodules.frames = buf
-    w_count = _counter(frame, "w_count")
-    w_frame, r_frame, ahead = Signal(2, name="w_frame"), Signal(2, name="r_frame"), Signal(2)
-    m.d.comb += ahead.eq(w_frame - r_frame)
-    wp = buf.write_port()
-    take = Signal()
-    m.d.comb += [i.ready.eq(ahead != 2), take.eq(i.valid & i.ready),
-                 wp.addr.eq(Mux(w_frame[0], frame, 0) + w_count), wp.data.eq(i.payload), wp.en.eq(take)]
-    with m.If(take):
-        with m.If(w_count == frame - 1):
-            m.d.sync += [w_count.eq(0), w_frame.eq(w_frame + 1)]
-        with m.Else():
-            m.d.sync += w_count.eq(w_count + 1)
-    return _FrameBuffer(buf, w_count, r_frame, ahead, frame)
-
-
-def _odometer(m: Module, enable: object, steps: list[tuple[Signal, int]], frame: Signal) -> object:
-    """On ``enable``, advance the counters (innermost first); the last wrap ends the reader's frame.
-    Returns the condition "every counter is at its last value" (the frame's last step)."""
-    carry: object = None
-    for counter, size in steps:
-        wrap = counter == size - 1
-        moves = enable if carry is None else (enable & carry)
-        with m.If(moves):
-            m.d.sync += counter.eq(Mux(wrap, 0, counter + 1))
-        carry = wrap if carry is None else (carry & wrap)
-    with m.If(enable & carry):
-        m.d.sync += frame.eq(frame + 1)
-    return carry
 
 
 class MaxPoolStage(wiring.Component):
@@ -98,7 +40,7 @@ class MaxPoolStage(wiring.Component):
         C, H, W = g.in_channels, g.in_height, g.in_width
         (kh, kw), (sh, sw) = g.kernel, g.strides
         top, left = g.pads[0], g.pads[1]
-        fb = _frame_writer(m, self.i, H * W * C, self.bits)
+        fb = frame_writer(m, self.i, H * W * C, self.bits)
 
         oy, ox = _counter(g.out_height, "r_oy"), _counter(g.out_width, "r_ox")
         c, ky, kx = _counter(C, "r_c"), _counter(kh, "r_ky"), _counter(kw, "r_kx")
@@ -123,7 +65,7 @@ class MaxPoolStage(wiring.Component):
         m.d.comb += step.eq(available & (~last | ~self.o.valid | self.o.ready))
         with m.If(step):
             m.d.sync += acc.eq(best)
-        _odometer(m, step, [(kx, kw), (ky, kh), (c, C), (ox, g.out_width), (oy, g.out_height)], fb.r_frame)
+        odometer(m, step, [(kx, kw), (ky, kh), (c, C), (ox, g.out_width), (oy, g.out_height)], fb.r_frame)
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(step & last):
@@ -146,12 +88,12 @@ class ReorderStage(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         C, H, W = self.frame
-        fb = _frame_writer(m, self.i, C * H * W, self.bits)
+        fb = frame_writer(m, self.i, C * H * W, self.bits)
         c, y, x = _counter(C, "r_c"), _counter(H, "r_y"), _counter(W, "r_x")
         element = Signal(range(C * H * W + 1), name="r_element")
         m.d.comb += element.eq((y * W + x) * C + c)
         rp = fb.memory.read_port(domain="comb")
         m.d.comb += [rp.addr.eq(fb.read_address(element)), self.o.payload.eq(rp.data),
                      self.o.valid.eq(fb.written(element))]
-        _odometer(m, self.o.valid & self.o.ready, [(x, W), (y, H), (c, C)], fb.r_frame)
+        odometer(m, self.o.valid & self.o.ready, [(x, W), (y, H), (c, C)], fb.r_frame)
         return m

@@ -61,6 +61,10 @@ def compile_command(
     lanes: Optional[int] = typer.Option(
         None, "--lanes", help="Pin every layer to this many lanes (at most its outputs) [fitted per layer]."
     ),
+    target_interval: Optional[int] = typer.Option(
+        None, "--target-interval",
+        help="Cycles per inference to reach: build the cheapest design that does [fastest that fits].",
+    ),
     estimate: Optional[bool] = typer.Option(
         None, "--estimate/--no-estimate", help="Synthesize each kernel with Yosys for resource counts [on]."
     ),
@@ -78,6 +82,7 @@ def compile_command(
     cfg = base.with_overrides(
         board=board, calibration=calibration, eval_data=eval_data, weight_bits=weight_bits, act_bits=act_bits,
         seed=seed, stop_after=stop_after, max_util=max_util, estimate=estimate, lanes=lanes,
+        target_interval=target_interval,
     )
     target = out if out is not None else Path("build") / model.stem / cfg.board
     ctx = compile_model(model, target, cfg)

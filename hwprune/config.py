@@ -44,6 +44,9 @@ class CompileConfig:
     lanes: int | None = None
     """Pin every layer to ``min(lanes, outputs)`` parallel lanes (only MACs per lane are fitted);
     ``None`` lets the fitter choose lanes per layer for the smallest interval that fits."""
+    target_interval: int | None = None
+    """Cycles per inference the design must reach (board clock / required inferences per second): the
+    fitter then builds the cheapest design that reaches it, not the fastest that fits."""
 
     def __post_init__(self) -> None:
         for name in ("weight_bits", "act_bits"):
@@ -55,6 +58,9 @@ class CompileConfig:
         if self.lanes is not None and (not isinstance(self.lanes, int) or isinstance(self.lanes, bool)
                                        or not 1 <= self.lanes <= 4096):
             raise ConfigError(f"lanes must be an integer in 1..4096, not {self.lanes!r}")
+        if self.target_interval is not None and (not isinstance(self.target_interval, int)
+                                                 or isinstance(self.target_interval, bool) or self.target_interval < 1):
+            raise ConfigError(f"target_interval must be a positive integer (cycles), not {self.target_interval!r}")
         if not isinstance(self.estimate, bool):
             raise ConfigError(f"estimate must be true or false, not {self.estimate!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:

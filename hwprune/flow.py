@@ -117,7 +117,8 @@ def _step_lower(ctx: BuildContext) -> None:
     from hwprune.lower.lowering import lower_graph
 
     assert ctx.qgraph is not None
-    ctx.kernels = fit_kernels(lower_graph(ctx.qgraph), ctx.board, ctx.config.max_util, lanes=ctx.config.lanes)
+    ctx.kernels = fit_kernels(lower_graph(ctx.qgraph), ctx.board, ctx.config.max_util, lanes=ctx.config.lanes,
+                              target_interval=ctx.config.target_interval)
     write_json(ctx.staging / "kernels.json", {"kernels": [k.to_dict() for k in ctx.kernels]})
 
 
@@ -193,7 +194,8 @@ def _step_report(ctx: BuildContext) -> None:
     assert ctx.qgraph is not None
     summary = build_summary(ctx.qgraph, ctx.board, accuracy=ctx.accuracy, kernels=ctx.kernels)
     summary["emitted"] = dict(sorted(ctx.emitted.items()))
-    summary["fit"] = {"max_util": ctx.config.max_util, "lanes": ctx.config.lanes}
+    summary["fit"] = {"max_util": ctx.config.max_util, "lanes": ctx.config.lanes,
+                      "target_interval": ctx.config.target_interval}
     if ctx.resources:
         summary["resources"] = ctx.resources
     summary["hwprune_version"] = __version__

@@ -9,6 +9,12 @@ So the fitter looks for the smallest network interval ``T`` such that, when ever
 Trying the candidate intervals in increasing order makes the answer exact for that rule without
 assuming that cost falls monotonically with ``T``.
 
+With a *target* interval (``target_interval``: the user's throughput goal in cycles per inference)
+the rule turns around: every layer takes its cheapest configuration that reaches the target, the
+design that meets the goal at the least cost rather than the fastest one the board holds. The
+fastest rule spends freely near the end (halving a layer's interval by a few cycles can cost it four
+times the DSPs, see ``docs/benchmarks.md``); a target stops that where the user says it is enough.
+
 A layer's interval is its cycle model's steady-state interval per input vector times the vectors of
 one inference (output pixels for a conv): the compute cycles ``passes · rounds · kept`` when compute
 is the bottleneck, or the ``K`` input beats (one activation per cycle) when it is not — lanes
@@ -155,26 +161,57 @@ def _search(layers: list[_Layer], limits: dict[str, float]) -> list[Candidate] |
 
 
 def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = DEFAULT_MAX_UTIL,
-                *, lanes: int | None = None) -> list[KernelSpec]:
+                *, lanes: int | None = None, target_interval: int | None = None) -> list[KernelSpec]:
     """Copies of ``kernels`` with lanes/MACs chosen for ``board``; ``FitError`` if nothing fits.
 
     ``max_util`` in (0, 1] is the share of each board resource the design may use. ``lanes``, when
     given, pins every layer to ``min(lanes, out_features)`` lanes (only MACs per lane are chosen).
+    ``target_interval``, when given, asks for the cheapest design whose every layer's interval is at
+    most that many cycles, instead of the fastest design that fits.
     """
     if not isinstance(max_util, (int, float)) or isinstance(max_util, bool) or not 0 < max_util <= 1:
         raise FitError(f"max_util must be a number in (0, 1], not {max_util!r}")
     if lanes is not None and (not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1):
         raise FitError(f"lanes must be a positive integer, not {lanes!r}")
+    if target_interval is not None and (not isinstance(target_interval, int) or isinstance(target_interval, bool)
+                                        or target_interval < 1):
+        raise FitError(f"target_interval must be a positive integer (cycles), not {target_interval!r}")
     if not kernels:
         return []
     family = board.yosys_family
     limits = budget(board, max_util)
     cost = _Cost(limits)
     layers = [_Layer(candidates(spec, family, lanes), cost) for spec in kernels]
-    chosen = _search(layers, limits)
+    if target_interval is not None:
+        chosen = _at_target(kernels, layers, limits, target_interval, board, max_util)
+    else:
+        chosen = _search(layers, limits)
     if chosen is None:
         raise _fit_error(kernels, board, max_util, limits, layers, lanes)
     return [replace(spec, lanes=c.lanes, macs_per_lane=c.macs_per_lane) for spec, c in zip(kernels, chosen)]
+
+
+def _at_target(kernels: Sequence[KernelSpec], layers: list[_Layer], limits: dict[str, float], target: int,
+               board: Board, max_util: float) -> list[Candidate]:
+    """Every layer's cheapest configuration within ``target`` cycles; ``FitError`` naming the layer
+    that cannot get there, or the budget that the goal breaks and the fastest interval that fits."""
+    chosen = []
+    for spec, layer in zip(kernels, layers):
+        option = layer.cheapest_within(target)
+        if option is None:
+            raise FitError(f"layer {spec.name!r} cannot reach an interval of {target} cycles: its fastest "
+                           f"configuration takes {layer.intervals[0]} (the network's floor is "
+                           f"{max(each.intervals[0] for each in layers)})")
+        chosen.append(option)
+    over = _over(_total(chosen), limits)
+    if over:
+        fastest = _search(layers, limits)
+        reachable = (f"the fastest design that fits has an interval of "
+                     f"{max(c.interval for c in fastest)} cycles" if fastest else "nothing fits at any interval")
+        raise FitError(f"an interval of {target} cycles does not fit board {board.name!r} at max_util "
+                       f"{max_util:g}: it needs {_describe(_total(chosen), limits)}, over on "
+                       f"{', '.join(k.upper() for k in over)}; {reachable}")
+    return chosen
 
 
 def _smallest(layers: list[_Layer], limits: dict[str, float]) -> Estimate:

@@ -157,3 +157,46 @@ def test_interval_matches_compute_when_compute_bound() -> None:
     spec = make_spec(out=16, k_in=64, group=8, kept=8, lanes=1, macs=1)  # 16 passes × 64 cycles ≫ 64 beats
     assert layer_interval(spec) == spec.compute_cycles == 16 * 64
     assert np.array_equal(fit_kernels([spec], load_board("zcu102"))[0].weights.values, spec.weights.values)
+
+
+def test_target_interval_gives_the_cheapest_design_that_reaches_it(kernels: dict[str, list[KernelSpec]]) -> None:
+    board = load_board("zcu102")
+    specs = kernels["pruned"]
+    fastest = fit_kernels(specs, board)
+    fastest_interval = max(map(layer_interval, fastest))
+    target = 2 * fastest_interval
+    cheap = fit_kernels(specs, board, target_interval=target)
+    assert max(map(layer_interval, cheap)) <= target
+    assert design_resources(cheap).dsp < design_resources(fastest).dsp
+    # per layer: nothing within the target costs fewer DSPs (the fitter's cost on a board with ceilings
+    # is the summed share, so compare the whole usage vector's share, as the fitter does)
+    limits = budget(board, 0.8)
+    for spec, got in zip(specs, cheap):
+        share = lambda usage: sum(usage[k] / v for k, v in limits.items())  # noqa: E731
+        mine = share(design_resources([got]).usage())
+        within = [c for c in candidates(spec, board.yosys_family) if c.interval <= target]
+        assert mine <= min(share(c.resources.usage()) for c in within) + 1e-12
+    check_fitted(specs, cheap, "zcu102", 0.8)
+
+
+def test_target_interval_below_the_floor_names_the_layer(kernels: dict[str, list[KernelSpec]]) -> None:
+    with pytest.raises(FitError, match=r"layer '/fc0/Gemm' cannot reach an interval of 10 cycles: its fastest "
+                                       r"configuration takes \d+ \(the network's floor is \d+\)"):
+        fit_kernels(kernels["mlp"], load_board("zcu102"), target_interval=10)
+
+
+def test_target_interval_over_budget_says_what_fits(kernels: dict[str, list[KernelSpec]]) -> None:
+    board = load_board("pynq-z2")
+    fastest_fit = max(map(layer_interval, fit_kernels(kernels["mlp"], board, 0.1)))
+    floor = max(min(c.interval for c in candidates(s, "xc7")) for s in kernels["mlp"])
+    assert floor < fastest_fit  # the board, not the layers, sets the interval at this margin
+    with pytest.raises(FitError, match=rf"an interval of {floor} cycles does not fit board 'pynq-z2' at "
+                                       rf"max_util 0.1: .*; the fastest design that fits has an interval of "
+                                       rf"{fastest_fit} cycles"):
+        fit_kernels(kernels["mlp"], board, 0.1, target_interval=floor)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "64"])
+def test_bad_target_interval(kernels: dict[str, list[KernelSpec]], bad: object) -> None:
+    with pytest.raises(FitError, match="target_interval must be a positive integer"):
+        fit_kernels(kernels["mlp"], load_board("zcu102"), target_interval=bad)  # type: ignore[arg-type]

@@ -115,6 +115,8 @@ def _bad_inputs(tmp_path: Path, examples_dir: Path) -> dict[str, tuple[list[str]
         "missing-file": ([str(tmp_path / "nope.onnx")], "model file not found"),
         "bad-stop-step": ([mlp, "--stop-after", "emit-everything"], "unknown step 'emit-everything'"),
         "bad-lanes": ([mlp, "--lanes", "0"], "lanes must be an integer in 1..4096, not 0"),
+        "bad-target": ([mlp, "--target-interval", "0"], "target_interval must be a positive integer (cycles), not 0"),
+        "unreachable-target": ([mlp, "--target-interval", "10"], "layer '/fc0/Gemm' cannot reach an interval of 10 cycles"),
         "too-many-lanes": ([mlp, "--board", "pynq-z2", "--max-util", "0.1", "--lanes", "64"],
                            "does not fit board 'pynq-z2' at max_util 0.1 (budget DSP 22, BRAM18 28, LUT 5320, "
                            "FF 10640) at 64 lanes: its smallest configuration at that lane count needs DSP 109/22"),
@@ -122,7 +124,8 @@ def _bad_inputs(tmp_path: Path, examples_dir: Path) -> dict[str, tuple[list[str]
 
 
 @pytest.mark.parametrize("case", ["non-onnx", "truncated", "unsupported-op", "unknown-board", "missing-file",
-                                  "bad-stop-step", "bad-lanes", "too-many-lanes"])
+                                  "bad-stop-step", "bad-lanes", "too-many-lanes", "bad-target",
+                                  "unreachable-target"])
 def test_bad_input_gives_one_line_and_no_build_dir(tmp_path, examples_dir, case):
     args, message = _bad_inputs(tmp_path, examples_dir)[case]
     out = tmp_path / "out" / "build"
@@ -144,6 +147,24 @@ def test_lanes_pins_every_layer(tmp_path, examples_dir):
     assert result.returncode == 0, result.stderr
     kernels = json.loads((out / "kernels.json").read_text())["kernels"]
     assert [(k["lanes"], k["out_features"]) for k in kernels] == [(4, 64), (4, 32), (4, 10)]
+
+
+def test_target_interval_builds_the_cheapest_design_reaching_it(tmp_path, examples_dir):
+    from hwprune.lower.fitting import layer_interval
+    from hwprune.lower.kernel_spec import KernelSpec
+
+    def fitted(*flags: str) -> list[KernelSpec]:
+        out = tmp_path / "-".join(flags or ("fastest",))
+        result = run_cli("compile", str(examples_dir / "mlp_digits.onnx"), *flags, "--stop-after", "lower",
+                         "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        return [KernelSpec.from_dict(k) for k in json.loads((out / "kernels.json").read_text())["kernels"]]
+
+    fastest = fitted()
+    slow = fitted("--target-interval", "256")
+    assert max(map(layer_interval, fastest)) < 256
+    assert max(map(layer_interval, slow)) <= 256
+    assert sum(k.lanes * k.macs_per_lane for k in slow) < sum(k.lanes * k.macs_per_lane for k in fastest)
 
 
 def test_failure_keeps_the_previous_build(tmp_path, examples_dir):

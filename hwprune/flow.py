@@ -159,31 +159,14 @@ def _step_emit(ctx: BuildContext) -> None:
 
 
 def _step_estimate(ctx: BuildContext) -> None:
-    """Yosys synthesis of every emitted kernel for the board's family (cached by content hash)."""
-    from hwprune.estimate.yosys import Resources, synthesize
+    """Yosys synthesis of every emitted kernel and of the network top's glue (cached by content hash)."""
+    from hwprune.estimate.design import estimate_rtl
 
     if not ctx.config.estimate:
         return
-    manifest = json.loads((ctx.staging / "rtl" / "manifest.json").read_text(encoding="utf-8"))
-    family = ctx.board.yosys_family
-    layers: dict[str, Resources] = {}
-    for entry, kernel in zip(manifest["kernels"], ctx.kernels):
-        sources = [ctx.staging / "rtl" / name for name in entry["verilog"]]
-        layers[kernel.name] = synthesize(sources, entry["top"], family)
-    total = {key: sum(getattr(r, key) for r in layers.values())
-             for key in ("lut", "ff", "dsp", "bram18", "bram36", "carry", "cells")}
-    by_type: dict[str, int] = {}
-    for r in layers.values():
-        for cell, count in r.by_type.items():
-            by_type[cell] = by_type.get(cell, 0) + count
-    ctx.resources = {
-        "yosys": {
-            "family": family,
-            "total": {"family": family, **total, "by_type": dict(sorted(by_type.items()))},
-            "layers": {name: r.to_dict() for name, r in layers.items()},
-            "note": "Yosys synth_xilinx estimates per kernel (not Vivado results)",
-        }
-    }
+    rtl = ctx.staging / "rtl"
+    manifest = json.loads((rtl / "manifest.json").read_text(encoding="utf-8"))
+    ctx.resources = {"yosys": estimate_rtl(rtl, manifest, [k.name for k in ctx.kernels], ctx.board.yosys_family)}
     write_json(ctx.staging / "estimate.json", ctx.resources)
 
 
@@ -217,7 +200,8 @@ STEPS: list[Step] = [
     Step("quantize", "ir_quant.json", _step_quantize, "PTQ to integers (DESIGN.md section 3)"),
     Step("lower", "kernels.json", _step_lower, "one KernelSpec per layer: packed weights, lanes, cycles"),
     Step("emit", "rtl/ sim/ hls/", _step_emit, "write the RTL, the HLS C++ project and their golden vectors"),
-    Step("estimate", "estimate.json", _step_estimate, "Yosys synthesis of every kernel for the board's family"),
+    Step("estimate", "estimate.json", _step_estimate,
+         "Yosys synthesis of every kernel and the network glue for the board's family"),
     Step("report", "report.json", _step_report, "per-layer shapes, MACs, bits, cycles, totals"),
     Step("bringup", "board/", _step_bringup, "board bring-up: Vivado block design, PYNQ driver, notebook"),
 ]

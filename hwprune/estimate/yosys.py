@@ -22,7 +22,8 @@ from pathlib import Path
 from hwprune.cache import cache_dir, tool_cache_environment
 from hwprune.errors import HwpruneError
 
-__all__ = ["Resources", "EstimateError", "synthesize", "yosys_command", "parse_stat", "default_cache_dir"]
+__all__ = ["Resources", "EstimateError", "synthesize", "yosys_command", "parse_stat", "default_cache_dir",
+           "LUTRAM_CELLS", "lutram_luts"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,16 @@ def default_cache_dir() -> Path:
     return cache_dir("yosys")
 
 
+LUTRAM_CELLS = {"RAM32M16": 8, "RAM64M8": 8, "RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2,
+                "RAM128X1D": 4, "RAM256X1D": 8, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4}
+"""LUTs per Xilinx distributed-RAM primitive (a LUT used as memory counts against the board's LUTs)."""
+
+
+def lutram_luts(by_type: dict[str, int]) -> int:
+    """LUTs that Yosys's distributed-RAM cells occupy."""
+    return sum(n * LUTRAM_CELLS.get(cell, 0) for cell, n in by_type.items())
+
+
 _LUT = re.compile(r"^LUT[1-6]$")
 _FF = re.compile(r"^FD[A-Z]*$")
 _DSP = re.compile(r"^DSP48E[12]$")
@@ -91,31 +102,40 @@ def parse_stat(stat: dict, top: str, family: str) -> Resources:
     )
 
 
-def _script(files: list[str], top: str, family: str) -> str:
-    read = "; ".join(f"read_verilog -sv {name}" for name in files)
+def _script(files: list[str], top: str, family: str, blackboxes: list[str]) -> str:
+    read = "; ".join([f"read_verilog -sv -lib {name}" for name in blackboxes]
+                     + [f"read_verilog -sv {name}" for name in files])
     synth = f"synth -top {top} -flatten" if family == "generic" else f"synth_xilinx -family {family} -top {top} -flatten"
     return f"{read}; {synth}; tee -q -o stat.json stat -json"
 
 
 def synthesize(
-    sources: list[Path], top: str, family: str, cache_dir: Path | None = None, timeout_s: int = 1800
+    sources: list[Path], top: str, family: str, cache_dir: Path | None = None, timeout_s: int = 1800,
+    blackboxes: list[Path] | tuple[Path, ...] = (),
 ) -> Resources:
-    """Synthesize ``sources`` (Verilog) with ``top`` for ``family`` (xcup, xc7, … or generic)."""
+    """Synthesize ``sources`` (Verilog) with ``top`` for ``family`` (xcup, xc7, … or generic).
+
+    Modules of ``blackboxes`` are read as black boxes (``read_verilog -lib``): their instances stay
+    cells of their module's name and cost nothing, so a top is counted without what it instantiates.
+    """
     command = yosys_command()
     blobs = [(Path(s).name, Path(s).read_bytes()) for s in sources]
+    boxes = [(Path(s).name, Path(s).read_bytes()) for s in blackboxes]
     key = hashlib.sha256(json.dumps([top, family, command[-1].split("/")[-1]]).encode())
     for name, data in blobs:
         key.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    for name, data in boxes:
+        key.update(b"lib\0" + name.encode() + b"\0" + hashlib.sha256(data).digest())
     cache = (cache_dir or default_cache_dir()) / f"{key.hexdigest()}.json"
     if cache.is_file():
         return parse_stat(json.loads(cache.read_text()), top, family)
     with tempfile.TemporaryDirectory(prefix="hwprune-yosys-") as scratch:
-        for name, data in blobs:
+        for name, data in blobs + boxes:
             (Path(scratch) / name).write_bytes(data)
         log.info("synthesizing %s for %s with Yosys (first run compiles Yosys to native code: ~2 min)", top, family)
         env = {**os.environ, **tool_cache_environment()}
         try:
-            result = subprocess.run([*command, "-q", "-p", _script([n for n, _ in blobs], top, family)], cwd=scratch,
+            result = subprocess.run([*command, "-q", "-p", _script([n for n, _ in blobs], top, family, [n for n, _ in boxes])], cwd=scratch,
                                     capture_output=True, text=True, timeout=timeout_s, env=env)
         except subprocess.TimeoutExpired:
             raise EstimateError(f"Yosys did not finish within {timeout_s} s", node=top) from None

@@ -34,11 +34,6 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 """Every section of the page as (HTML id, title): tests and the browser check look for these ids."""
 
-_LUTRAM_CELLS = {"RAM32M16": 8, "RAM64M8": 8, "RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2,
-                 "RAM128X1D": 4, "RAM256X1D": 8, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4}
-"""LUTs per Xilinx distributed-RAM primitive, to count Yosys's LUTRAM like the analytic model does."""
-
-
 class ReportError(HwpruneError):
     """The build directory has no readable report.json (or a checkpoint in it is corrupt)."""
 
@@ -159,8 +154,9 @@ def _yosys(report: dict[str, Any]) -> tuple[dict[str, float] | None, dict[str, d
 
 def _yosys_counts(res: dict[str, Any]) -> dict[str, float]:
     """Yosys's cells in the analytic model's units: BRAM18 tiles, LUTs including distributed RAM."""
-    by_type = res.get("by_type") or {}
-    lutram = sum(n * _LUTRAM_CELLS.get(cell, 0) for cell, n in by_type.items())
+    from hwprune.estimate.yosys import lutram_luts
+
+    lutram = lutram_luts(res.get("by_type") or {})
     return {"dsp": res.get("dsp", 0), "bram18": res.get("bram18", 0) + 2 * res.get("bram36", 0),
             "lut": res.get("lut", 0) + lutram, "ff": res.get("ff", 0)}
 
@@ -202,7 +198,11 @@ def _resources(report: dict[str, Any], kernels: list[KernelSpec] | None,
                             "lutram": est.lutram, "ff": est.ff,
                             "yosys_dsp": counts["dsp"] if counts else None,
                             "yosys_lut": counts["lut"] if counts else None})
+    inner = (report.get("resources") or {}).get("yosys") or {}
+    glue, design = (inner.get(key) for key in ("network", "design"))
     return {"rows": rows, "chart": chart, "kernels": kernel_rows, "has_yosys": yosys_total is not None,
+            "glue": _yosys_counts(glue) if isinstance(glue, dict) else None,
+            "design": _yosys_counts(design) if isinstance(design, dict) else None,
             "has_yosys_layers": bool(yosys_layers), "yosys_family": yosys_family,
             "lutram": total.lutram}
 

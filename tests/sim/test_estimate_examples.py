@@ -1,6 +1,7 @@
 """Yosys against the analytic model on the example networks (issue 7's acceptance): for the MLP and
 the CNN fitted to a ZCU102 and to a PYNQ-Z2, ``estimate.json`` holds parsed ``synth_xilinx`` counts
-and the analytic DSP count equals Yosys's within 10 %, per layer and in total."""
+and the analytic DSP count equals Yosys's within 10 %, per layer and in total; the network top's glue is
+synthesized too (kernels as black boxes) and adds up with the kernels to the design."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from hwprune.boards import load_board
 from hwprune.config import CompileConfig
 from hwprune.estimate.analytic import kernel_resources
+from hwprune.estimate.design import COUNT_KEYS
 from hwprune.flow import compile_model
 
 pytestmark = pytest.mark.sim
@@ -34,3 +36,12 @@ def test_analytic_dsps_match_yosys(model: str, board_name: str, examples_dir: Pa
         assert abs(analytic - synthesized) <= 0.1 * synthesized, (spec.name, analytic, synthesized)
         total += analytic
     assert abs(total - yosys["total"]["dsp"]) <= 0.1 * yosys["total"]["dsp"], (total, yosys["total"]["dsp"])
+
+    glue, design = yosys["network"], yosys["design"]
+    assert glue["top"] == f"{model}_top"
+    assert glue["lut"] > 0 and glue["ff"] > 0 and glue["dsp"] == 0
+    assert not any(cell.endswith(("_Gemm", "_Conv")) for cell in glue["by_type"])  # black boxes are not counted
+    if model == "cnn_digits":  # the max-pool and reorder frame buffers are distributed RAM
+        assert glue["lutram"] > 0
+    for key in COUNT_KEYS:
+        assert design[key] == yosys["total"][key] + glue[key], key

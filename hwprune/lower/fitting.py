@@ -35,7 +35,7 @@ from hwprune.lower.cycles import RESULT_TURNAROUND, EngineTiming, steady_state_i
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.estimate.analytic import RESOURCE_KEYS, Estimate, budget, kernel_resources
 
-__all__ = ["FitError", "Candidate", "fit_kernels", "layer_interval", "candidates", "lane_options",
+__all__ = ["FitError", "Candidate", "fit_kernels", "layer_interval", "inference_vectors", "pe_utilisation", "candidates", "lane_options",
            "DEFAULT_MAX_UTIL"]
 
 DEFAULT_MAX_UTIL = 0.8
@@ -46,7 +46,7 @@ class FitError(HwpruneError):
     """The model cannot fit the board under the requested margin (or at the requested lanes)."""
 
 
-def _vectors(spec: KernelSpec) -> int:
+def inference_vectors(spec: KernelSpec) -> int:
     """Input vectors of one inference: one for a dense layer, one per output pixel for a conv."""
     return spec.conv.out_height * spec.conv.out_width if spec.conv else 1
 
@@ -63,7 +63,14 @@ def _vector_interval(in_features: int, out_features: int, lanes: int, cycles_per
 def layer_interval(spec: KernelSpec) -> int:
     """Cycles between consecutive inferences entering this layer (its initiation interval)."""
     per_vector = _vector_interval(spec.in_features, spec.out_features, spec.lanes, spec.cycles_per_pass)
-    return _vectors(spec) * per_vector
+    return inference_vectors(spec) * per_vector
+
+
+def pe_utilisation(specs: Sequence[KernelSpec], interval: float) -> float:
+    """Useful MACs of one inference over what the layers' multipliers could do in ``interval`` cycles:
+    1.0 means every multiplier works on a kept weight on every cycle."""
+    useful = sum(spec.useful_macs * inference_vectors(spec) for spec in specs)
+    return useful / (sum(spec.lanes * spec.macs_per_lane for spec in specs) * interval)
 
 
 def lane_options(out_features: int) -> list[int]:

@@ -177,6 +177,7 @@ def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure")) -
     sim_dir = build_dir / "sim"
     manifest = json.loads((sim_dir / "manifest.json").read_text(encoding="utf-8"))
     reports = []
+    specs = _kernel_specs(build_dir)
     for entry in manifest["kernels"]:
         case_path = sim_dir / entry["case"]
         case = read_case(case_path)
@@ -189,6 +190,11 @@ def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure")) -
         utilisation = None
         if facts.get("interval"):
             utilisation = facts["useful_macs"] / (facts["lanes"] * facts["macs_per_lane"] * facts["interval"])
+        elif entry["name"] in specs:  # conv: one inference is a frame; the layer's interval per frame
+            from hwprune.lower.fitting import layer_interval, pe_utilisation
+
+            spec = specs[entry["name"]]
+            utilisation = pe_utilisation([spec], layer_interval(spec))
         reports.append(LayerReport(
             name=entry["name"], vectors=int(case.get("vectors", 0)), beats=len(case["expected"]),
             bit_exact=result.passed, cycle_exact=result.passed and measured == predicted,
@@ -197,7 +203,7 @@ def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure")) -
             passed=result.passed,
         ))
     if manifest.get("network", {}).get("case"):
-        reports.append(_network_report(build_dir, manifest["network"], tests))
+        reports.append(_network_report(build_dir, manifest["network"], tests, list(specs.values())))
     if (sim_dir / "token_selectors.json").is_file():
         reports.extend(_selector_reports(build_dir, tests))
     return reports
@@ -221,8 +227,29 @@ def _selector_reports(build_dir: Path, tests: Sequence[str]) -> list[LayerReport
     return reports
 
 
-def _network_report(build_dir: Path, entry: dict[str, Any], tests: Sequence[str]) -> LayerReport:
-    """Replay ``sim/network.case.json`` on the top; values and cycles compared from the timed trace."""
+def _kernel_specs(build_dir: Path) -> dict[str, KernelSpec]:
+    """The build's fitted kernels by name (empty for a bundle written without ``kernels.json``)."""
+    path = build_dir / "kernels.json"
+    if not path.is_file():
+        return {}
+    specs = [KernelSpec.from_dict(k) for k in json.loads(path.read_text(encoding="utf-8"))["kernels"]]
+    return {spec.name: spec for spec in specs}
+
+
+def _measured_interval(cycles: Sequence[int], vectors: int, out_beats: int) -> float | None:
+    """Steady-state cycles per inference: the distance between the last beats of the second half's
+    inferences (back-to-back input, so the pipeline is full there)."""
+    if vectors < 2 or len(cycles) != vectors * out_beats:
+        return None
+    last = [cycles[(v + 1) * out_beats - 1] for v in range(vectors)]
+    half = vectors // 2
+    return (last[-1] - last[half - 1]) / (vectors - half)
+
+
+def _network_report(build_dir: Path, entry: dict[str, Any], tests: Sequence[str],
+                    specs: Sequence[KernelSpec] = ()) -> LayerReport:
+    """Replay ``sim/network.case.json`` on the top; values and cycles compared from the timed trace;
+    PE utilisation over every kernel of the network at the interval measured in that trace."""
     from hwprune.sim.network import replay_network
 
     case_path = build_dir / "sim" / entry["case"]
@@ -232,10 +259,16 @@ def _network_report(build_dir: Path, entry: dict[str, Any], tests: Sequence[str]
     beats = traces.get("timed", {}).get("beats", [])
     measured = [int(c) for c, _ in beats]
     predicted = case["expected_cycles"] or []
+    interval = _measured_interval(measured, int(case["vectors"]), int(case["out_beats"]))
+    utilisation = None
+    if specs and interval:
+        from hwprune.lower.fitting import pe_utilisation
+
+        utilisation = pe_utilisation(specs, interval)
     return LayerReport(
         name=entry["name"], vectors=int(case["vectors"]), beats=len(case["expected"]),
         bit_exact=bool(beats) and [v for _, v in beats] == case["expected"], cycle_exact=measured == predicted,
         measured_last_cycle=measured[-1] if measured else None, predicted_last_cycle=predicted[-1] if predicted else None,
-        utilisation=None, log=str(result.log), kind="network", passed=result.passed,
+        utilisation=utilisation, log=str(result.log), kind="network", passed=result.passed,
     )
 

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from hwprune.cli import main
+from hwprune.lower.fitting import pe_utilisation
+from hwprune.lower.kernel_spec import KernelSpec
+from hwprune.sim.network import load_network
 
 pytestmark = pytest.mark.sim
 
@@ -19,6 +22,12 @@ def _compile_and_simulate(model: Path, build: Path, calibration: Path, capsys) -
     assert main(["sim", str(build), "--no-backpressure"]) == 0
     out = capsys.readouterr().out
     assert "bit-exact and cycle-exact" in out and "MISMATCH" not in out
+    # the network line's PE utilisation: useful MACs per inference over (multipliers × the interval
+    # measured between inferences in the RTL trace), which must be the network cycle model's interval
+    _, timing, _ = load_network(build)
+    network = next(line.split() for line in out.splitlines() if line.startswith("network "))
+    expected = pe_utilisation([KernelSpec.from_dict(k) for k in kernels], timing.interval)
+    assert 0 < expected <= 1 and network[4] == f"{expected:.3f}", (network, expected)
     assert main(["sim", str(build), "--hls"]) == 0
     assert "vectors bit-exact" in capsys.readouterr().out
     return {k["name"]: k for k in kernels}

@@ -53,17 +53,18 @@ CONV_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("shape", CONV_SHAPES, ids=lambda s: s.id)
-def test_conv_kernel_bit_and_cycle_exact(shape: ConvShape, sim_root: Path) -> None:
+@pytest.mark.parametrize("simulator,shape", [("verilator", s) for s in CONV_SHAPES] + [("icarus", CONV_SHAPES[0])],
+                         ids=lambda v: v if isinstance(v, str) else v.id)
+def test_conv_kernel_bit_and_cycle_exact(simulator: str, shape: ConvShape, sim_root: Path) -> None:
     g = shape.geometry
     layout = GroupLayout(g.window, shape.group_size, shape.kept)
     spec = random_spec(kind="conv", out_features=shape.filters, layout=layout, lanes=shape.lanes,
                        macs_per_lane=shape.macs, seed=7, conv=g, in_type=IntType(8, shape.in_signed))
-    where = sim_root / f"conv-{shape.id}"
+    where = sim_root / f"conv-{shape.id}-{simulator}"
     design = emit_kernel(spec, where / "rtl")
     case = kernel_case(spec, stimulus(spec, FRAMES, 7), seed=7)
     assert len(case["expected"]) == (FRAMES + 4) * shape.filters * g.out_height * g.out_width
     path = write_case(case, where / "case.json")
-    build_design([where / "rtl" / name for name in design.verilog], design.top, where / "obj")
-    result = run_case(path, design.top, where / "obj")
+    build_design([where / "rtl" / name for name in design.verilog], design.top, where / "obj", simulator)
+    result = run_case(path, design.top, where / "obj", simulator=simulator)
     assert result.tests == 2 and result.failures == 0, result.log.read_text()[-4000:]

@@ -113,12 +113,15 @@ def _step_quantize(ctx: BuildContext) -> None:
 
 
 def _step_lower(ctx: BuildContext) -> None:
+    from hwprune.estimate.analytic_network import network_glue
     from hwprune.lower.fitting import fit_kernels
     from hwprune.lower.lowering import lower_graph
 
     assert ctx.qgraph is not None
-    ctx.kernels = fit_kernels(lower_graph(ctx.qgraph), ctx.board, ctx.config.max_util, lanes=ctx.config.lanes,
-                              target_interval=ctx.config.target_interval)
+    kernels = lower_graph(ctx.qgraph)
+    ctx.kernels = fit_kernels(kernels, ctx.board, ctx.config.max_util, lanes=ctx.config.lanes,
+                              target_interval=ctx.config.target_interval,
+                              fixed=network_glue(ctx.qgraph, kernels, ctx.board.yosys_family))
     write_json(ctx.staging / "kernels.json", {"kernels": [k.to_dict() for k in ctx.kernels]})
 
 

@@ -17,11 +17,12 @@ bits ``b_a`` and accumulator bits ``b_acc``:
 * **Weight ROM** (values + metadata): ``passes·rounds·kept`` words × ``L·P·(b_w + b_o)`` bits, read
   synchronously; **parameter ROM**: ``out`` words × ``(b_acc + b_M + b_shift)`` bits, read
   combinationally. **Input banks**: ``P`` RAMs of ``2·rounds`` words × ``S·b_a`` bits (ping-pong);
-  conv adds a **frame buffer** of ``2·H·W·C`` words × ``b_a`` bits.
+  conv adds a **frame buffer** of ``2·H·W·C`` words × ``b_a`` bits (read combinationally: LUTRAM).
 * **Memory mapping** (what Yosys's ``memory_libmap`` does for Xilinx, calibrated on the examples):
   a synchronous memory uses BRAM18 tiles in the best aspect ratio (512×36 … 16K×1) when
   ``tiles · BRAM18_COLUMNS < width · ceil(depth / 64)``; otherwise a RAM uses LUTRAM (RAM32M16:
-  32 words × 14 bits per 8 LUTs up to 32 words, else RAM64M8: 64 words × 7 bits per 8 LUTs) and a
+  32 words × 14 bits per 8 LUTs up to 32 words, else RAM64M8: 64 words × 7 bits per 8 LUTs; on 7-series
+  RAM32M: 32 × 6 and RAM64M: 64 × 3 per 4 LUTs) and a
   ROM, like every combinational ROM, becomes logic: ``width · depth / 64 · ROM_LUTS_PER_64`` LUTs.
 * **LUT** (logic): the ``S:1`` activation select per MAC, ``L·P·b_a·mux(S)`` (``P·b_a·mux(S)`` for a
   dense layer, whose lanes share one select driven by the step counter) with ``mux(S)`` =
@@ -129,21 +130,27 @@ def _logic_rom_luts(depth: int, width: int) -> int:
     return math.ceil(width * depth * ROM_LUTS_PER_64 / 64)
 
 
-def _lutram_luts(depth: int, width: int) -> int:
-    """LUTs of a LUTRAM: RAM32M16 (32 × 14 bits) up to 32 words, else RAM64M8 (64 × 7 bits), 8 LUTs each."""
-    if depth <= 32:
-        return 8 * math.ceil(width / 14)
-    return 8 * math.ceil(width / 7) * math.ceil(depth / 64)
+_LUTRAM_PRIMITIVES = {"xc7": ((32, 6, 4), (64, 3, 4)), "default": ((32, 14, 8), (64, 7, 8))}
+"""(words, bits, LUTs) of the distributed-RAM primitives Yosys maps to, shallow first: 7-series RAM32M
+(32 × 6) and RAM64M (64 × 3) in 4 LUTs; UltraScale+ RAM32M16 (32 × 14) and RAM64M8 (64 × 7) in 8."""
 
 
-def memory_cost(depth: int, width: int, *, rom: bool, synchronous: bool = True) -> Estimate:
+def _lutram_luts(depth: int, width: int, family: str = "xcup") -> int:
+    """LUTs of a LUTRAM: the 32-word primitive up to 32 words, else the 64-word one per 64 words."""
+    (d32, w32, l32), (d64, w64, l64) = _LUTRAM_PRIMITIVES.get(family, _LUTRAM_PRIMITIVES["default"])
+    if depth <= d32:
+        return l32 * math.ceil(width / w32)
+    return l64 * math.ceil(width / w64) * math.ceil(depth / d64)
+
+
+def memory_cost(depth: int, width: int, *, rom: bool, synchronous: bool = True, family: str = "xcup") -> Estimate:
     """Where a ``depth × width`` memory lands: BRAM18 tiles, LUTRAM or logic (rules in the module doc)."""
     if depth * width == 0:
         return Estimate()
     if rom:
         small = Estimate(lut=_logic_rom_luts(depth, width))
     else:
-        small = Estimate(lutram=_lutram_luts(depth, width))
+        small = Estimate(lutram=_lutram_luts(depth, width, family))
     if not synchronous:
         return small
     tiles = min(math.ceil(width / w) * math.ceil(depth / d) for d, w in _BRAM18_ASPECTS)
@@ -178,7 +185,7 @@ def kernel_breakdown(spec: KernelSpec, family: str = "xcup") -> dict[str, Estima
                                             storage_bits=spec.out_features * layout.kept_per_row * slot),
         "param_rom": memory_cost(spec.out_features, acc + mult_bits + shift_bits, rom=True,
                                  synchronous=False),
-        "input_banks": _total(memory_cost(2 * rounds, layout.group_size * act_bits, rom=False)
+        "input_banks": _total(memory_cost(2 * rounds, layout.group_size * act_bits, rom=False, family=family)
                               for _ in range(macs)),
         # dense: every lane selects with the same step counter, so one select per MAC unit serves all lanes
         "select_muxes": Estimate(lut=(mults if layout.offset_bits else macs) * act_bits
@@ -191,7 +198,9 @@ def kernel_breakdown(spec: KernelSpec, family: str = "xcup") -> dict[str, Estima
     }
     if spec.conv is not None:
         g = spec.conv
-        parts["frame_buffer"] = memory_cost(2 * g.in_channels * g.in_height * g.in_width, act_bits, rom=False)
+        # read combinationally by the window generator: distributed RAM, never BRAM (Yosys agrees)
+        parts["frame_buffer"] = memory_cost(2 * g.in_channels * g.in_height * g.in_width, act_bits, rom=False,
+                                            synchronous=False, family=family)
         parts["control"] = parts["control"] + Estimate(lut=CONV_CONTROL_LUTS, ff=CONV_CONTROL_FFS)
     return parts
 

@@ -168,13 +168,15 @@ def _search(layers: list[_Layer], limits: dict[str, float]) -> list[Candidate] |
 
 
 def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = DEFAULT_MAX_UTIL,
-                *, lanes: int | None = None, target_interval: int | None = None) -> list[KernelSpec]:
+                *, lanes: int | None = None, target_interval: int | None = None,
+                fixed: Estimate | None = None) -> list[KernelSpec]:
     """Copies of ``kernels`` with lanes/MACs chosen for ``board``; ``FitError`` if nothing fits.
 
     ``max_util`` in (0, 1] is the share of each board resource the design may use. ``lanes``, when
     given, pins every layer to ``min(lanes, out_features)`` lanes (only MACs per lane are chosen).
     ``target_interval``, when given, asks for the cheapest design whose every layer's interval is at
-    most that many cycles, instead of the fastest design that fits.
+    most that many cycles, instead of the fastest design that fits. ``fixed`` is what the design needs
+    whatever the lanes (the network top's FIFOs and stream stages): it counts against the budget.
     """
     if not isinstance(max_util, (int, float)) or isinstance(max_util, bool) or not 0 < max_util <= 1:
         raise FitError(f"max_util must be a number in (0, 1], not {max_util!r}")
@@ -186,20 +188,30 @@ def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = D
     if not kernels:
         return []
     family = board.yosys_family
-    limits = budget(board, max_util)
+    limits = _left_after(budget(board, max_util), fixed or Estimate(), board, max_util)
     cost = _Cost(limits)
     layers = [_Layer(candidates(spec, family, lanes), cost) for spec in kernels]
     if target_interval is not None:
-        chosen = _at_target(kernels, layers, limits, target_interval, board, max_util)
+        chosen = _at_target(kernels, layers, limits, target_interval, board, max_util, fixed or Estimate())
     else:
         chosen = _search(layers, limits)
     if chosen is None:
-        raise _fit_error(kernels, board, max_util, limits, layers, lanes)
+        raise _fit_error(kernels, board, max_util, limits, layers, lanes, fixed or Estimate())
     return [replace(spec, lanes=c.lanes, macs_per_lane=c.macs_per_lane) for spec, c in zip(kernels, chosen)]
 
 
+def _left_after(limits: dict[str, float], fixed: Estimate, board: Board, max_util: float) -> dict[str, float]:
+    """The budget the kernels may use once ``fixed`` is paid; ``FitError`` if it alone breaks a limit."""
+    usage = fixed.usage()
+    over = [key for key, limit in limits.items() if usage[key] > limit]
+    if over:
+        raise FitError(f"the network top alone (FIFOs, stream stages) needs {_describe(fixed, limits)} on board "
+                       f"{board.name!r} at max_util {max_util:g}, over on {', '.join(k.upper() for k in over)}")
+    return {key: limit - usage[key] for key, limit in limits.items()}
+
+
 def _at_target(kernels: Sequence[KernelSpec], layers: list[_Layer], limits: dict[str, float], target: int,
-               board: Board, max_util: float) -> list[Candidate]:
+               board: Board, max_util: float, fixed: Estimate) -> list[Candidate]:
     """Every layer's cheapest configuration within ``target`` cycles; ``FitError`` naming the layer
     that cannot get there, or the budget that the goal breaks and the fastest interval that fits."""
     chosen = []
@@ -216,9 +228,14 @@ def _at_target(kernels: Sequence[KernelSpec], layers: list[_Layer], limits: dict
         reachable = (f"the fastest design that fits has an interval of "
                      f"{max(c.interval for c in fastest)} cycles" if fastest else "nothing fits at any interval")
         raise FitError(f"an interval of {target} cycles does not fit board {board.name!r} at max_util "
-                       f"{max_util:g}: it needs {_describe(_total(chosen), limits)}, over on "
+                       f"{max_util:g}: it needs {_describe(_total(chosen) + fixed, _with(limits, fixed))}, over on "
                        f"{', '.join(k.upper() for k in over)}; {reachable}")
     return chosen
+
+
+def _with(limits: dict[str, float], fixed: Estimate) -> dict[str, float]:
+    """The whole budget again from what is left for the kernels."""
+    return {key: value + fixed.usage()[key] for key, value in limits.items()}
 
 
 def _smallest(layers: list[_Layer], limits: dict[str, float]) -> Estimate:
@@ -228,11 +245,16 @@ def _smallest(layers: list[_Layer], limits: dict[str, float]) -> Estimate:
 
 
 def _fit_error(kernels: Sequence[KernelSpec], board: Board, max_util: float, limits: dict[str, float],
-               layers: list[_Layer], lanes: int | None) -> FitError:
-    """Say what was asked, what the smallest design needs against the budget, and what would fit."""
-    smallest = _smallest(layers, limits)
-    budget_text = ", ".join(f"{key.upper()} {int(value)}" for key, value in limits.items())
+               layers: list[_Layer], lanes: int | None, fixed: Estimate) -> FitError:
+    """Say what was asked, what the smallest design needs against the budget, and what would fit.
+    ``limits`` is what the kernels may use; the figures printed include ``fixed`` (the top's glue)."""
+    full = _with(limits, fixed)
+    smallest = _smallest(layers, limits) + fixed
+    budget_text = ", ".join(f"{key.upper()} {int(value)}" for key, value in full.items())
     where = f"board {board.name!r} at max_util {max_util:g} (budget {budget_text})"
+    glue = ""
+    if any(fixed.usage().values()):
+        glue = f" (of which the network top's FIFOs and stream stages: {_describe(fixed, {})})"
     if lanes is not None:
         family = board.yosys_family
         def fits_at(n: int) -> bool:
@@ -242,11 +264,11 @@ def _fit_error(kernels: Sequence[KernelSpec], board: Board, max_util: float, lim
         fitting = next((n for n in range(lanes - 1, 0, -1) if fits_at(n)), None)
         hint = f"at most {fitting} lanes fit" if fitting else "not even 1 lane per layer fits"
         return FitError(f"the model does not fit {where} at {lanes} lanes: its smallest configuration at "
-                        f"that lane count needs {_describe(smallest, limits)}; {hint}")
-    over = _over(smallest, limits)
-    needed = max(smallest.usage()[key] / (limits[key] / max_util) for key in over)
+                        f"that lane count needs {_describe(smallest, full)}{glue}; {hint}")
+    over = _over(smallest, full)
+    needed = max(smallest.usage()[key] / (full[key] / max_util) for key in over)
     suggestion = (f"it would fit with max_util {math.ceil(needed * 100) / 100:g}" if needed <= 1
                   else "no margin makes it fit this board: prune harder, use fewer bits or a bigger board")
     over_text = ", ".join(k.upper() for k in over)
     return FitError(f"the model does not fit {where}: its smallest configuration (fewest lanes and MACs "
-                    f"per layer) needs {_describe(smallest, limits)}, over on {over_text}; {suggestion}")
+                    f"per layer) needs {_describe(smallest, full)}{glue}, over on {over_text}; {suggestion}")

@@ -13,7 +13,9 @@ import pytest
 from hwprune.boards import load_board
 from hwprune.config import CompileConfig
 from hwprune.estimate.analytic import kernel_resources
+from hwprune.estimate.analytic_network import glue_resources
 from hwprune.estimate.design import COUNT_KEYS
+from hwprune.sim.network import load_network
 from hwprune.flow import compile_model
 
 pytestmark = pytest.mark.sim
@@ -31,6 +33,8 @@ def test_analytic_dsps_match_yosys(model: str, board_name: str, examples_dir: Pa
     total = 0
     for spec in ctx.kernels:
         analytic = kernel_resources(spec, board.yosys_family).dsp
+        # distributed RAM (input banks, conv frame buffer) lands exactly where the model says, per family
+        assert kernel_resources(spec, board.yosys_family).lutram == yosys["layers"][spec.name]["lutram"], spec.name
         synthesized = yosys["layers"][spec.name]["dsp"]
         assert synthesized > 0 and yosys["layers"][spec.name]["lut"] > 0
         assert abs(analytic - synthesized) <= 0.1 * synthesized, (spec.name, analytic, synthesized)
@@ -45,3 +49,10 @@ def test_analytic_dsps_match_yosys(model: str, board_name: str, examples_dir: Pa
         assert glue["lutram"] > 0
     for key in COUNT_KEYS:
         assert design[key] == yosys["total"][key] + glue[key], key
+    # the analytic glue (what the fitter budgets for the top) against Yosys: distributed RAM exact,
+    # logic and flip-flops within 25 %
+    plan, timing, _ = load_network(out)
+    analytic_glue = glue_resources(plan, timing.interval, timing.fifo_depths, board.yosys_family)
+    assert analytic_glue.lutram == glue["lutram"] and analytic_glue.dsp == 0
+    assert abs(analytic_glue.lut - glue["lut"]) <= 0.25 * glue["lut"], (analytic_glue, glue["lut"])
+    assert abs(analytic_glue.ff - glue["ff"]) <= 0.25 * glue["ff"], (analytic_glue, glue["ff"])

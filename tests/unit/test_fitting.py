@@ -200,3 +200,21 @@ def test_target_interval_over_budget_says_what_fits(kernels: dict[str, list[Kern
 def test_bad_target_interval(kernels: dict[str, list[KernelSpec]], bad: object) -> None:
     with pytest.raises(FitError, match="target_interval must be a positive integer"):
         fit_kernels(kernels["mlp"], load_board("zcu102"), target_interval=bad)  # type: ignore[arg-type]
+
+
+def test_fixed_cost_of_the_top_is_paid_first(kernels: dict[str, list[KernelSpec]]) -> None:
+    from hwprune.estimate.analytic import Estimate
+
+    board = load_board("pynq-z2")
+    limits = budget(board, 0.1)
+    glue = Estimate(lut=2000, lutram=500, ff=3000)
+    fitted = fit_kernels(kernels["cnn"], board, 0.1, fixed=glue)
+    usage = (design_resources(fitted, "xc7") + glue).usage()
+    assert all(usage[key] <= limit for key, limit in limits.items()), usage
+    # the same budget without the glue buys a design at least as fast
+    assert max(map(layer_interval, fit_kernels(kernels["cnn"], board, 0.1))) <= max(map(layer_interval, fitted))
+    with pytest.raises(FitError, match=r"the network top alone \(FIFOs, stream stages\) needs .*LUT 6000/5320"):
+        fit_kernels(kernels["cnn"], board, 0.1, fixed=Estimate(lut=6000))
+    with pytest.raises(FitError, match=r"of which the network top's FIFOs and stream stages: DSP 0, BRAM18 0, "
+                                       r"LUT 5000, FF 0\), over on LUT"):
+        fit_kernels(kernels["cnn"], board, 0.1, fixed=Estimate(lut=5000))

@@ -64,6 +64,11 @@ def test_memory_mapping() -> None:
     # a big RAM: 2048×9 tiles, ceil(8 / 9) · ceil(25088 / 2048) = 13
     assert memory_cost(25088, 8, rom=False) == Estimate(bram18=13)
     assert memory_cost(0, 8, rom=True) == Estimate()
+    # 7-series: RAM32M (32 × 6) and RAM64M (64 × 3), 4 LUTs each
+    assert memory_cost(2, 64, rom=False, family="xc7") == Estimate(lutram=4 * 11)
+    assert memory_cost(128, 8, rom=False, family="xc7") == Estimate(lutram=4 * 3 * 2)
+    # a combinationally read RAM stays distributed however large (a frame buffer)
+    assert memory_cost(25088, 8, rom=False, synchronous=False) == Estimate(lutram=8 * 2 * 392)
 
 
 def test_dense_kernel_by_hand() -> None:

@@ -142,13 +142,15 @@ def _accuracy(job: Job, graph: Any, qgraph: Any) -> dict[str, float]:
 
 def _fit_point(qgraph: Any, kernels: list[Any], board: Any, job: Job, lanes: int) -> dict[str, Any]:
     from hwprune.estimate.analytic import design_resources, utilisation
+    from hwprune.estimate.analytic_network import network_glue
     from hwprune.lower.fitting import FitError, fit_kernels, layer_interval
 
+    glue = network_glue(qgraph, kernels, board.yosys_family)  # FIFOs and stages: as `compile` budgets them
     try:
-        fitted = fit_kernels(kernels, board, job.max_util, lanes=lanes or None)
+        fitted = fit_kernels(kernels, board, job.max_util, lanes=lanes or None, fixed=glue)
     except FitError as exc:
         return {"fits": False, "error": exc.reason}
-    estimate = design_resources(fitted, board.yosys_family)
+    estimate = design_resources(fitted, board.yosys_family) + glue
     network = network_cycles(qgraph, fitted)
     if network is not None:
         interval, latency, model = *network, "network"

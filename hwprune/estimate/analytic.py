@@ -17,7 +17,8 @@ bits ``b_a`` and accumulator bits ``b_acc``:
 * **Weight ROM** (values + metadata): ``passes·rounds·kept`` words × ``L·P·(b_w + b_o)`` bits, read
   synchronously; **parameter ROM**: ``out`` words × ``(b_acc + b_M + b_shift)`` bits, read
   combinationally. **Input banks**: ``P`` RAMs of ``2·rounds`` words × ``S·b_a`` bits (ping-pong);
-  conv adds a **frame buffer** of ``2·H·W·C`` words × ``b_a`` bits (read combinationally: LUTRAM).
+  conv adds a **frame buffer**, the window generator's circular row buffer of ``R·W·C`` words × ``b_a``
+  bits with ``R = min(H, (kh - 1)·d_h + 1 + s_h)`` rows (read combinationally: LUTRAM).
 * **Memory mapping** (what Yosys's ``memory_libmap`` does for Xilinx, calibrated on the examples):
   a synchronous memory uses BRAM18 tiles in the best aspect ratio (512×36 … 16K×1) when
   ``tiles · BRAM18_COLUMNS < width · ceil(depth / 64)``; otherwise a RAM uses LUTRAM (RAM32M16:
@@ -45,6 +46,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Iterable
 
 from hwprune.boards import Board
+from hwprune.lower.conv_cycles import buffer_rows
 from hwprune.lower.kernel_spec import KernelSpec
 
 __all__ = [
@@ -198,8 +200,8 @@ def kernel_breakdown(spec: KernelSpec, family: str = "xcup") -> dict[str, Estima
     }
     if spec.conv is not None:
         g = spec.conv
-        # read combinationally by the window generator: distributed RAM, never BRAM (Yosys agrees)
-        parts["frame_buffer"] = memory_cost(2 * g.in_channels * g.in_height * g.in_width, act_bits, rom=False,
+        # the row buffer, read combinationally by the window generator: LUTRAM, never BRAM (Yosys agrees)
+        parts["frame_buffer"] = memory_cost(buffer_rows(g) * g.in_width * g.in_channels, act_bits, rom=False,
                                             synchronous=False, family=family)
         parts["control"] = parts["control"] + Estimate(lut=CONV_CONTROL_LUTS, ff=CONV_CONTROL_FFS)
     return parts

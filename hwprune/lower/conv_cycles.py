@@ -2,13 +2,24 @@
 
 Window generator rules (``hwprune.backends.rtl.conv``; conventions of ``hwprune.lower.cycles``):
 
-5. Frame ``f`` is written into buffer half ``f mod 2``; its first beat is accepted no earlier than the
-   cycle after the previous frame's last beat, and no earlier than the cycle after the generator's
-   last window beat of frame ``f - 2`` (the frame that used the same half).
+5. The input rows go into a circular buffer of ``R = buffer_rows(g)`` rows of ``W·C`` words. Rows are
+   numbered across frames (row ``y`` of frame ``f`` is row ``f·H + y``) and row ``r`` goes into slot
+   ``r mod R``. Beats are accepted in order, one per cycle, and a beat of row ``r`` no earlier than the
+   cycle at which row ``r - R`` (the slot's previous row; none when ``r < R``) is released. Row ``y``
+   of frame ``f`` is released the cycle after the generator's last window beat of output row
+   ``oy - 1`` of frame ``f``, where ``oy`` is the first output row whose window starts below it
+   (``oy·s_h - pad_top > y``); if no output row of the frame does, the cycle after the frame's last
+   window beat. So a row is released when the generator starts an output row that no longer reads
+   it (or ends its frame), whether or not any window ever read it (stride > kernel, unread last rows).
 6. Window beats leave in order (pixel by pixel; c, ky, kx inside a window). A beat that reads input
    element ``e`` of frame ``f`` is offered from the cycle after ``e`` was accepted; a padding beat
    from the cycle after the frame's first input beat was accepted. Offered beats go straight into
    the dot-product engine, whose rules 1-4 then fix when each is taken and when each output leaves.
+
+Why this never deadlocks: while the generator works on output row ``oy`` it reads rows below
+``first = max(0, oy·s_h - pad_top)`` and at most ``kh_eff = (kh - 1)·d_h + 1`` rows from there, and
+every row below ``first`` is released, so the writer may fill rows up to ``first + R - 1`` — all the
+rows the window needs when ``R ≥ kh_eff``, and the whole frame when ``R = H``.
 
 So a conv frame is the dense engine's schedule with window arrivals computed from input arrivals.
 """
@@ -17,10 +28,27 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from hwprune.lower.cycles import EngineModel, EngineTiming, FrameWriter
+from hwprune.lower.cycles import EngineModel, EngineTiming
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 
-__all__ = ["ConvModel", "window_sources"]
+__all__ = ["ConvModel", "RowWriter", "buffer_rows", "released_rows", "window_sources"]
+
+
+def buffer_rows(g: ConvGeometry) -> int:
+    """``R``, the rows of the window generator's circular buffer: ``min(H, kh_eff + s_h)``. A window
+    needs ``kh_eff`` rows at once; ``s_h`` more let the writer fill the next output row's new rows while
+    the generator still reads the current one, so a steady input never waits on the generator's row
+    boundary. More than ``H`` never helps (a frame's rows are all there)."""
+    (kh, _), (sh, _), (dh, _) = g.kernel, g.strides, g.dilations
+    return min(g.in_height, (kh - 1) * dh + 1 + sh)
+
+
+def released_rows(g: ConvGeometry, oy: int) -> int:
+    """Rows of a frame released while the generator works on output row ``oy`` (``oy = OH``: after
+    the frame's last window beat): the rows above the window's first row, clamped to ``[0, H]``."""
+    if oy >= g.out_height:
+        return g.in_height
+    return min(g.in_height, max(0, oy * g.strides[0] - g.pads[0]))
 
 
 def window_sources(g: ConvGeometry) -> list[int]:
@@ -40,6 +68,65 @@ def window_sources(g: ConvGeometry) -> list[int]:
     return sources
 
 
+class RowWriter:
+    """Rule 5's write side: accept cycles of a frame's beats, computed on demand (``fill``) because a
+    beat may wait for a row the same frame's reading releases."""
+
+    def __init__(self, g: ConvGeometry) -> None:
+        self.height, self.row_beats = g.in_height, g.in_width * g.in_channels
+        self.frame_beats = self.height * self.row_beats
+        self.rows = buffer_rows(g)
+        self.released: dict[int, int] = {}  # global row → cycle from which its slot may be rewritten
+        self.writer_free = 0
+        self.frames = 0
+        self.arrival: list[int] = []
+        self.accepted: list[int] = []
+
+    def slot_free(self, row: int) -> int:
+        """First cycle a beat of global row ``row`` may be accepted (its slot's previous row released)."""
+        previous = row - self.rows
+        if previous < 0:
+            return 0
+        if previous not in self.released:
+            raise AssertionError(f"row {row} waits for row {previous}, which the reader has not released")
+        return self.released[previous]
+
+    @property
+    def next_ready(self) -> int:
+        return max(self.writer_free, self.slot_free(self.frames * self.height))
+
+    def start(self, arrival: Sequence[int]) -> None:
+        if len(arrival) != self.frame_beats:
+            raise ValueError(f"frame {self.frames} has {len(arrival)} arrival cycles, the layer takes "
+                             f"{self.frame_beats} beats")
+        self.arrival = [int(a) for a in arrival]
+        self.accepted = []
+
+    def fill(self, beat: int) -> None:
+        """Accept every beat of the frame up to ``beat`` (one per cycle, in order, rule 5)."""
+        base = self.frames * self.height
+        previous = self.accepted[-1] if self.accepted else self.writer_free - 1
+        for i in range(len(self.accepted), beat + 1):
+            previous = max(self.arrival[i], previous + 1, self.slot_free(base + i // self.row_beats))
+            self.accepted.append(previous)
+
+    def release(self, rows: range, cycle: int) -> None:
+        """Rows ``rows`` of the frame being read are released from ``cycle``."""
+        base = self.frames * self.height
+        for y in rows:
+            self.released[base + y] = cycle
+
+    def finish(self) -> list[int]:
+        """The frame's accept cycles, once every row of it is released."""
+        self.fill(self.frame_beats - 1)
+        self.writer_free = self.accepted[-1] + 1
+        self.frames += 1
+        oldest = self.frames * self.height - self.rows
+        for row in [r for r in self.released if r < oldest]:
+            del self.released[row]
+        return self.accepted
+
+
 class ConvModel:
     """Rules 5-6 around an ``EngineModel``; ``push`` takes one frame's input arrivals."""
 
@@ -50,7 +137,7 @@ class ConvModel:
         self.engine = EngineModel(EngineTiming.of(spec))
         self.window = spec.in_features
         self.sources = window_sources(spec.conv)
-        self.writer = FrameWriter(spec.conv.in_channels * spec.conv.in_height * spec.conv.in_width, "layer")
+        self.writer = RowWriter(spec.conv)
 
     @property
     def frame_beats(self) -> int:
@@ -62,15 +149,20 @@ class ConvModel:
 
     def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
         """(input accept cycles, output cycles of every pixel's outputs, last-step cycles) of a frame."""
-        accepted = self.writer.accept(arrival)
-        offers = [accepted[e] + 1 if e >= 0 else accepted[0] + 1 for e in self.sources]
+        g, writer = self.geometry, self.writer
+        writer.start(arrival)
         outputs: list[int] = []
         lasts: list[int] = []
-        last_window_beat = 0
-        for start in range(0, len(offers), self.window):
-            taken, beats, steps = self.engine.push(offers[start:start + self.window])
-            outputs.extend(beats)
-            lasts.extend(steps)
-            last_window_beat = taken[-1]
-        self.writer.release(last_window_beat)
-        return accepted, outputs, lasts
+        pixel = 0
+        for oy in range(g.out_height):
+            for _ in range(g.out_width):
+                sources = self.sources[pixel * self.window:(pixel + 1) * self.window]
+                writer.fill(max(0, *sources))
+                accepted = writer.accepted
+                offers = [accepted[e] + 1 if e >= 0 else accepted[0] + 1 for e in sources]
+                taken, beats, steps = self.engine.push(offers)
+                outputs.extend(beats)
+                lasts.extend(steps)
+                pixel += 1
+            writer.release(range(released_rows(g, oy), released_rows(g, oy + 1)), taken[-1] + 1)
+        return writer.finish(), outputs, lasts

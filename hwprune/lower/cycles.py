@@ -110,8 +110,9 @@ class KernelSchedule:
 
 
 class FrameWriter:
-    """The write side of every double buffer in the models (the engine's input banks, rule 1; the conv
-    window generator's frame halves, rule 5; the stream stages', rule 7): unit ``f`` goes into half
+    """The write side of every double buffer in the models (the engine's input banks, rule 1; the
+    stream stages' frame halves, rule 7; the conv window generator has a row buffer instead, rule 5 in
+    ``hwprune.lower.conv_cycles``): unit ``f`` goes into half
     ``f mod 2``, one beat per cycle as the beats arrive, once the previous unit is written and the
     reader has released that half (``release``, after its last read of unit ``f - 2``)."""
 

@@ -1,7 +1,7 @@
 """Cycle model of the network's stream stages (``hwprune.backends.rtl.stages``): max pooling and the
 H·W·C → C·H·W reorder in front of a flatten. Conventions of ``hwprune.lower.cycles``.
 
-Both stages are a two-half frame buffer (as the conv engine's window generator) and a reader:
+Both stages are a two-half frame buffer (the conv window generator has a row buffer instead) and a reader:
 
 7. Frame ``f`` is written into half ``f mod 2``; its first beat is accepted no earlier than the cycle
    after the previous frame's last beat, and no earlier than the cycle after the reader's last step
@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from hwprune.lower.conv_cycles import FrameWriter, window_sources
+from hwprune.lower.conv_cycles import window_sources
+from hwprune.lower.cycles import FrameWriter
 from hwprune.lower.kernel_spec import ConvGeometry
 
 __all__ = ["FrameStageModel", "PoolModel", "ReorderModel", "reorder_sources", "pool_output_ends"]

@@ -1,7 +1,10 @@
-"""Conv engine (window generator + the shared dot-product engine) on three geometries — padding,
-strides, a non-square kernel, an unread last row, several passes over the lanes — bit-exact with
-the integer reference and cycle-exact with the conv cycle model on 200 random frames plus the edge
-frames, and bit-exact under backpressure. Group convolution is out of scope (group = 1)."""
+"""Conv engine (window generator + the shared dot-product engine) on geometries that exercise the
+row buffer's release rule — padding, strides (also larger than the kernel, so rows are never read),
+non-square kernels, dilation with padding, an image no taller than the kernel (``H == kh``, ``H <
+kh_eff``, ``H == 1``: the buffer holds the whole frame), a 1×1 kernel, a tall image whose rows wrap
+the buffer many times per frame, several passes over the lanes — bit-exact with the integer reference
+and cycle-exact with the conv cycle model on 200 random frames plus the edge frames, and bit-exact
+under backpressure. Group convolution is out of scope (group = 1)."""
 
 from __future__ import annotations
 
@@ -50,6 +53,25 @@ CONV_SHAPES = [
               in_signed=True),
     # bank-balanced 1 of 3, stride 2 without padding (the last row is never read), dilation 1x2
     ConvShape("bank-c1-8x8-k3-s2-d2", geometry(1, 8, 8, (3, 3), (2, 2), (0, 0, 0, 0), (1, 2)), 3, 1, 9, 4, 3),
+    # H == kh: one output row, the buffer holds the frame (R = H = 3); fast engine, input-bound
+    ConvShape("dense-c2-3x6-k3-hk", geometry(2, 3, 6, (3, 3), (1, 1), (0, 0, 0, 0)), 6, 6, 2, 2, 3),
+    # stride 3 > kernel 2: rows 2, 5, 6 are never read but still released; R = 5 of 7 rows
+    ConvShape("nm-c2-7x7-k2-s3", geometry(2, 7, 7, (2, 2), (3, 3), (0, 0, 0, 0)), 4, 2, 3, 2, 2),
+    # dilation 2 with padding 2: kh_eff = 5, R = 6 of 7 rows, windows reach into the padding both ways
+    ConvShape("dense-c1-7x6-k3-d2-p2", geometry(1, 7, 6, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2)), 3, 3, 2, 2, 3,
+              in_signed=True),
+    # H = 2 < kh_eff = 3: the buffer is the whole frame (R = H), top and bottom padding
+    ConvShape("nm-c2-2x4-k3-p1", geometry(2, 2, 4, (3, 3), (1, 1), (1, 1, 1, 1)), 6, 3, 4, 2, 3),
+    # H == 1: one row (R = 1); the writer waits for every frame's end
+    ConvShape("dense-c3-1x5-k3-p1", geometry(3, 1, 5, (3, 3), (1, 1), (1, 1, 1, 1)), 9, 9, 3, 3, 3),
+    # 1x1 kernel: R = 2 rows, one row read per output row
+    ConvShape("dense-c3-4x4-k1", geometry(3, 4, 4, (1, 1), (1, 1), (0, 0, 0, 0)), 3, 3, 4, 4, 1),
+    # tall 16x5 image, 3x3 same padding: R = 4 slots reused four times a frame; fast engine
+    ConvShape("dense-c1-16x5-k3-p1", geometry(1, 16, 5, (3, 3), (1, 1), (1, 1, 1, 1)), 3, 3, 2, 2, 3),
+    # column stride 3 > kernel width 2: output rows read faster than their rows arrive, so the writer,
+    # held back at the row slots (R = 4 of 8), delays later windows; the model's outputs differ from
+    # an unbounded buffer's on this shape
+    ConvShape("dense-c2-8x4-k3x2-s1x3", geometry(2, 8, 4, (3, 2), (1, 3), (0, 0, 0, 1)), 12, 12, 4, 4, 1),
 ]
 
 

@@ -112,8 +112,9 @@ def test_conv_adds_frame_buffer_and_window_control() -> None:
     conv = make_spec(out=8, k_in=9, group=3, kept=3, lanes=8, macs=3, conv=geometry)
     dense = make_spec(out=8, k_in=9, group=3, kept=3, lanes=8, macs=3)
     parts = kernel_breakdown(conv)
-    assert parts["frame_buffer"] == Estimate(lutram=32)  # 2 · 64 words × 8 bits in RAM64M8
-    extra = kernel_resources(conv) + Estimate(lutram=-32, lut=-150, ff=-80)
+    # the row buffer: R = min(8, 3 + 1) = 4 rows of 8 words, 32 words × 8 bits in one RAM32M16
+    assert parts["frame_buffer"] == Estimate(lutram=8)
+    extra = kernel_resources(conv) + Estimate(lutram=-8, lut=-150, ff=-80)
     assert extra == kernel_resources(dense)
     assert kernel_resources(conv).dsp == 25  # what Yosys reports for the example CNN's conv0 at 8 × 3
 

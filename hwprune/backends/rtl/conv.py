@@ -5,12 +5,12 @@ Why this shape: a conv layer is the dense engine run once per output pixel on th
 weight matrix, so the balanced layout, the packed ROM and the whole engine are reused unchanged
 (DESIGN.md section 4: one engine for every balanced pattern).
 
-Streams are pixel-major (H, W), channels inner. The generator reads a two-frame buffer (ping-pong
-halves): beat ``e = (y·W + x)·C + c`` of frame ``f`` goes to half ``f mod 2``, and a window beat is
-offered as soon as the element it reads has arrived (padding beats once the frame has started),
-so window generation overlaps the input exactly as a line buffer would; only the storage is a
-frame deep (a ``kh``-row circular buffer is the later area optimisation, with the same timing
-whenever a row is no longer read when it is overwritten). The writer may run one frame ahead.
+Streams are pixel-major (H, W), channels inner. The generator reads a circular buffer of
+``R = min(H, kh_eff + s_h)`` input rows (``hwprune.backends.rtl.line_buffer``): a window beat is offered
+as soon as the element it reads has arrived (padding beats once the frame has started), so window
+generation overlaps the input, and the writer fills the next output row's new rows (and runs into
+the next frame) while the generator still reads the current one. A row's slot is rewritten once the
+generator has started an output row whose window lies below it, or has ended the row's frame.
 Cycle rules: ``hwprune.lower.conv_cycles``. Group convolution is not supported (group = 1).
 """
 
@@ -21,7 +21,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.engine import DotEngine, _counter, stream_shape
-from hwprune.backends.rtl.frame_buffer import frame_writer, odometer
+from hwprune.backends.rtl.frame_buffer import odometer
+from hwprune.backends.rtl.line_buffer import line_writer
+from hwprune.lower.conv_cycles import buffer_rows
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 
 __all__ = ["WindowGenerator", "ConvEngine"]
@@ -45,8 +47,7 @@ class WindowGenerator(wiring.Component):
         C, H, W = g.in_channels, g.in_height, g.in_width
         (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.strides, g.dilations
         top, left = g.pads[0], g.pads[1]
-        frame = H * W * C
-        fb = frame_writer(m, self.i, frame, self.bits)
+        rows, row_words = buffer_rows(g), W * C
 
         # ---- generator: counters (oy, ox, c, ky, kx); the element it reads, or padding
         oy, ox = _counter(g.out_height, "g_oy"), _counter(g.out_width, "g_ox")
@@ -55,15 +56,53 @@ class WindowGenerator(wiring.Component):
         iy, ix = Signal(coord, name="g_iy"), Signal(coord, name="g_ix")
         m.d.comb += [iy.eq(oy * sh + ky * dh - top), ix.eq(ox * sw + kx * dw - left)]
         pad = (iy < 0) | (iy >= H) | (ix < 0) | (ix >= W)
-        element = Signal(range(frame + 1), name="g_element")
-        m.d.comb += element.eq((iy * W + ix) * C + c)
-        rp = fb.memory.read_port(domain="comb")
-        m.d.comb += rp.addr.eq(fb.read_address(element))
-        m.d.comb += [self.o.valid.eq(Mux(pad, fb.started(), fb.written(element))),
+
+        # ---- rows above the output row's window are released (rule 5)
+        first, released = Signal(coord, name="g_first"), Signal(range(H + 1), name="g_released")
+        m.d.comb += [first.eq(oy * sh - top), released.eq(Mux(first <= 0, 0, Mux(first >= H, H, first)))]
+        lb = line_writer(m, self.i, H, row_words, rows, self.bits, released)
+
+        col = Signal(range(max(2, row_words)), name="g_col")
+        m.d.comb += col.eq(ix * C + c)
+        wraps = [kx == kw - 1, ky == kh - 1, (c == C - 1) & (ox == g.out_width - 1), oy == g.out_height - 1]
+        base = _row_base(m, g, rows, row_words, self.o.valid & self.o.ready, wraps)
+        rp = lb.memory.read_port(domain="comb")
+        m.d.comb += rp.addr.eq(base + col)
+        m.d.comb += [self.o.valid.eq(Mux(pad, lb.started(), lb.written(iy, col))),
                      self.o.payload.eq(Mux(pad, 0, rp.data))]
         steps = [(kx, kw), (ky, kh), (c, C), (ox, g.out_width), (oy, g.out_height)]
-        odometer(m, self.o.valid & self.o.ready, steps, fb.r_frame)
+        odometer(m, self.o.valid & self.o.ready, steps, lb.r_frame)
         return m
+
+
+def _row_base(m: Module, g: ConvGeometry, rows: int, row_words: int, step: object,
+              wraps: list[object]) -> Signal:
+    """The address of the slot holding the generator's current input row ``iy`` (global row
+    ``f·H + iy``, slot ``(f·H + iy) mod rows``), kept by adding the row change of each step modulo
+    the buffer, so no address needs a division. ``wraps``: kx, ky, (c and ox: the output row ends)
+    and oy at their last value."""
+    (kh, _), (sh, _), (dh, _), top = g.kernel, g.strides, g.dilations, g.pads[0]
+    size = rows * row_words
+    base = Signal(range(max(2, size)), name="g_row_base", init=(-top % rows) * row_words)
+    back = -(kh - 1) * dh  # from the window's last row to the next window's first (same output row)
+    deltas = [dh, back, back + sh, back + g.in_height - (g.out_height - 1) * sh]
+
+    def move(delta: int) -> None:
+        k = (delta % rows) * row_words
+        if k:
+            m.d.sync += base.eq(Mux(base >= size - k, base - (size - k), base + k))
+
+    kx_wrap, ky_wrap, row_wrap, oy_wrap = wraps
+    with m.If(step & kx_wrap):
+        with m.If(~ky_wrap):
+            move(deltas[0])
+        with m.Elif(~row_wrap):
+            move(deltas[1])
+        with m.Elif(~oy_wrap):
+            move(deltas[2])
+        with m.Else():
+            move(deltas[3])
+    return base
 
 
 class ConvEngine(wiring.Component):

@@ -1,7 +1,8 @@
-"""The two-frame (ping-pong) buffer shared by the conv window generator and the stream stages: a
-writer that takes beats in arrival order and a reader that may read in any order once the element it
-needs has been written. One implementation, so the cycle rule they share (``hwprune.lower.cycles.
-FrameWriter``: rules 5 and 7) has one circuit behind it.
+"""The two-frame (ping-pong) buffer shared by the stream stages (max pooling, reorder): a writer that
+takes beats in arrival order and a reader that may read in any order once the element it needs has
+been written. One implementation, so the cycle rule they share (``hwprune.lower.cycles.FrameWriter``:
+rule 7) has one circuit behind it. ``odometer`` also drives the conv window generator, whose storage
+is the row buffer of ``hwprune.backends.rtl.line_buffer`` (rule 5).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Stream stages of the network top: max pooling and the H·W·C → C·H·W reorder before a flatten.
 
 Why a frame buffer: both stages read their input in an order other than the one it arrives in
-(pooling: a window at a time; reorder: channel-major), so, like the conv engine's window generator,
-each keeps two frames (ping-pong halves) and a reader that steps as soon as the element it needs has
+(pooling: a window at a time; reorder: channel-major), so each keeps two frames (ping-pong halves;
+the conv window generator's row buffer would do for pooling too, not yet) and a reader that steps as soon as the element it needs has
 arrived. Pooling then costs ``kh·kw`` reads per output, one per cycle: for the usual non-overlapping
 windows that is one read per input beat, so the stage keeps pace with its input. Cycle rules:
 ``hwprune.lower.stage_cycles`` (rules 7-9). Both stages honour ``o.ready`` (backpressure): the reader

@@ -2,11 +2,13 @@
 stages, and the pacer (``hwprune.backends.rtl.network`` and ``stages``); the kernels are
 ``hwprune.estimate.analytic``'s.
 
-Why: the fitter must budget what the top adds, or a CNN whose pooling frame buffers fill the LUTs
+Why: the fitter must budget what the top adds, or a CNN whose pooling and reorder buffers fill the LUTs
 would "fit" on paper only. None of it depends on the lanes, so the fitter adds it as one fixed cost.
 
-* **Frame buffers** (max pool, reorder): ``2·C·H·W`` words × ``b_a`` bits of distributed RAM
-  (``memory_cost``; the reader addresses it combinationally, which block RAM cannot do).
+* **Buffers**: max pooling's circular row buffer of ``R·W·C`` words with ``R = min(H, kh + s_h)``
+  rows (``buffer_rows``, the conv window generator's), the reorder's two frames of ``2·C·H·W`` words;
+  × ``b_a`` bits of distributed RAM (``memory_cost``; the reader addresses it combinationally, which
+  block RAM cannot do).
 * **FIFO** (one per link, ``amaranth.lib.fifo.SyncFIFO``): its ``depth × width`` memory plus
   ``FIFO_LUTS`` / ``FIFO_FFS`` for pointers, level and flags.
 * **Max pool**: the running maximum (a ``b_a``-bit compare and mux, a register) plus
@@ -15,8 +17,9 @@ would "fit" on paper only. None of it depends on the lanes, so the fitter adds i
 * **Pacer**: a counter to the interval: ``bits(interval) + 3`` LUTs, ``bits(interval) + 1`` FFs.
 
 Calibrated on Yosys (``synth_xilinx -family xcup``, kernels as black boxes) for the example MLP
-(Yosys 27 LUT + 16 LUTRAM, 25 FF; model 26 + 16, 20) and CNN (Yosys 285 + 456, 133; model 252 + 456,
-149): LUTRAM exact, logic and FFs within 20 %.
+(Yosys 27 LUT + 16 LUTRAM, 25 FF; model 26 + 16, 20) and CNN (Yosys 180 + 200, 153; model 192 + 200,
+149; ``-family xc7``: Yosys 199 + 160, model 192 + 160): LUTRAM exact, logic and FFs within 20 %.
+(``STAGE_LUTS`` was 50 while pooling kept two frames, whose larger RAMs needed wider read multiplexers.)
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Sequence
 
 from hwprune.estimate.analytic import Estimate, memory_cost
 from hwprune.ir.graph import Graph
+from hwprune.lower.conv_cycles import buffer_rows
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.network_plan import NetworkPlan, NetworkUnsupported, StagePlan, plan_network
 
@@ -32,7 +36,7 @@ __all__ = ["glue_breakdown", "glue_resources", "network_glue", "FIFO_LUTS", "FIF
            "MIN_FIFO_DEPTH"]
 
 FIFO_LUTS, FIFO_FFS = 8, 6
-STAGE_LUTS, STAGE_FFS = 50, 25
+STAGE_LUTS, STAGE_FFS = 30, 25
 MIN_FIFO_DEPTH = 2
 """The depth every FIFO has at least (a one-entry SyncFIFO has zero-width pointers); the fitter,
 which runs before the cycle model sizes the FIFOs, assumes it (every example FIFO has depth 2)."""
@@ -49,8 +53,12 @@ def _frame(stage: StagePlan) -> tuple[int, int, int]:
 def _stage(stage: StagePlan, family: str) -> Estimate:
     channels, height, width = _frame(stage)
     bits = stage.in_type.bits
-    buffer = memory_cost(2 * channels * height * width, bits, rom=False, synchronous=False,  # comb read
-                         family=family)
+    if stage.kind == "maxpool":
+        assert stage.window is not None
+        words = max(2, buffer_rows(stage.window) * width * channels)  # the RTL's depth is at least 2
+    else:
+        words = 2 * channels * height * width
+    buffer = memory_cost(words, bits, rom=False, synchronous=False, family=family)  # comb read
     if stage.kind == "maxpool":
         return buffer + Estimate(lut=STAGE_LUTS + 3 * bits, ff=STAGE_FFS + 2 * bits)
     return buffer + Estimate(lut=STAGE_LUTS, ff=STAGE_FFS)

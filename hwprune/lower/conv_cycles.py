@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from hwprune.lower.cycles import EngineModel, EngineTiming
+from hwprune.lower.cycles import BufferedModel, EngineModel, EngineTiming
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 
 __all__ = ["ConvModel", "RowWriter", "buffer_rows", "released_rows", "window_sources"]
@@ -127,7 +127,7 @@ class RowWriter:
         return self.accepted
 
 
-class ConvModel:
+class ConvModel(BufferedModel):
     """Rules 5-6 around an ``EngineModel``; ``push`` takes one frame's input arrivals."""
 
     def __init__(self, spec: KernelSpec) -> None:
@@ -138,14 +138,6 @@ class ConvModel:
         self.window = spec.in_features
         self.sources = window_sources(spec.conv)
         self.writer = RowWriter(spec.conv)
-
-    @property
-    def frame_beats(self) -> int:
-        return self.writer.frame_beats
-
-    @property
-    def next_ready(self) -> int:
-        return self.writer.next_ready
 
     def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
         """(input accept cycles, output cycles of every pixel's outputs, last-step cycles) of a frame."""

@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from hwprune.lower.kernel_spec import KernelSpec
 
 __all__ = [
+    "BufferedModel",
     "FrameWriter",
     "PIPELINE_DEPTH",
     "RESULT_TURNAROUND",
@@ -145,6 +146,31 @@ class FrameWriter:
         """The reader's last read of the frame just accepted was at ``last_read``."""
         self.half_free[self.frames % 2] = last_read + 1
         self.frames += 1
+
+
+class BufferWriter(Protocol):
+    """The write side of a stage's input buffer (``FrameWriter``, or the conv row buffer's ``RowWriter``)."""
+
+    frame_beats: int
+
+    @property
+    def next_ready(self) -> int: ...
+
+
+class BufferedModel:
+    """What the network model asks of a stage whose input goes through a ``BufferWriter``: its frame
+    size and when it can start."""
+
+    writer: BufferWriter
+
+    @property
+    def frame_beats(self) -> int:
+        return self.writer.frame_beats
+
+    @property
+    def next_ready(self) -> int:
+        """First cycle at which the next frame's first beat can be accepted."""
+        return self.writer.next_ready
 
 
 class EngineModel:

@@ -1,17 +1,32 @@
 """Cycle model of the network's stream stages (``hwprune.backends.rtl.stages``): max pooling and the
 H·W·C → C·H·W reorder in front of a flatten. Conventions of ``hwprune.lower.cycles``.
 
-Both stages are a two-half frame buffer (the conv window generator has a row buffer instead) and a reader:
+Each stage is a write side that takes the input stream and a reader that steps through it in its own
+order. Max pooling keeps the conv window generator's row buffer; the reorder, which reads channel-major
+and so needs a whole frame, keeps a two-half frame buffer:
 
-7. Frame ``f`` is written into half ``f mod 2``; its first beat is accepted no earlier than the cycle
-   after the previous frame's last beat, and no earlier than the cycle after the reader's last step
-   of frame ``f - 2``. Beats of a frame are accepted one per cycle as they arrive.
+7. Max pooling's input rows go into a circular buffer of ``R = buffer_rows(window)`` rows of ``W·C``
+   words (``R = min(H, kh + s_h)``; the conv's rule 5 with no dilation, ``hwprune.lower.conv_cycles``).
+   Rows are numbered across frames (row ``y`` of frame ``f`` is row ``f·H + y``), row ``r`` goes into
+   slot ``r mod R``; beats are accepted in order, one per cycle as they arrive, a beat of row ``r`` no
+   earlier than the cycle at which row ``r - R`` (none when ``r < R``) is released. Row ``y`` of frame
+   ``f`` is released the cycle after the reader's last step of output row ``oy - 1`` of frame ``f``,
+   where ``oy`` is the first output row whose windows start below it (``oy·s_h - pad_top > y``); if no
+   output row does, the cycle after the frame's last step (whether or not a window read the row).
+   The reorder stage's frame ``f`` is written into half ``f mod 2``; its first beat is accepted no
+   earlier than the cycle after the previous frame's last beat, and no earlier than the cycle after
+   the reader's last step of frame ``f - 2``. Beats of a frame are accepted one per cycle as they arrive.
 8. The reader makes at most one step per cycle, in its order. A step that reads element ``e`` of
    frame ``f`` happens no earlier than the cycle after ``e`` was accepted; a step that reads padding
    (max pooling) no earlier than the cycle after the frame's first beat was accepted.
 9. Max pooling reads the window of output ``(oy, ox, c)`` as ``ky, kx`` (``window_sources`` order) and
    registers the maximum: the output beat leaves the cycle after the window's last step. The reorder
    stage's step *is* its output beat (the read is combinational), in C·H·W order.
+
+Why pooling never deadlocks: on output row ``oy`` the reader reads the ``kh`` rows from
+``max(0, oy·s_h - pad_top)``, every row above is released, so the writer may fill ``R`` rows from
+there: all the window needs when ``R ≥ kh``, the whole frame when ``R = H`` (the conv's argument,
+``hwprune.lower.conv_cycles``).
 
 The output stream is never back-pressured in the model (the network top puts a FIFO sized from this
 model behind every stage, ``hwprune.lower.network_cycles``).
@@ -21,8 +36,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from hwprune.lower.conv_cycles import window_sources
-from hwprune.lower.cycles import FrameWriter
+from hwprune.lower.conv_cycles import RowWriter, released_rows, window_sources
+from hwprune.lower.cycles import BufferedModel, FrameWriter
 from hwprune.lower.kernel_spec import ConvGeometry
 
 __all__ = ["FrameStageModel", "PoolModel", "ReorderModel", "reorder_sources", "pool_output_ends"]
@@ -39,9 +54,10 @@ def pool_output_ends(g: ConvGeometry) -> list[int]:
     return [w * size + size - 1 for w in range(g.out_height * g.out_width * g.in_channels)]
 
 
-class FrameStageModel:
-    """Rules 7-8 for a reader whose steps read ``sources`` (``-1`` = padding); ``ends`` are the steps
-    that produce an output beat, which leaves ``latency`` cycles after the step."""
+class FrameStageModel(BufferedModel):
+    """Rules 7-8 (the reorder's two-half frame buffer) for a reader whose steps read ``sources``
+    (``-1`` = padding); ``ends`` are the steps that produce an output beat, which leaves ``latency``
+    cycles after the step."""
 
     def __init__(self, frame_beats: int, sources: Sequence[int], ends: Sequence[int], latency: int) -> None:
         if frame_beats < 1 or not sources:
@@ -51,14 +67,6 @@ class FrameStageModel:
         self.ends = list(ends)
         self.latency = latency
         self.reader_free = 0
-
-    @property
-    def frame_beats(self) -> int:
-        return self.writer.frame_beats
-
-    @property
-    def next_ready(self) -> int:
-        return self.writer.next_ready
 
     def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
         """(input accept cycles, output beat cycles, step cycles) of the next frame."""
@@ -73,16 +81,39 @@ class FrameStageModel:
         return accepted, [steps[i] + self.latency for i in self.ends], steps
 
 
-class PoolModel(FrameStageModel):
-    """Max pooling over ``window`` (rules 7-9): one read per window element, registered output."""
+class PoolModel(BufferedModel):
+    """Max pooling over ``window`` (rules 7-9): the conv's row buffer (``RowWriter``), one read per
+    window element, registered output."""
 
     def __init__(self, window: ConvGeometry) -> None:
-        frame = window.in_channels * window.in_height * window.in_width
-        super().__init__(frame, window_sources(window), pool_output_ends(window), latency=1)
+        if window.group != 1 or window.dilations != (1, 1):
+            raise ValueError("max pooling takes no groups and no dilation")
+        self.window = window
+        self.writer = RowWriter(window)
+        self.sources = window_sources(window)
+        self.ends = pool_output_ends(window)
+        self.row_reads = len(self.sources) // window.out_height
+        self.reader_free = 0
+
+    def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
+        """(input accept cycles, output beat cycles, step cycles) of the next frame."""
+        g, writer = self.window, self.writer
+        writer.start(arrival)
+        steps: list[int] = []
+        step = self.reader_free - 1
+        for oy in range(g.out_height):
+            for e in self.sources[oy * self.row_reads:(oy + 1) * self.row_reads]:
+                writer.fill(max(e, 0))
+                step = max(step + 1, writer.accepted[max(e, 0)] + 1)
+                steps.append(step)
+            writer.release(range(released_rows(g, oy), released_rows(g, oy + 1)), step + 1)
+        self.reader_free = step + 1
+        return writer.finish(), [steps[i] + 1 for i in self.ends], steps
 
 
 class ReorderModel(FrameStageModel):
-    """The H·W·C → C·H·W reorder of a (C, H, W) frame (rules 7-9): every step is an output beat."""
+    """The H·W·C → C·H·W reorder of a (C, H, W) frame (rules 7-9, two halves): every step is an
+    output beat."""
 
     def __init__(self, channels: int, height: int, width: int) -> None:
         sources = reorder_sources(channels, height, width)

@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.engine import DotEngine, _counter, stream_shape
 from hwprune.backends.rtl.frame_buffer import odometer
-from hwprune.backends.rtl.line_buffer import line_writer
+from hwprune.backends.rtl.line_buffer import line_writer, row_slot_address
 from hwprune.lower.conv_cycles import buffer_rows
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 
@@ -65,7 +65,7 @@ class WindowGenerator(wiring.Component):
         col = Signal(range(max(2, row_words)), name="g_col")
         m.d.comb += col.eq(ix * C + c)
         wraps = [kx == kw - 1, ky == kh - 1, (c == C - 1) & (ox == g.out_width - 1), oy == g.out_height - 1]
-        base = _row_base(m, g, rows, row_words, self.o.valid & self.o.ready, wraps)
+        base = row_slot_address(m, g, rows, row_words, self.o.valid & self.o.ready, wraps)
         rp = lb.memory.read_port(domain="comb")
         m.d.comb += rp.addr.eq(base + col)
         m.d.comb += [self.o.valid.eq(Mux(pad, lb.started(), lb.written(iy, col))),
@@ -73,36 +73,6 @@ class WindowGenerator(wiring.Component):
         steps = [(kx, kw), (ky, kh), (c, C), (ox, g.out_width), (oy, g.out_height)]
         odometer(m, self.o.valid & self.o.ready, steps, lb.r_frame)
         return m
-
-
-def _row_base(m: Module, g: ConvGeometry, rows: int, row_words: int, step: object,
-              wraps: list[object]) -> Signal:
-    """The address of the slot holding the generator's current input row ``iy`` (global row
-    ``f·H + iy``, slot ``(f·H + iy) mod rows``), kept by adding the row change of each step modulo
-    the buffer, so no address needs a division. ``wraps``: kx, ky, (c and ox: the output row ends)
-    and oy at their last value."""
-    (kh, _), (sh, _), (dh, _), top = g.kernel, g.strides, g.dilations, g.pads[0]
-    size = rows * row_words
-    base = Signal(range(max(2, size)), name="g_row_base", init=(-top % rows) * row_words)
-    back = -(kh - 1) * dh  # from the window's last row to the next window's first (same output row)
-    deltas = [dh, back, back + sh, back + g.in_height - (g.out_height - 1) * sh]
-
-    def move(delta: int) -> None:
-        k = (delta % rows) * row_words
-        if k:
-            m.d.sync += base.eq(Mux(base >= size - k, base - (size - k), base + k))
-
-    kx_wrap, ky_wrap, row_wrap, oy_wrap = wraps
-    with m.If(step & kx_wrap):
-        with m.If(~ky_wrap):
-            move(deltas[0])
-        with m.Elif(~row_wrap):
-            move(deltas[1])
-        with m.Elif(~oy_wrap):
-            move(deltas[2])
-        with m.Else():
-            move(deltas[3])
-    return base
 
 
 class ConvEngine(wiring.Component):

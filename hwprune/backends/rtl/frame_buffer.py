@@ -1,8 +1,8 @@
-"""The two-frame (ping-pong) buffer shared by the stream stages (max pooling, reorder): a writer that
-takes beats in arrival order and a reader that may read in any order once the element it needs has
-been written. One implementation, so the cycle rule they share (``hwprune.lower.cycles.FrameWriter``:
-rule 7) has one circuit behind it. ``odometer`` also drives the conv window generator, whose storage
-is the row buffer of ``hwprune.backends.rtl.line_buffer`` (rule 5).
+"""The two-frame (ping-pong) buffer of the reorder stage: a writer that takes beats in arrival order
+and a reader that may read in any order once the element it needs has been written (the reorder
+reads channel-major, so it needs a whole frame; ``hwprune.lower.stage_cycles``, rule 7). ``odometer``
+also drives the conv window generator and the max-pool stage, whose storage is the row buffer of
+``hwprune.backends.rtl.line_buffer`` (rules 5 and 7).
 """
 
 from __future__ import annotations

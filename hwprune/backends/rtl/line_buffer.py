@@ -1,12 +1,13 @@
-"""The conv window generator's row buffer: a circular buffer of ``R`` input rows (``W·C`` words each)
-in place of two whole frames, so a conv layer's storage grows with its kernel's height, not its image.
+"""The row buffer of the conv window generator and the max-pool stage: a circular buffer of ``R`` input
+rows (``W·C`` words each) in place of two whole frames, so a layer's storage grows with its window's
+height, not its image.
 
 Rows are numbered across frames (row ``y`` of frame ``f`` is ``f·H + y``) and row ``r`` lives in slot
 ``r mod R``; the write address is therefore the writer's running beat count modulo ``R·W·C``. The
 writer takes a beat of row ``r`` only once the reader has released row ``r - R``; the reader tells it
 how many rows of its frame it has released (``released``), and frames apart by ``ahead`` (-1, 0 or
 1; 2 only when ``R = H`` and the last output rows read nothing but bottom padding). Cycle rules:
-``hwprune.lower.conv_cycles`` (rules 5 and 6).
+``hwprune.lower.conv_cycles`` (rules 5 and 6) and ``hwprune.lower.stage_cycles`` (rule 7).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import memory, stream
 
 from hwprune.backends.rtl.engine import _counter
+from hwprune.lower.kernel_spec import ConvGeometry
 
-__all__ = ["LineBuffer", "line_writer"]
+__all__ = ["LineBuffer", "line_writer", "row_slot_address"]
 
 
 @dataclass
@@ -73,3 +75,34 @@ def line_writer(m: Module, i: stream.Interface, height: int, row_words: int, row
 
 def _wrap_inc(counter: Signal, size: int) -> object:
     return Mux(counter == size - 1, 0, counter + 1)
+
+
+def row_slot_address(m: Module, g: ConvGeometry, rows: int, row_words: int, step: object,
+                     wraps: list[object]) -> Signal:
+    """The address of the slot holding the reader's current input row ``iy`` (conv window generator,
+    max-pool stage) (global row
+    ``f·H + iy``, slot ``(f·H + iy) mod rows``), kept by adding the row change of each step modulo
+    the buffer, so no address needs a division. ``wraps``: kx, ky, (c and ox: the output row ends)
+    and oy at their last value."""
+    (kh, _), (sh, _), (dh, _), top = g.kernel, g.strides, g.dilations, g.pads[0]
+    size = rows * row_words
+    base = Signal(range(max(2, size)), name="g_row_base", init=(-top % rows) * row_words)
+    back = -(kh - 1) * dh  # from the window's last row to the next window's first (same output row)
+    deltas = [dh, back, back + sh, back + g.in_height - (g.out_height - 1) * sh]
+
+    def move(delta: int) -> None:
+        k = (delta % rows) * row_words
+        if k:
+            m.d.sync += base.eq(Mux(base >= size - k, base - (size - k), base + k))
+
+    kx_wrap, ky_wrap, row_wrap, oy_wrap = wraps
+    with m.If(step & kx_wrap):
+        with m.If(~ky_wrap):
+            move(deltas[0])
+        with m.Elif(~row_wrap):
+            move(deltas[1])
+        with m.Elif(~oy_wrap):
+            move(deltas[2])
+        with m.Else():
+            move(deltas[3])
+    return base

@@ -1,12 +1,16 @@
 """Stream stages of the network top: max pooling and the H·W·C → C·H·W reorder before a flatten.
 
-Why a frame buffer: both stages read their input in an order other than the one it arrives in
-(pooling: a window at a time; reorder: channel-major), so each keeps two frames (ping-pong halves;
-the conv window generator's row buffer would do for pooling too, not yet) and a reader that steps as soon as the element it needs has
+Why a buffer: both stages read their input in an order other than the one it arrives in (pooling: a
+window at a time; reorder: channel-major). Pooling keeps the conv window generator's circular buffer
+of ``R = min(H, kh + s_h)`` input rows (``hwprune.backends.rtl.line_buffer``; a pooling window is a
+conv geometry with group 1 and no dilation), so its storage grows with the window's height, not the
+image; the reorder reads whole channels, so it keeps two frames (ping-pong halves,
+``hwprune.backends.rtl.frame_buffer``). Both readers step as soon as the element they need has
 arrived. Pooling then costs ``kh·kw`` reads per output, one per cycle: for the usual non-overlapping
 windows that is one read per input beat, so the stage keeps pace with its input. Cycle rules:
 ``hwprune.lower.stage_cycles`` (rules 7-9). Both stages honour ``o.ready`` (backpressure): the reader
-stops while its output cannot be taken, the writer while both halves are still being read.
+stops while its output cannot be taken, the writer while the rows (frames) it would overwrite are
+still being read.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.engine import _counter, stream_shape
 from hwprune.backends.rtl.frame_buffer import frame_writer, odometer
+from hwprune.backends.rtl.line_buffer import line_writer, row_slot_address
+from hwprune.lower.conv_cycles import buffer_rows
 from hwprune.lower.kernel_spec import ConvGeometry
 
 __all__ = ["MaxPoolStage", "ReorderStage"]
@@ -40,7 +46,7 @@ class MaxPoolStage(wiring.Component):
         C, H, W = g.in_channels, g.in_height, g.in_width
         (kh, kw), (sh, sw) = g.kernel, g.strides
         top, left = g.pads[0], g.pads[1]
-        fb = frame_writer(m, self.i, H * W * C, self.bits)
+        rows, row_words = buffer_rows(g), W * C
 
         oy, ox = _counter(g.out_height, "r_oy"), _counter(g.out_width, "r_ox")
         c, ky, kx = _counter(C, "r_c"), _counter(kh, "r_ky"), _counter(kw, "r_kx")
@@ -48,10 +54,18 @@ class MaxPoolStage(wiring.Component):
         iy, ix = Signal(coord, name="r_iy"), Signal(coord, name="r_ix")
         m.d.comb += [iy.eq(oy * sh + ky - top), ix.eq(ox * sw + kx - left)]
         pad = (iy < 0) | (iy >= H) | (ix < 0) | (ix >= W)
-        element = Signal(range(H * W * C + 1), name="r_element")
-        m.d.comb += element.eq((iy * W + ix) * C + c)
-        rp = fb.memory.read_port(domain="comb")
-        m.d.comb += rp.addr.eq(fb.read_address(element))
+
+        # rows above the output row's windows are released (rule 7, the conv's rule 5)
+        start, released = Signal(coord, name="r_first"), Signal(range(H + 1), name="r_released")
+        m.d.comb += [start.eq(oy * sh - top), released.eq(Mux(start <= 0, 0, Mux(start >= H, H, start)))]
+        lb = line_writer(m, self.i, H, row_words, rows, self.bits, released)
+        col = Signal(range(max(2, row_words)), name="r_col")
+        m.d.comb += col.eq(ix * C + c)
+        step = Signal()
+        wraps = [kx == kw - 1, ky == kh - 1, (c == C - 1) & (ox == g.out_width - 1), oy == g.out_height - 1]
+        base = row_slot_address(m, g, rows, row_words, step, wraps)
+        rp = lb.memory.read_port(domain="comb")
+        m.d.comb += rp.addr.eq(base + col)
 
         shape = stream_shape(self.bits, self.is_signed)
         lowest = -(1 << (self.bits - 1)) if self.is_signed else 0
@@ -60,12 +74,11 @@ class MaxPoolStage(wiring.Component):
         first = (ky == 0) & (kx == 0)
         last = (ky == kh - 1) & (kx == kw - 1)
         m.d.comb += best.eq(Mux(first | (value > acc), value, acc))
-        available = Mux(pad, fb.started(), fb.written(element))
-        step = Signal()
+        available = Mux(pad, lb.started(), lb.written(iy, col))
         m.d.comb += step.eq(available & (~last | ~self.o.valid | self.o.ready))
         with m.If(step):
             m.d.sync += acc.eq(best)
-        odometer(m, step, [(kx, kw), (ky, kh), (c, C), (ox, g.out_width), (oy, g.out_height)], fb.r_frame)
+        odometer(m, step, [(kx, kw), (ky, kh), (c, C), (ox, g.out_width), (oy, g.out_height)], lb.r_frame)
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(step & last):

@@ -16,14 +16,13 @@ Cycle rules: ``hwprune.lower.conv_cycles``. Group convolution is not supported (
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwprune.backends.rtl.engine import DotEngine, _counter, stream_shape
+from hwprune.backends.rtl.engine import DotEngine, stream_shape
 from hwprune.backends.rtl.frame_buffer import odometer
-from hwprune.backends.rtl.line_buffer import line_writer, row_slot_address
-from hwprune.lower.conv_cycles import buffer_rows
+from hwprune.backends.rtl.line_buffer import window_reader
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 
 __all__ = ["WindowGenerator", "ConvEngine"]
@@ -44,34 +43,12 @@ class WindowGenerator(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         g = self.geometry
-        C, H, W = g.in_channels, g.in_height, g.in_width
-        (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.strides, g.dilations
-        top, left = g.pads[0], g.pads[1]
-        rows, row_words = buffer_rows(g), W * C
-
-        # ---- generator: counters (oy, ox, c, ky, kx); the element it reads, or padding
-        oy, ox = _counter(g.out_height, "g_oy"), _counter(g.out_width, "g_ox")
-        c, ky, kx = _counter(C, "g_c"), _counter(kh, "g_ky"), _counter(kw, "g_kx")
-        coord = signed(max(H, W, g.out_height * sh, g.out_width * sw).bit_length() + 4)
-        iy, ix = Signal(coord, name="g_iy"), Signal(coord, name="g_ix")
-        m.d.comb += [iy.eq(oy * sh + ky * dh - top), ix.eq(ox * sw + kx * dw - left)]
-        pad = (iy < 0) | (iy >= H) | (ix < 0) | (ix >= W)
-
-        # ---- rows above the output row's window are released (rule 5)
-        first, released = Signal(coord, name="g_first"), Signal(range(H + 1), name="g_released")
-        m.d.comb += [first.eq(oy * sh - top), released.eq(Mux(first <= 0, 0, Mux(first >= H, H, first)))]
-        lb = line_writer(m, self.i, H, row_words, rows, self.bits, released)
-
-        col = Signal(range(max(2, row_words)), name="g_col")
-        m.d.comb += col.eq(ix * C + c)
-        wraps = [kx == kw - 1, ky == kh - 1, (c == C - 1) & (ox == g.out_width - 1), oy == g.out_height - 1]
-        base = row_slot_address(m, g, rows, row_words, self.o.valid & self.o.ready, wraps)
-        rp = lb.memory.read_port(domain="comb")
-        m.d.comb += rp.addr.eq(base + col)
-        m.d.comb += [self.o.valid.eq(Mux(pad, lb.started(), lb.written(iy, col))),
-                     self.o.payload.eq(Mux(pad, 0, rp.data))]
-        steps = [(kx, kw), (ky, kh), (c, C), (ox, g.out_width), (oy, g.out_height)]
-        odometer(m, self.o.valid & self.o.ready, steps, lb.r_frame)
+        step = self.o.valid & self.o.ready
+        reader = window_reader(m, self.i, g, self.bits, step, "g")
+        oy, ox, c, ky, kx = reader.counters
+        m.d.comb += [self.o.valid.eq(reader.available), self.o.payload.eq(Mux(reader.pad, 0, reader.data))]
+        steps = [(kx, g.kernel[1]), (ky, g.kernel[0]), (c, g.in_channels), (ox, g.out_width), (oy, g.out_height)]
+        odometer(m, step, steps, reader.frame)
         return m
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream
 
 from hwprune.backends.rtl.engine import _counter
+from hwprune.lower.conv_cycles import buffer_rows
 from hwprune.lower.kernel_spec import ConvGeometry
 
-__all__ = ["LineBuffer", "line_writer", "row_slot_address"]
+__all__ = ["LineBuffer", "line_writer", "row_slot_address", "WindowReader", "window_reader"]
 
 
 @dataclass
@@ -106,3 +107,45 @@ def row_slot_address(m: Module, g: ConvGeometry, rows: int, row_words: int, step
         with m.Else():
             move(deltas[3])
     return base
+
+
+@dataclass
+class WindowReader:
+    """A window reader over a row buffer (conv window generator, max-pool stage): its counters
+    ``(oy, ox, c, ky, kx)``, whether the current element is padding, the word read (combinationally),
+    whether that element is available (rule 6/8: written, or the frame started for padding), and the
+    reader's frame counter for ``odometer``."""
+
+    counters: tuple[Signal, Signal, Signal, Signal, Signal]
+    pad: object
+    data: Signal
+    available: object
+    frame: Signal
+
+
+def window_reader(m: Module, i: stream.Interface, g: ConvGeometry, bits: int, step: object,
+                  prefix: str) -> WindowReader:
+    """The row buffer fed by ``i`` and the reader that walks ``g``'s windows (pixel by pixel; c, ky, kx
+    inside), moving on ``step``; rows above the current output row's windows are released (rule 5)."""
+    C, H, W = g.in_channels, g.in_height, g.in_width
+    (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.strides, g.dilations
+    top, left = g.pads[0], g.pads[1]
+    rows, row_words = buffer_rows(g), W * C
+    oy, ox = _counter(g.out_height, f"{prefix}_oy"), _counter(g.out_width, f"{prefix}_ox")
+    c, ky, kx = _counter(C, f"{prefix}_c"), _counter(kh, f"{prefix}_ky"), _counter(kw, f"{prefix}_kx")
+    reach = max(H, W, g.out_height * sh + (kh - 1) * dh + 1, g.out_width * sw + (kw - 1) * dw + 1)
+    coord = signed(reach.bit_length() + 4)
+    iy, ix = Signal(coord, name=f"{prefix}_iy"), Signal(coord, name=f"{prefix}_ix")
+    m.d.comb += [iy.eq(oy * sh + ky * dh - top), ix.eq(ox * sw + kx * dw - left)]
+    pad = (iy < 0) | (iy >= H) | (ix < 0) | (ix >= W)
+    first, released = Signal(coord, name=f"{prefix}_first"), Signal(range(H + 1), name=f"{prefix}_released")
+    m.d.comb += [first.eq(oy * sh - top), released.eq(Mux(first <= 0, 0, Mux(first >= H, H, first)))]
+    lb = line_writer(m, i, H, row_words, rows, bits, released)
+    col = Signal(range(max(2, row_words)), name=f"{prefix}_col")
+    m.d.comb += col.eq(ix * C + c)
+    wraps = [kx == kw - 1, ky == kh - 1, (c == C - 1) & (ox == g.out_width - 1), oy == g.out_height - 1]
+    base = row_slot_address(m, g, rows, row_words, step, wraps)
+    rp = lb.memory.read_port(domain="comb")
+    m.d.comb += rp.addr.eq(base + col)
+    return WindowReader((oy, ox, c, ky, kx), pad, rp.data, Mux(pad, lb.started(), lb.written(iy, col)),
+                        lb.r_frame)

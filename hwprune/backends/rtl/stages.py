@@ -15,14 +15,13 @@ still being read.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.engine import _counter, stream_shape
 from hwprune.backends.rtl.frame_buffer import frame_writer, odometer
-from hwprune.backends.rtl.line_buffer import line_writer, row_slot_address
-from hwprune.lower.conv_cycles import buffer_rows
+from hwprune.backends.rtl.line_buffer import window_reader
 from hwprune.lower.kernel_spec import ConvGeometry
 
 __all__ = ["MaxPoolStage", "ReorderStage"]
@@ -43,42 +42,24 @@ class MaxPoolStage(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         g = self.window
-        C, H, W = g.in_channels, g.in_height, g.in_width
-        (kh, kw), (sh, sw) = g.kernel, g.strides
-        top, left = g.pads[0], g.pads[1]
-        rows, row_words = buffer_rows(g), W * C
-
-        oy, ox = _counter(g.out_height, "r_oy"), _counter(g.out_width, "r_ox")
-        c, ky, kx = _counter(C, "r_c"), _counter(kh, "r_ky"), _counter(kw, "r_kx")
-        coord = signed(max(H, W, g.out_height * sh + kh, g.out_width * sw + kw).bit_length() + 2)
-        iy, ix = Signal(coord, name="r_iy"), Signal(coord, name="r_ix")
-        m.d.comb += [iy.eq(oy * sh + ky - top), ix.eq(ox * sw + kx - left)]
-        pad = (iy < 0) | (iy >= H) | (ix < 0) | (ix >= W)
-
-        # rows above the output row's windows are released (rule 7, the conv's rule 5)
-        start, released = Signal(coord, name="r_first"), Signal(range(H + 1), name="r_released")
-        m.d.comb += [start.eq(oy * sh - top), released.eq(Mux(start <= 0, 0, Mux(start >= H, H, start)))]
-        lb = line_writer(m, self.i, H, row_words, rows, self.bits, released)
-        col = Signal(range(max(2, row_words)), name="r_col")
-        m.d.comb += col.eq(ix * C + c)
+        (kh, kw) = g.kernel
         step = Signal()
-        wraps = [kx == kw - 1, ky == kh - 1, (c == C - 1) & (ox == g.out_width - 1), oy == g.out_height - 1]
-        base = row_slot_address(m, g, rows, row_words, step, wraps)
-        rp = lb.memory.read_port(domain="comb")
-        m.d.comb += rp.addr.eq(base + col)
+        reader = window_reader(m, self.i, g, self.bits, step, "r")
+        oy, ox, c, ky, kx = reader.counters
 
         shape = stream_shape(self.bits, self.is_signed)
         lowest = -(1 << (self.bits - 1)) if self.is_signed else 0
         value, best, acc = Signal(shape), Signal(shape), Signal(shape, name="running_max")
-        m.d.comb += value.eq(Mux(pad, lowest, rp.data.as_signed() if self.is_signed else rp.data))
+        data = reader.data.as_signed() if self.is_signed else reader.data
+        m.d.comb += value.eq(Mux(reader.pad, lowest, data))
         first = (ky == 0) & (kx == 0)
         last = (ky == kh - 1) & (kx == kw - 1)
         m.d.comb += best.eq(Mux(first | (value > acc), value, acc))
-        available = Mux(pad, lb.started(), lb.written(iy, col))
-        m.d.comb += step.eq(available & (~last | ~self.o.valid | self.o.ready))
+        m.d.comb += step.eq(reader.available & (~last | ~self.o.valid | self.o.ready))
         with m.If(step):
             m.d.sync += acc.eq(best)
-        odometer(m, step, [(kx, kw), (ky, kh), (c, C), (ox, g.out_width), (oy, g.out_height)], lb.r_frame)
+        odometer(m, step, [(kx, kw), (ky, kh), (c, g.in_channels), (ox, g.out_width), (oy, g.out_height)],
+                 reader.frame)
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(step & last):

@@ -9,7 +9,7 @@ pruning at 75 %; the CNN's first conv, 9 weights per filter, stays dense) for th
 interval (steady-state distance between the last output beats of consecutive inferences) from the
 trace. Every run must also be bit-exact with the integer reference of the whole network and
 cycle-exact with the network cycle model; the bench fails otherwise. Resources are the analytic models
-of the kernels and of the top's glue (``hwprune.estimate.analytic``, ``analytic_network``: what the
+of the kernels and of the top's glue (``hwprune.lower.resource_model``, ``network_resources``: what the
 fitter budgets; DSPs and distributed RAM equal Yosys's on every example, see the tests).
 
 Run: ``.venv/bin/python bench/network_cycles.py`` (part of ``make bench``); about two minutes.
@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HWPRUNE_CACHE_DIR", str(ROOT / ".venv" / ".hwprune-cache"))
 
 from hwprune.config import CompileConfig  # noqa: E402
-from hwprune.estimate.analytic import design_resources  # noqa: E402
-from hwprune.estimate.analytic_network import glue_resources  # noqa: E402
+from hwprune.lower.resource_model import design_resources  # noqa: E402
+from hwprune.lower.network_resources import glue_resources  # noqa: E402
 from hwprune.flow import compile_model  # noqa: E402
 from hwprune.prune.command import PruneOptions, prune_model  # noqa: E402
 from hwprune.sim.network import load_network, network_reference, network_stimulus, simulate_network  # noqa: E402

@@ -113,7 +113,7 @@ def _step_quantize(ctx: BuildContext) -> None:
 
 
 def _step_lower(ctx: BuildContext) -> None:
-    from hwprune.estimate.analytic_network import network_glue
+    from hwprune.lower.network_resources import network_glue
     from hwprune.lower.fitting import fit_kernels
     from hwprune.lower.lowering import lower_graph
 
@@ -137,7 +137,9 @@ def _golden_inputs(ctx: BuildContext) -> np.ndarray:
 def _step_emit(ctx: BuildContext) -> None:
     """RTL (Verilog + ROM images) with per-layer golden cases in ``sim/``; the HLS project (firmware,
     testbench, Vitis script) with network golden vectors in ``hls/`` (FPGA boards only); token selectors'
-    RTL, HLS and golden sets (``hwprune.tokens.emit``; their graph gets per-layer HLS vectors)."""
+    RTL, HLS and golden sets and any other op with hardware of its own (``hwprune.backends.emitters``; a
+    graph with token selectors gets per-layer HLS vectors)."""
+    from hwprune.backends.emitters import EmitRequest, emitters_for
     from hwprune.backends.hls import write_hls
     from hwprune.sim.bundle import write_sim_bundle
     from hwprune.sim.csim import write_network_vectors
@@ -151,14 +153,13 @@ def _step_emit(ctx: BuildContext) -> None:
         write_hls(ctx.kernels, ctx.qgraph, ctx.board, ctx.staging / "hls", project=ctx.model_path.stem)
         count = write_network_vectors(ctx.staging / "hls", ctx.qgraph, _golden_inputs(ctx))
         ctx.emitted["hls"] = f"hls/ ({count} golden vectors)"
-    if any(node.op == "TokenSelector" for node in ctx.qgraph.nodes):  # docs/tokens.md, "Compile"
-        from hwprune.tokens.emit import emit_token_selectors
-
-        hls = ctx.board.family != "asic"
-        designs = emit_token_selectors(ctx.qgraph, ctx.staging, seed=ctx.config.seed, source=ctx.model_path.name,
-                                       feeds={ctx.graph.inputs[0]: _golden_inputs(ctx)}, hls=hls)
-        ctx.emitted["token_selectors"] = (f"rtl/, sim/{', hls/token_selectors/' if hls else ''} ({len(designs)} "
-                                          f"selectors, {sum(d.sets for d in designs)} golden sets)")
+    emitters = emitters_for(ctx.qgraph)  # docs/tokens.md, "Compile"
+    if emitters:
+        request = EmitRequest(ctx.qgraph, ctx.staging, ctx.config.seed, ctx.model_path.name,
+                              {ctx.graph.inputs[0]: _golden_inputs(ctx)}, ctx.board.family != "asic")
+        for emit in emitters:
+            key, line = emit(request)
+            ctx.emitted[key] = line
 
 
 def _step_estimate(ctx: BuildContext) -> None:
@@ -200,7 +201,7 @@ def _step_bringup(ctx: BuildContext) -> None:
 STEPS: list[Step] = [
     Step("import", "ir.json", _step_import,
          "parse the model, infer shapes, fold BatchNorm, check every op, recognise sparsity patterns"),
-    Step("quantize", "ir_quant.json", _step_quantize, "PTQ to integers (DESIGN.md section 3)"),
+    Step("quantize", "ir_quant.json", _step_quantize, "PTQ to integers (docs/architecture.md section 3)"),
     Step("lower", "kernels.json", _step_lower, "one KernelSpec per layer: packed weights, lanes, cycles"),
     Step("emit", "rtl/ sim/ hls/", _step_emit, "write the RTL, the HLS C++ project and their golden vectors"),
     Step("estimate", "estimate.json", _step_estimate,

@@ -55,7 +55,7 @@ struct lcg {
 };
 
 // The requantiser written with plain 64-bit integers (g++ shifts signed values arithmetically):
-// an independent formulation of DESIGN.md section 3 for checking the ap_int version.
+// an independent formulation of docs/architecture.md section 3 for checking the ap_int version.
 inline long long requant_ref(long long acc, long long mult, int shift, long long lo, long long hi) {
     const long long v = (acc * mult + (1LL << (shift - 1))) >> shift;
     return v < lo ? lo : (v > hi ? hi : v);

@@ -1,1 +1,1 @@
-"""backends stage (see DESIGN.md section 2)."""
+"""backends stage (see docs/architecture.md, "Folder map")."""

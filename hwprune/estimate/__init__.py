@@ -1,1 +1,1 @@
-"""estimate stage (see DESIGN.md section 2)."""
+"""estimate stage (see docs/architecture.md, "Folder map")."""

@@ -84,7 +84,7 @@ def latency_cycles(kernels: Sequence[Any]) -> int:
     """Cycle of the last output beat of one inference, first input beat at cycle 0: the kernels' cycle
     models chained beat for beat; where the beat counts differ (a pooling or flatten op between two
     kernels) the next kernel starts after the previous one's last beat (ops between kernels: 0 cycles)."""
-    from hwprune.lower.cycles import kernel_model
+    from hwprune.lower.kernel_cycles import kernel_model
 
     last = -1
     arrivals: list[int] | None = None
@@ -118,7 +118,7 @@ def resource_cost(estimate: Any, board: Any) -> float:
     """One number to minimise: the shares of the board's DSP, BRAM18, LUT and FF the design uses,
     summed (the fitter's own cost, ``hwprune.lower.fitting``), so saving LUTs counts even where DSPs
     bind; on a board without ceilings (the ASIC target) the count of LUTs, FFs and multipliers."""
-    from hwprune.estimate.analytic import utilisation
+    from hwprune.lower.resource_model import utilisation
 
     shares = utilisation(estimate, board)
     if shares:
@@ -141,9 +141,9 @@ def _accuracy(job: Job, graph: Any, qgraph: Any) -> dict[str, float]:
 
 
 def _fit_point(qgraph: Any, kernels: list[Any], board: Any, job: Job, lanes: int) -> dict[str, Any]:
-    from hwprune.estimate.analytic import design_resources, utilisation
-    from hwprune.estimate.analytic_network import network_glue
     from hwprune.lower.fitting import FitError, fit_kernels, layer_interval
+    from hwprune.lower.network_resources import network_glue
+    from hwprune.lower.resource_model import design_resources, utilisation
 
     glue = network_glue(qgraph, kernels, board.yosys_family)  # FIFOs and stages: as `compile` budgets them
     try:

@@ -1,6 +1,6 @@
 """Where sweep work runs: in this process, on a local process pool (default) or on Ray.
 
-No home-made scheduler (DESIGN.md section 7): ``concurrent.futures`` for the pool, Ray's remote
+No home-made scheduler (docs/architecture.md section 7): ``concurrent.futures`` for the pool, Ray's remote
 tasks for a cluster. The three give the same results in the same order — work is a pure function of
 its arguments and results are put back by position — so explore.json does not depend on where it ran.
 """

@@ -1,4 +1,4 @@
-"""ONNX → IR: one handler per ONNX op type, registered by decorator.
+"""ONNX → IR: one handler per ONNX op type, registered by decorator (``hwprune.frontend.onnx_context``).
 
 A handler reads its ONNX node through the ``ImportContext`` (constants, inferred shapes, renames)
 and emits IR nodes/tensors. Anything it cannot represent raises ``UnsupportedOpError`` naming the
@@ -7,202 +7,34 @@ node, so the user learns which layer to change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from hwprune import plugins
 from hwprune.errors import GraphError, HwpruneError, UnsupportedOpError
 from hwprune.frontend import limits
+from hwprune.frontend import onnx_norm_ops, onnx_ops, qonnx  # noqa: F401 - they register their handlers
+from hwprune.frontend.onnx_context import CUSTOM_DOMAIN_OPS, HANDLERS, ImportContext
 from hwprune.frontend.onnx_loader import load_onnx, node_names
 from hwprune.ir.graph import Graph, Node, Tensor
-from hwprune.ir.ops import infer_shapes
 from hwprune.ir.types import FLOAT32
 
-__all__ = ["ImportContext", "handler", "HANDLERS", "import_onnx", "import_onnx_model", "supported_ops"]
-
-Handler = Callable[["ImportContext", onnx.NodeProto], None]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handler(*op_types: str) -> Callable[[Handler], Handler]:
-    """Register ``fn`` as the translation of the given ONNX op types."""
-
-    def register(fn: Handler) -> Handler:
-        for op_type in op_types:
-            HANDLERS[op_type] = fn
-        return fn
-
-    return register
-
-
-CUSTOM_DOMAIN_OPS = ("Quant", "TokenSelector")
-"""Non-default-domain ops with handlers: QONNX ``Quant`` and hwprune's own ``TokenSelector``."""
+__all__ = ["import_onnx", "import_onnx_model", "supported_ops"]
 
 
 def _register_handlers() -> None:
-    """Import the handler modules (they register by decorator) and the token-selector plug-in."""
-    from hwprune.frontend import onnx_norm_ops, onnx_ops, qonnx  # noqa: F401
-    from hwprune.tokens.onnx_handler import register as register_token_selector
-
-    register_token_selector()
+    """The built-in handler modules register by decorator when imported (above); plug-ins of stage
+    ``frontend`` (``hwprune.plugins``) add theirs here."""
+    plugins.load("frontend")
 
 
 def supported_ops() -> list[str]:
     _register_handlers()
 
     return sorted(HANDLERS)
-
-
-@dataclass
-class ImportContext:
-    """State shared by the handlers while one ONNX graph is translated."""
-
-    model: onnx.ModelProto
-    graph: Graph
-    shapes: dict[str, list[int]]
-    renames: dict[str, str] = field(default_factory=dict)
-    node: onnx.NodeProto | None = None
-    node_name: str = ""
-    uses: dict[str, int] = field(default_factory=dict)
-    onnx_tensors: set[str] = field(default_factory=set)
-    onnx_nodes: set[str] = field(default_factory=set)
-    ir_nodes: set[str] = field(default_factory=set)
-    """Names given to IR nodes so far (kept as a set: a scan of ``graph.nodes`` per node is quadratic)."""
-    macs: limits.MacBudget = field(default_factory=limits.MacBudget)
-    _producers: dict[str, Node] = field(default_factory=dict)
-    _indexed: int = 0
-
-    def __post_init__(self) -> None:
-        # Names the ONNX graph will still define: a tensor or node made up by a handler must not take them.
-        self.onnx_tensors = {name for n in self.model.graph.node for name in n.output if name}
-        self.onnx_nodes = set(node_names(self.model))
-        for onnx_node in self.model.graph.node:
-            for name in onnx_node.input:
-                self.uses[name] = self.uses.get(name, 0) + 1
-        for value in self.model.graph.output:
-            self.uses[value.name] = self.uses.get(value.name, 0) + 1
-
-    def producer(self, ir_name: str) -> Node | None:
-        """The IR node that produces ``ir_name`` so far (an index kept up to date as nodes are added:
-        ``Graph.producer`` scans every node, which per handler call makes import quadratic)."""
-        for node in self.graph.nodes[self._indexed:]:
-            for out in node.outputs:
-                self._producers.setdefault(out, node)
-        self._indexed = len(self.graph.nodes)
-        return self._producers.get(ir_name)
-
-    def used_once(self, onnx_name: str) -> bool:
-        """True when exactly one ONNX node (and no graph output) reads ``onnx_name``."""
-        return self.uses.get(onnx_name, 0) == 1
-
-    # -- lookups ------------------------------------------------------------------------------
-    def name(self, onnx_name: str) -> str:
-        """The IR tensor that now carries ``onnx_name`` (after removed Identity/Dropout nodes)."""
-        while onnx_name in self.renames:
-            onnx_name = self.renames[onnx_name]
-        return onnx_name
-
-    def fail(self, reason: str) -> UnsupportedOpError:
-        op = self.node.op_type if self.node is not None else None
-        return UnsupportedOpError(reason, node=self.node_name, op=op)
-
-    def is_constant(self, onnx_name: str) -> bool:
-        tensor = self.graph.tensors.get(self.name(onnx_name))
-        return tensor is not None and tensor.is_constant
-
-    def constant(self, onnx_name: str) -> np.ndarray:
-        """The value of a constant input as float (dequantized if it carries an integer type)."""
-        tensor = self.graph.tensors.get(self.name(onnx_name))
-        if tensor is None or tensor.data is None:
-            raise self.fail(f"input {onnx_name!r} must be a constant (initializer)")
-        if tensor.is_quantized:
-            return tensor.real_values()
-        return np.asarray(tensor.data)
-
-    def constant_tensor(self, onnx_name: str) -> Tensor:
-        tensor = self.graph.tensors.get(self.name(onnx_name))
-        if tensor is None or tensor.data is None:
-            raise self.fail(f"input {onnx_name!r} must be a constant (initializer)")
-        return tensor
-
-    def shape(self, onnx_name: str) -> list[int]:
-        name = self.name(onnx_name)
-        if name in self.graph.tensors:
-            return list(self.graph.tensors[name].shape)
-        if onnx_name in self.shapes:
-            return list(self.shapes[onnx_name])
-        raise self.fail(f"shape of {onnx_name!r} is unknown after shape inference")
-
-    def attr(self, name: str, default: object = None) -> object:
-        """The value of attribute ``name`` (``default`` when absent); text comes back as ``str``.
-
-        ONNX stores string attributes as bytes of any content: they are decoded here, once, with
-        invalid UTF-8 replaced, so a corrupt file gives a "not supported" error, not a decode crash.
-        """
-        assert self.node is not None
-        for attribute in self.node.attribute:
-            if attribute.name == name:
-                try:
-                    value = onnx.helper.get_attribute_value(attribute)
-                except Exception:  # an undefined attribute type (custom ops escape the checker)
-                    raise self.fail(f"attribute {name!r} cannot be read") from None
-                if isinstance(value, bytes):
-                    return value.decode("utf-8", errors="replace")
-                if isinstance(value, list) and value and isinstance(value[0], bytes):
-                    return [v.decode("utf-8", errors="replace") for v in value]
-                return value
-        return default
-
-    def optional_input(self, index: int) -> str | None:
-        assert self.node is not None
-        if index < len(self.node.input) and self.node.input[index]:
-            return self.node.input[index]
-        return None
-
-    # -- emission -----------------------------------------------------------------------------
-    def add_constant(self, name: str, data: np.ndarray, **kwargs: object) -> str:
-        name = self._unique_tensor_name(name)
-        self.graph.tensors[name] = Tensor(name, list(data.shape), data=data, **kwargs)  # type: ignore[arg-type]
-        return name
-
-    def _unique_tensor_name(self, name: str) -> str:
-        base, index = name, 1
-        while name in self.graph.tensors or name in self.onnx_tensors:
-            name = f"{base}_{index}"
-            index += 1
-        return name
-
-    def emit(self, op: str, inputs: list[str], output: str, attrs: dict | None = None, suffix: str = "") -> Node:
-        """Append an IR node producing ``output`` (an ONNX name, or a fresh one), shape inferred."""
-        node = Node(self._unique_node_name(self.node_name + suffix), op, inputs, [output], dict(attrs or {}))
-        (shape,) = infer_shapes(self.graph, node)
-        # Checked from shapes before any executor allocates them (hwprune.frontend.limits).
-        limits.check_shape(f"output {output!r}", shape, node=node.name, op=op)
-        in_shapes = [self.graph.tensors[name].shape for name in inputs]
-        self.macs.add(limits.node_macs(op, in_shapes, [shape]), node=node.name, op=op)
-        self.graph.tensors[output] = Tensor(output, shape)
-        self.graph.nodes.append(node)
-        return node
-
-    def fresh(self, stem: str) -> str:
-        return self._unique_tensor_name(f"{self.node_name}/{stem}")
-
-    def _unique_node_name(self, name: str) -> str:
-        """A node name no IR node has and no other ONNX node will claim; reserved once returned."""
-        base, index = name, 1
-        while name in self.ir_nodes or (name in self.onnx_nodes and name != self.node_name):
-            name = f"{base}_{index}"
-            index += 1
-        self.ir_nodes.add(name)
-        return name
-
-    def alias(self, onnx_output: str, ir_name: str) -> None:
-        """Make ``onnx_output`` refer to an existing IR tensor (used by removed ops)."""
-        self.renames[onnx_output] = ir_name
 
 
 def _value_shapes(model: onnx.ModelProto) -> dict[str, list[int]]:

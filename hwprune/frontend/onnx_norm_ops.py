@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from hwprune.frontend.onnx import ImportContext, handler
+from hwprune.frontend.onnx_context import ImportContext, handler
 from hwprune.frontend.onnx_ops import _axis, _only_first_output, _out
 
 

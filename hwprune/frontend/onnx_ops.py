@@ -7,7 +7,7 @@ import math
 import numpy as np
 import onnx
 
-from hwprune.frontend.onnx import ImportContext, handler
+from hwprune.frontend.onnx_context import ImportContext, handler
 from hwprune.ir.graph import Tensor
 
 FLOAT_MAX = float(np.finfo(np.float32).max)

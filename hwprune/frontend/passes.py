@@ -23,7 +23,7 @@ def fuse_relu(graph: Graph) -> bool:
     """Conv/Dense followed by its only reader Relu → the layer with ``activation=relu``.
 
     Hardware applies ReLU as the clamp at 0 of the requantiser, so the layer's output type can be
-    unsigned (DESIGN.md section 3). All pairs are fused in one sweep over a reader index: a scan
+    unsigned (docs/architecture.md section 3). All pairs are fused in one sweep over a reader index: a scan
     of the graph per pair would make import time quadratic in the size of (untrusted) models.
     """
     readers = _readers(graph)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from hwprune.frontend.onnx import ImportContext, handler
+from hwprune.frontend.onnx_context import ImportContext, handler
 from hwprune.ir.graph import Tensor
 from hwprune.ir.types import IntType
 

@@ -14,7 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hwprune import plugins
 from hwprune.errors import GraphError
+from hwprune.ir.dynamic import has_dynamic_rows, run_per_sample
 from hwprune.ir.graph import Graph, Node
 from hwprune.ir.ops import pool_output_hw
 
@@ -164,12 +166,11 @@ def run_float(graph: Graph, feeds: Mapping[str, np.ndarray | torch.Tensor],
     """Execute ``graph`` in float32 on a batch; returns every graph output (or, with ``keep_all``, every
     non-constant tensor) as a numpy array.
 
-    A graph with TokenSelector nodes runs one sample at a time; tensors after a selector come back
-    zero-padded to their IR shape, with their valid-row counts (``hwprune.tokens.dynamic``).
+    A graph with data-dependent row counts (TokenSelector nodes) runs one sample at a time; tensors after
+    such an op come back zero-padded to their IR shape, with their valid-row counts (``hwprune.ir.dynamic``).
     """
-    if any(node.op == "TokenSelector" for node in graph.nodes):
-        from hwprune.tokens.dynamic import run_per_sample  # registers the selector's kernel
-
+    plugins.load("ir")  # kernels of plug-in ops (``hwprune.plugins``)
+    if has_dynamic_rows(graph):
         return run_per_sample(graph, feeds, lambda one: _run(graph, one, True),
                               None if keep_all else graph.outputs)
     return _run(graph, feeds, keep_all)

@@ -15,9 +15,10 @@ from typing import Any, Iterator
 import numpy as np
 
 from hwprune.errors import GraphError
+from hwprune.ir.ops import OPS, Shape, op_spec
 from hwprune.ir.types import FLOAT32, ElemType, IntType, SparsityPattern, type_from_dict
 
-__all__ = ["Tensor", "Node", "Graph", "AttrValue"]
+__all__ = ["Tensor", "Node", "Graph", "AttrValue", "check_node", "infer_shapes"]
 
 AttrValue = int | float | str | list[int] | list[float]
 
@@ -45,7 +46,7 @@ class Tensor:
     """A named value: an activation (``data is None``) or a constant (weights, bias).
 
     ``scale`` is the real value of one integer step: one entry per tensor, or one per channel along
-    ``scale_axis`` (per-output-channel weights). Zero points are always 0 (DESIGN.md section 3).
+    ``scale_axis`` (per-output-channel weights). Zero points are always 0 (docs/architecture.md section 3).
     """
 
     name: str
@@ -178,8 +179,6 @@ class Graph:
         rules out cycles), known ops with valid arity and attributes, and shapes equal to what
         each op's shape rule gives.
         """
-        from hwprune.ir.ops import check_node  # ops imports graph types; avoid the cycle
-
         seen_nodes: set[str] = set()
         available: set[str] = set(self.inputs) | {t.name for t in self.constants()}
         for name in self.inputs:
@@ -240,3 +239,43 @@ class Graph:
     @staticmethod
     def from_json(text: str) -> "Graph":
         return Graph.from_dict(json.loads(text))
+
+
+def _node_shapes(graph: Graph, node: Node) -> list[Shape]:
+    return [list(graph.tensor(name).shape) for name in node.inputs]
+
+
+def check_node(graph: Graph, node: Node) -> None:
+    """Check one node against its OpSpec (``hwprune.ir.ops``) and the shapes recorded in the graph."""
+    spec = op_spec(node.op)
+    if spec is None:
+        raise GraphError(f"unknown IR op; known: {', '.join(sorted(OPS))}", node=node.name, op=node.op)
+    if not spec.min_inputs <= len(node.inputs) <= spec.max_inputs:
+        raise GraphError(
+            f"takes {spec.min_inputs}..{spec.max_inputs} inputs, not {len(node.inputs)}", node=node.name, op=node.op
+        )
+    missing = [a for a in spec.required_attrs if a not in node.attrs]
+    if missing:
+        raise GraphError(f"missing attributes {missing}", node=node.name, op=node.op)
+    try:
+        expected = spec.infer(_node_shapes(graph, node), node.attrs)
+    except GraphError as exc:
+        raise GraphError(exc.reason, node=node.name, op=node.op) from None
+    for name, shape in zip(node.outputs, expected):
+        if list(graph.tensor(name).shape) != shape:
+            raise GraphError(
+                f"output {name!r} has shape {graph.tensor(name).shape}, the op gives {shape}",
+                node=node.name,
+                op=node.op,
+            )
+
+
+def infer_shapes(graph: Graph, node: Node) -> list[Shape]:
+    """Shapes of ``node``'s outputs from its inputs' recorded shapes (used while building graphs)."""
+    spec = op_spec(node.op)
+    if spec is None:
+        raise GraphError("unknown IR op", node=node.name, op=node.op)
+    try:
+        return spec.infer(_node_shapes(graph, node), node.attrs)
+    except GraphError as exc:
+        raise GraphError(exc.reason, node=node.name, op=node.op) from None

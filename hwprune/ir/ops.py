@@ -1,7 +1,8 @@
 """The IR's op set: arity, attributes and the shape rule of each op.
 
 Frontends translate their ops into these; executors (float and integer) and backends implement
-them. Keeping the set small and exact is what lets every backend be checked against one reference.
+them. The checks of a node against its spec live with the graph (``hwprune.ir.graph.check_node``), so
+this module needs no graph type. Keeping the set small and exact is what lets every backend be checked against one reference.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from hwprune import plugins
 from hwprune.errors import GraphError
-from hwprune.ir.graph import Graph, Node
 
-__all__ = ["OpSpec", "OPS", "check_node", "infer_shapes", "conv_output_hw", "pool_output_hw"]
+__all__ = ["OpSpec", "OPS", "op_spec", "conv_output_hw", "pool_output_hw"]
 
 Shape = list[int]
 ShapeRule = Callable[[list[Shape], dict], list[Shape]]
@@ -196,39 +197,9 @@ OPS: dict[str, OpSpec] = {
 }
 
 
-def _node_shapes(graph: Graph, node: Node) -> list[Shape]:
-    return [list(graph.tensor(name).shape) for name in node.inputs]
-
-
-def check_node(graph: Graph, node: Node) -> None:
-    """Check one node against its OpSpec and the shapes recorded in the graph."""
-    spec = OPS.get(node.op)
-    if spec is None:
-        raise GraphError(f"unknown IR op; known: {', '.join(sorted(OPS))}", node=node.name, op=node.op)
-    if not spec.min_inputs <= len(node.inputs) <= spec.max_inputs:
-        raise GraphError(
-            f"takes {spec.min_inputs}..{spec.max_inputs} inputs, not {len(node.inputs)}", node=node.name, op=node.op
-        )
-    missing = [a for a in spec.required_attrs if a not in node.attrs]
-    if missing:
-        raise GraphError(f"missing attributes {missing}", node=node.name, op=node.op)
-    try:
-        expected = spec.infer(_node_shapes(graph, node), node.attrs)
-    except GraphError as exc:
-        raise GraphError(exc.reason, node=node.name, op=node.op) from None
-    for name, shape in zip(node.outputs, expected):
-        if list(graph.tensor(name).shape) != shape:
-            raise GraphError(
-                f"output {name!r} has shape {graph.tensor(name).shape}, the op gives {shape}",
-                node=node.name,
-                op=node.op,
-            )
-
-
-def infer_shapes(graph: Graph, node: Node) -> list[Shape]:
-    """Shapes of ``node``'s outputs from its inputs' recorded shapes (used while building graphs)."""
-    spec = OPS[node.op]
-    try:
-        return spec.infer(_node_shapes(graph, node), node.attrs)
-    except GraphError as exc:
-        raise GraphError(exc.reason, node=node.name, op=node.op) from None
+def op_spec(op: str) -> OpSpec | None:
+    """The spec of ``op``, or None; an op that is not built in may come from a plug-in of stage ``ir``
+    (``hwprune.plugins``), loaded before the op is called unknown."""
+    if op not in OPS:
+        plugins.load("ir")
+    return OPS.get(op)

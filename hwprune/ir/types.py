@@ -1,7 +1,7 @@
 """Element types and sparsity annotations of IR tensors.
 
 Types are tiny frozen values so that the IR can be hashed, compared and written to JSON exactly;
-the integer ranges they give are the saturation bounds every backend must use (DESIGN.md section 3).
+the integer ranges they give are the saturation bounds every backend must use (docs/architecture.md section 3).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def type_from_dict(data: dict[str, Any]) -> ElemType:
 
 @dataclass(frozen=True)
 class SparsityPattern:
-    """Which weights a pattern keeps, in the vocabulary of DESIGN.md section 4.
+    """Which weights a pattern keeps, in the vocabulary of docs/architecture.md section 4.
 
     ``kind`` names a pattern module in ``hwprune.prune.patterns``; ``params`` are its scalar
     parameters (e.g. ``n``/``m`` for N:M) as sorted pairs so the value stays hashable and

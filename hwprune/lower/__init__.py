@@ -1,1 +1,1 @@
-"""lower stage (see DESIGN.md section 2)."""
+"""lower stage (see docs/architecture.md, "Folder map")."""

@@ -1,6 +1,6 @@
 """The cycle model: the exact clock cycle of every output beat of a kernel, given its input arrivals.
 
-This is the timing half of the verification contract (DESIGN.md section 5): the RTL testbench
+This is the timing half of the verification contract (docs/architecture.md section 5): the RTL testbench
 records the cycle of every output beat and compares it, beat for beat, with what this module
 predicts. The model is written from the documented micro-architecture rules below, not from the
 RTL source, so a change of either one that is not mirrored in the other fails the tests.
@@ -32,7 +32,7 @@ Dot-product engine rules (``hwprune.backends.rtl.engine``)
 
 So with back-to-back inputs, ``cycles_per_pass ≥ lanes + 3`` and compute at least as long as the
 input (``passes × cycles_per_pass ≥ K``), one vector leaves every ``passes × cycles_per_pass`` cycles:
-no cycle is spent on a pruned weight, and the count is the one of DESIGN.md section 4.
+no cycle is spent on a pruned weight, and the count is the one of docs/architecture.md section 4.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ __all__ = [
     "back_to_back",
     "steady_state_interval",
     "first_output_latency",
-    "kernel_model",
 ]
 
 PIPELINE_DEPTH = 4
@@ -236,12 +235,3 @@ def steady_state_interval(timing: EngineTiming) -> int:
 def first_output_latency(timing: EngineTiming) -> int:
     """Cycle of the first output beat when the first input beat is taken at cycle 0."""
     return timing.in_beats + timing.cycles_per_pass - 1 + PIPELINE_DEPTH
-
-
-def kernel_model(spec: KernelSpec) -> EngineModel:
-    """The stateful cycle model of a kernel (one vector = one input vector, or one frame for conv)."""
-    if spec.kind == "conv":
-        from hwprune.lower.conv_cycles import ConvModel
-
-        return ConvModel(spec)  # type: ignore[return-value]
-    return EngineModel(EngineTiming.of(spec))

@@ -5,7 +5,7 @@ Why this way: the layers of a compiled network run as a dataflow pipeline, so it
 by the slowest layer; DSPs given to a layer that is already faster than the slowest one are wasted.
 So the fitter looks for the smallest network interval ``T`` such that, when every layer takes its
 *cheapest* configuration whose interval is at most ``T``, the sum of the analytic resources
-(``hwprune.estimate.analytic``) stays within ``max_util`` of the board's DSP, BRAM18, LUT and FF.
+(``hwprune.lower.resource_model``) stays within ``max_util`` of the board's DSP, BRAM18, LUT and FF.
 Trying the candidate intervals in increasing order makes the answer exact for that rule without
 assuming that cost falls monotonically with ``T``.
 
@@ -33,7 +33,7 @@ from hwprune.boards import Board
 from hwprune.errors import HwpruneError
 from hwprune.lower.cycles import RESULT_TURNAROUND, EngineTiming, steady_state_interval
 from hwprune.lower.kernel_spec import KernelSpec
-from hwprune.estimate.analytic import RESOURCE_KEYS, Estimate, budget, kernel_resources
+from hwprune.lower.resource_model import RESOURCE_KEYS, Estimate, budget, kernel_resources
 
 __all__ = ["FitError", "Candidate", "fit_kernels", "layer_interval", "inference_vectors", "pe_utilisation", "candidates", "lane_options",
            "DEFAULT_MAX_UTIL"]

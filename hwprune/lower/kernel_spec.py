@@ -2,7 +2,7 @@
 
 Both the RTL (Amaranth) and the HLS (C++) backends read this one object, so they cannot drift:
 shapes, the balanced group layout and packed weights, the lane/MAC parallelism chosen by lowering,
-the accumulator width and the requantiser's integers (DESIGN.md sections 3-5).
+the accumulator width and the requantiser's integers (docs/architecture.md sections 3-5).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class ConvGeometry:
 class KernelSpec:
     """One lowered layer.
 
-    Compute schedule (the headline of DESIGN.md section 4): ``lanes`` outputs (rows) are computed in
+    Compute schedule (the headline of docs/architecture.md section 4): ``lanes`` outputs (rows) are computed in
     parallel; each lane has ``macs_per_lane`` MAC units, unit ``u`` reading groups ``u, u+P, …``;
     every group contributes exactly ``kept_per_group`` MACs. So one output vector takes
     ``passes × cycles_per_pass`` compute cycles, and no MAC slot is ever spent on a pruned weight.

@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
-from hwprune.lower.cycles import kernel_model
+from hwprune.lower.kernel_cycles import kernel_model
 from hwprune.lower.network_plan import NetworkPlan, StagePlan
 from hwprune.lower.stage_cycles import PoolModel, ReorderModel
 
@@ -55,7 +55,7 @@ def stage_model(stage: StagePlan) -> StageModel:
     """The cycle model of one stage, fed one vector (frame) at a time."""
     if stage.kind == "kernel":
         assert stage.kernel is not None
-        return kernel_model(stage.kernel)  # type: ignore[return-value]
+        return kernel_model(stage.kernel)
     if stage.kind == "maxpool":
         assert stage.window is not None
         return PoolModel(stage.window)

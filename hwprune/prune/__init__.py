@@ -1,4 +1,4 @@
-"""prune stage (see DESIGN.md section 2): hardware-aware sparsity patterns, schedules, ADMM, detection.
+"""prune stage (see docs/architecture.md, "Folder map"): hardware-aware sparsity patterns, schedules, ADMM, detection.
 
     sp = hwprune.prune.Sparsifier(model, pattern="balanced_stochastic", sparsity=0.75, schedule="cubic")
 """

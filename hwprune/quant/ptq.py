@@ -1,13 +1,14 @@
-"""Post-training quantization of an IR graph to the integer form of DESIGN.md section 3.
+"""Post-training quantization of an IR graph to the integer form of docs/architecture.md section 3.
 
 Weights: symmetric, one scale per output channel. Activations: one scale per tensor from a
 min/max observer on calibration data, unsigned after ReLU. Every layer gets the integer
 multiplier/shift of its requantiser and the accumulator width that cannot overflow. Scales that a
 QONNX model fixes (its ``Quant`` nodes, its integer weights) are kept, not re-derived.
 
-TokenSelector nodes (``hwprune.tokens.graph_quant``): the float graph is observed one sample at a time
-(the token count after a selector is data-dependent), each selector is calibrated at its int8 input's
-scale, and its token output passes through at that scale.
+Ops with a quantizer of their own come from plug-ins (``NODE_QUANTIZERS``, stage ``quant`` of
+``hwprune.plugins``). TokenSelector nodes (``hwprune.tokens.graph_quant``): the float graph is observed
+one sample at a time (the token count after a selector is data-dependent), each selector is calibrated at
+its int8 input's scale, and its token output passes through at that scale.
 """
 
 from __future__ import annotations
@@ -15,21 +16,47 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from hwprune import plugins
 from hwprune.errors import QuantizationError
 from hwprune.ir.graph import Graph, Node, Tensor
 from hwprune.ir.types import IntType
 from hwprune.quant.calibrate import observe_ranges
 from hwprune.quant.requant import requant_params, shared_shift_params
 
-__all__ = ["QuantSpec", "quantize_graph", "INTEGER_OPS", "accumulator_bits"]
+__all__ = ["QuantSpec", "quantize_graph", "INTEGER_OPS", "accumulator_bits", "NODE_QUANTIZERS", "NodeQuantizer",
+           "integer_ops"]
 
 INTEGER_OPS = ("Quantize", "Dense", "Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Reshape",
-               "Transpose", "Add", "TokenSelector")
+               "Transpose", "Add")
+"""The ops this module quantizes itself; ``integer_ops()`` adds the plug-ins'."""
 PASS_THROUGH = ("Relu", "MaxPool", "Reshape", "Transpose")
+
+Ranges = dict[str, float]
+Feeds = Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class NodeQuantizer:
+    """How a plug-in op is quantized: ``quantize(graph, node, calibration)`` rewrites the node in place;
+    ``trace(graph, feeds)``, when the op is present, replaces the range observer and also returns each
+    such node's calibration (e.g. the token sets a selector saw)."""
+
+    quantize: Callable[[Graph, Node, Any], None]
+    trace: Callable[[Graph, Feeds], tuple[Ranges, dict[str, Any]]] | None = None
+
+
+NODE_QUANTIZERS: dict[str, NodeQuantizer] = {}
+"""Op type -> its quantizer (filled by plug-ins of stage ``quant``)."""
+
+
+def integer_ops() -> tuple[str, ...]:
+    """Every op with an integer implementation: the built-in ones, then the plug-ins' (sorted)."""
+    plugins.load("quant")
+    return INTEGER_OPS + tuple(sorted(NODE_QUANTIZERS))
 
 
 @dataclass(frozen=True)
@@ -48,7 +75,7 @@ class QuantSpec:
 
 
 def accumulator_bits(weight_bits: int, act_bits: int, kept_per_output: int, bias_abs_max: int, act_max: int) -> int:
-    """The DESIGN.md formula, widened if a large bias could still overflow it."""
+    """The formula of docs/architecture.md section 3, widened if a large bias could still overflow it."""
     width = weight_bits + act_bits + math.ceil(math.log2(max(kept_per_output, 1))) + 1
     bound = kept_per_output * (1 << (weight_bits - 1)) * act_max + bias_abs_max
     return max(width, bound.bit_length() + 1)
@@ -60,11 +87,11 @@ def _act_type(bits: int, signed: bool) -> IntType:
 
 class _Quantizer:
     def __init__(self, graph: Graph, ranges: dict[str, float], spec: QuantSpec,
-                 token_sets: Mapping[str, list] | None = None) -> None:
+                 calibration: Mapping[str, Any] | None = None) -> None:
         self.g = graph
         self.ranges = ranges
         self.spec = spec
-        self.token_sets = dict(token_sets or {})  # per TokenSelector node: its float candidate sets
+        self.calibration = dict(calibration or {})  # per plug-in node: what its tracer saw (token sets)
 
     def fail(self, node: Node, reason: str) -> QuantizationError:
         return QuantizationError(reason, node=node.name, op=node.op)
@@ -162,17 +189,15 @@ class _Quantizer:
                 self.average(node)
             elif node.op == "Add":
                 self.add(node)
-            elif node.op == "TokenSelector":
-                from hwprune.tokens.graph_quant import quantize_selector_node
-
-                quantize_selector_node(self.g, node, self.token_sets.get(node.name, []))
+            elif node.op in NODE_QUANTIZERS:
+                NODE_QUANTIZERS[node.op].quantize(self.g, node, self.calibration.get(node.name, []))
             elif node.op in PASS_THROUGH:
                 x = self.int_input(node)
                 out = self.g.tensor(node.outputs[0])
                 out.dtype, out.scale = x.dtype, list(x.scale)  # type: ignore[arg-type]
             else:
                 raise self.fail(
-                    node, f"has no integer implementation yet; integer ops: {', '.join(INTEGER_OPS)}"
+                    node, f"has no integer implementation yet; integer ops: {', '.join(integer_ops())}"
                 )
 
 
@@ -223,17 +248,20 @@ def quantize_graph(graph: Graph, feeds: Mapping[str, np.ndarray] | None, spec: Q
     """Return the integer version of ``graph``; ``feeds`` are the calibration inputs."""
     if feeds is None:
         raise QuantizationError("post-training quantization needs calibration data (give --calibration FILE.npz)")
-    token_sets: dict[str, list] = {}
-    if any(node.op == "TokenSelector" for node in graph.nodes):
-        from hwprune.tokens.dynamic import trace_float
-
-        ranges, token_sets = trace_float(graph, feeds)  # one sample at a time: token counts vary
+    plugins.load("quant")
+    calibration: dict[str, Any] = {}
+    tracers = [NODE_QUANTIZERS[op].trace for op in sorted({n.op for n in graph.nodes} & set(NODE_QUANTIZERS))]
+    tracers = [trace for trace in tracers if trace is not None]
+    if len(tracers) > 1:
+        raise QuantizationError("the graph mixes plug-in ops that each need their own calibration run")
+    if tracers:
+        ranges, calibration = tracers[0](graph, feeds)  # e.g. one sample at a time: token counts vary
     else:
         ranges = observe_ranges(graph, feeds)
     mins = {name: float(np.min(feeds[name])) for name in graph.inputs}
     q = copy.deepcopy(graph)
     _absorb_quant_nodes(q)
     _insert_input_quantizers(q, ranges, mins, spec)
-    _Quantizer(q, ranges, spec, token_sets).run()
+    _Quantizer(q, ranges, spec, calibration).run()
     q.verify()
     return q

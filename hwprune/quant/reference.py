@@ -1,4 +1,4 @@
-"""The integer golden model: executes a quantized IR graph exactly as DESIGN.md section 3 says.
+"""The integer golden model: executes a quantized IR graph exactly as docs/architecture.md section 3 says.
 
 All arithmetic is on int64 torch tensors (convolutions go through float64, which is exact while
 every partial sum stays below 2**53 — checked). RTL, HLS C-sim and the cycle model are compared
@@ -13,7 +13,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hwprune import plugins
 from hwprune.errors import GraphError
+from hwprune.ir.dynamic import has_dynamic_rows, run_per_sample
 from hwprune.ir.graph import Graph, Node, Tensor
 from hwprune.ir.types import IntType
 
@@ -175,13 +177,12 @@ def run_integer(
     """Run the quantized graph; returns its outputs (or every tensor, with ``keep_all``) as int64.
 
     Float graph inputs go through their ``Quantize`` nodes; integer tensors may also be fed
-    directly by name (e.g. a layer's input vector in a kernel test). A graph with TokenSelector nodes
-    runs one sample at a time (kernel: ``hwprune.tokens.dynamic``, ``IntSelector``); tensors after a
-    selector come back zero-padded to their IR shape, with their valid-row counts.
+    directly by name (e.g. a layer's input vector in a kernel test). A graph with data-dependent row
+    counts (TokenSelector nodes, kernel ``IntSelector``) runs one sample at a time (``hwprune.ir.dynamic``);
+    tensors after such an op come back zero-padded to their IR shape, with their valid-row counts.
     """
-    if any(node.op == "TokenSelector" for node in graph.nodes):
-        from hwprune.tokens.dynamic import run_per_sample  # registers the selector's kernel
-
+    plugins.load("quant")  # integer kernels of plug-in ops (``hwprune.plugins``)
+    if has_dynamic_rows(graph):
         return run_per_sample(graph, feeds, lambda one: _run(graph, one, True),
                               None if keep_all else graph.outputs)
     return _run(graph, feeds, keep_all)

@@ -1,7 +1,7 @@
 """Fixed-point requantisation: a real multiplier as an integer ``M`` and a right shift ``sh``.
 
 ``y = (acc * M + 2**(sh - 1)) >> sh`` (arithmetic shift, round half up) is what the RTL and HLS
-kernels compute, so the same two integers are used everywhere (DESIGN.md section 3).
+kernels compute, so the same two integers are used everywhere (docs/architecture.md section 3).
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""report stage (see DESIGN.md section 2)."""
+"""report stage (see docs/architecture.md, "Folder map")."""

@@ -1,7 +1,7 @@
 """``report.html``: one self-contained page a hardware engineer can read, regenerated from a build directory.
 
 Why it reads the build directory rather than the pipeline's objects: the report is the last stage
-(DESIGN.md section 1) and must be rebuildable alone (``hwprune report BUILD_DIR``) from the JSON
+(docs/architecture.md section 1) and must be rebuildable alone (``hwprune report BUILD_DIR``) from the JSON
 checkpoints — ``report.json`` (required), ``kernels.json`` (parallelism, the analytic resource model
 and the cycle model) and ``ir.json`` (the masks). The page is a Jinja2 template
 (``templates/report.html.j2``) with matplotlib figures inlined as base64 PNG, no script and no
@@ -163,7 +163,7 @@ def _yosys_counts(res: dict[str, Any]) -> dict[str, float]:
 
 def _resources(report: dict[str, Any], kernels: list[KernelSpec] | None,
                board: Board) -> dict[str, Any] | None:
-    from hwprune.estimate.analytic import Estimate, budget, kernel_resources
+    from hwprune.lower.resource_model import Estimate, budget, kernel_resources
 
     if kernels is None:
         return None

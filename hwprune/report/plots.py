@@ -1,7 +1,7 @@
 """The report's plots, drawn with matplotlib's Agg renderer and returned as base64 PNG data URIs.
 
 Why this shape: ``report.html`` must be one self-contained file (no CDN, no sibling images) and
-byte-identical for an identical ``report.json`` (DESIGN.md section 7). So every figure is built on a
+byte-identical for an identical ``report.json`` (docs/architecture.md section 7). So every figure is built on a
 bare ``matplotlib.figure.Figure`` (no pyplot: no global backend switch, no state shared with the
 caller), under matplotlib's default style with a fixed hash salt, at a fixed size and DPI, and saved
 without the PNG ``Software`` tag, which would change with the matplotlib version.

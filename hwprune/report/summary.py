@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from hwprune import plugins
 from hwprune.boards import Board
 from hwprune.ir.graph import Graph, Node
 from hwprune.lower.fitting import layer_interval
 from hwprune.lower.kernel_spec import KernelSpec
 
-__all__ = ["layer_macs", "build_summary"]
+__all__ = ["layer_macs", "build_summary", "NODE_SUMMARIES"]
+
+NodeSummary = Callable[[Node], "dict[str, Any] | None"]
+NODE_SUMMARIES: dict[str, tuple[str, NodeSummary]] = {}
+"""Op type -> (key, function) adding facts of an op with its own hardware to its row (None: nothing to add);
+filled by plug-ins of stage ``report`` (``hwprune.plugins``). Such facts are not in the layers' MAC totals."""
 
 
 def layer_macs(graph: Graph, node: Node, nonzero_only: bool = False) -> int:
@@ -50,10 +56,12 @@ def _layer_entry(graph: Graph, node: Node) -> dict[str, Any]:
             acc_bits=int(node.attrs["acc_bits"]),
             activation=node.attrs["activation"],
         )
-    if node.op == "TokenSelector" and "int_selector" in node.attrs:
-        from hwprune.tokens.emit import selector_summary
-
-        entry["selector"] = selector_summary(node)  # its own engines: not in the layers' MAC totals
+    plugins.load("report")
+    if node.op in NODE_SUMMARIES:
+        key, summarise = NODE_SUMMARIES[node.op]
+        facts = summarise(node)
+        if facts is not None:
+            entry[key] = facts
     return entry
 
 

@@ -1,1 +1,1 @@
-"""sim stage (see DESIGN.md section 2)."""
+"""sim stage (see docs/architecture.md, "Folder map")."""

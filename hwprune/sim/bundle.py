@@ -21,10 +21,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import logging
 
+from hwprune import plugins
 from hwprune.backends.rtl.emit import RtlDesign, banner, emit_kernel
 from hwprune.ir.graph import Graph
 from hwprune.lower.cycles import steady_state_interval
@@ -33,7 +34,7 @@ from hwprune.sim.golden import kernel_case, read_case, write_case
 from hwprune.sim.rtl_runner import build_design, run_case
 from hwprune.sim.vectors import stimulus
 
-__all__ = ["emit_rtl", "write_sim_bundle", "run_sim", "LayerReport", "NETWORK_CYCLE_BUDGET"]
+__all__ = ["emit_rtl", "write_sim_bundle", "run_sim", "LayerReport", "NETWORK_CYCLE_BUDGET", "BUILD_CHECKS"]
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,12 @@ class LayerReport:
         return dict(self.__dict__)
 
 
+BuildCheck = Callable[[Path, Sequence[str]], "list[LayerReport]"]
+BUILD_CHECKS: dict[str, BuildCheck] = {}
+"""Manifest file in ``sim/`` -> the check that replays what it lists (an op with its own hardware, e.g. the
+token selectors' ``token_selectors.json``); filled by plug-ins of stage ``sim`` (``hwprune.plugins``)."""
+
+
 def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure")) -> list[LayerReport]:
     """Build (Verilator) and replay every case of ``build_dir/sim``; one report per kernel, then one
     for the network top (when the bundle has one)."""
@@ -204,26 +211,10 @@ def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure")) -
         ))
     if manifest.get("network", {}).get("case"):
         reports.append(_network_report(build_dir, manifest["network"], tests, list(specs.values())))
-    if (sim_dir / "token_selectors.json").is_file():
-        reports.extend(_selector_reports(build_dir, tests))
-    return reports
-
-
-def _selector_reports(build_dir: Path, tests: Sequence[str]) -> list[LayerReport]:
-    """Replay every token selector of the build; its testbench checks values and cycles itself."""
-    from hwprune.tokens.rtl_sim import run_build_selectors
-
-    reports = []
-    for top, result in run_build_selectors(build_dir, tuple(f"token_{test}" for test in tests)).items():
-        case = read_case(build_dir / "sim" / result.case)
-        predicted = case["expected_cycles"] or []
-        measured = result.measured_cycles()
-        reports.append(LayerReport(
-            name=top, vectors=int(case.get("sets", 0)), beats=len(case["expected"]), bit_exact=result.passed,
-            cycle_exact=result.passed and measured == predicted, measured_last_cycle=measured[-1] if measured else None,
-            predicted_last_cycle=predicted[-1] if predicted else None, utilisation=None, log=str(result.log),
-            kind="selector", passed=result.passed,
-        ))
+    plugins.load("sim")
+    for manifest_name, check in sorted(BUILD_CHECKS.items()):
+        if (sim_dir / manifest_name).is_file():
+            reports.extend(check(build_dir, tests))
     return reports
 
 

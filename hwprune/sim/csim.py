@@ -28,6 +28,7 @@ import numpy as np
 
 from hwprune.backends.hls.writer import HlsProject
 from hwprune.errors import BuildError
+from hwprune.ir.dynamic import has_dynamic_rows, row_counts, valid_rows
 from hwprune.ir.graph import Graph
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.resources import shipped_dir
@@ -195,7 +196,7 @@ def write_network_vectors(hls_dir: str | Path, qgraph: Graph, x: np.ndarray) -> 
     vectors the integer reference feeds that layer on ``x`` (``write_layer_vectors``).
     """
     project = HlsProject.load(hls_dir)
-    if project.mode == "kernels" and any(node.op == "TokenSelector" for node in qgraph.nodes):
+    if project.mode == "kernels" and has_dynamic_rows(qgraph):
         return write_layer_vectors(hls_dir, qgraph, x)
     if project.mode != "network":
         raise CsimError(f"{hls_dir} is a {project.mode} project, not a network project")
@@ -208,13 +209,12 @@ def write_layer_vectors(hls_dir: str | Path, qgraph: Graph, x: np.ndarray) -> in
     """Per-layer golden vectors of a graph's kernel tops (``<ident>_top``, idents as ``lower_graph`` names
     them): each Dense/Conv layer's integer inputs and outputs when the reference runs the whole graph on
     ``x``. A Dense layer on tokens gets one vector per token row, only the valid rows after a selector
-    (``hwprune.tokens.dynamic``). Returns the number of vectors written over all tops."""
+    (``hwprune.ir.dynamic``). Returns the number of vectors written over all tops."""
     from hwprune.lower.names import unique_identifiers
     from hwprune.quant import run_integer
-    from hwprune.tokens.dynamic import token_counts, valid_rows
 
     layers = [node for node in qgraph.nodes if node.op in ("Dense", "Conv")]
-    counts = token_counts(qgraph)
+    counts = row_counts(qgraph)
     values = run_integer(qgraph, {qgraph.inputs[0]: np.asarray(x)}, keep_all=True)
     total = 0
     for node, ident in zip(layers, unique_identifiers([n.name for n in layers], prefix="layer")):

@@ -71,7 +71,7 @@ def kernel_case(spec: KernelSpec, x: np.ndarray, seed: int, name: str | None = N
                 ready_probability: float = 0.6) -> dict[str, Any]:
     """A case for one kernel: inputs ``x`` (batch), reference outputs, arrivals and predicted cycles."""
     from hwprune.backends.rtl.emit import KERNEL_PORTS
-    from hwprune.lower.cycles import kernel_model
+    from hwprune.lower.kernel_cycles import kernel_model
 
     expected = stream_order(spec, kernel_reference(spec, x))
     beats = stream_order(spec, x)

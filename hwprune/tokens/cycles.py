@@ -1,6 +1,6 @@
 """Cycle model of the hardware token selector: the cycle of every input acceptance and output beat.
 
-The timing half of the verification contract (DESIGN.md section 5) for ``TokenSelectorRtl``, written
+The timing half of the verification contract (docs/architecture.md section 5) for ``TokenSelectorRtl``, written
 from the micro-architecture rules below (conventions of ``hwprune.lower.cycles``: cycle c starts at
 rising edge c after reset; a beat at cycle c has valid and ready high during c). It reuses the MAC
 engine's own model (``EngineModel``, one per Linear, stateful across token sets) for the engine phases.

@@ -1,89 +1,44 @@
-"""Quantize the TokenSelector nodes of an IR graph and emit their hardware: RTL, HLS and golden vectors.
+"""Emit the hardware of the (quantized) TokenSelector nodes of an IR graph: RTL, HLS and golden vectors.
 
-Why a pass of its own: the graph quantizer (``hwprune.quant.ptq``) has no integer form of a selector, and
-a selector's integers (scales of every intermediate, GELU/exp/sigmoid constants) come from observing the
-selector's own inputs. ``quantize_token_selectors`` runs the float graph on calibration samples, collects
-each selector's candidate sets, calibrates the golden model (``quantize_selector``) and stores it in the
-node (attribute ``int_selector``, JSON). ``emit_token_selectors`` then writes, for every such node:
+Why a pass of its own: a selector is not lowered to a ``KernelSpec``; it has its own micro-architecture
+(``hwprune.tokens.rtl_selector``), HLS project (``hwprune.tokens.hls_writer``) and vectors. Its node
+carries its calibrated golden model (``hwprune.tokens.graph_quant``). ``emit_token_selectors`` writes,
+for every such node:
 
     rtl/<ident>.v                    the selector (``TokenSelectorRtl``), lint-clean Verilog
     rtl/token_selectors.json         tops, files, ports, beat format, per-selector facts
     hls/token_selectors/             Vitis HLS project (all selectors) with its golden sets and C-sim testbench
     sim/<ident>.case.json            golden beats, arrivals and the cycle model's cycle of every output beat
     sim/token_selectors.json         which case replays on which top (``hwprune.tokens.rtl_sim``)
+
+``register()`` is the token feature's plug-in of stage ``backends`` (``hwprune.plugins``): the compile's
+emit step calls ``emit_for_build`` through ``hwprune.backends.emitters.NODE_EMITTERS``.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-import torch
 
-from hwprune.errors import GraphError, QuantizationError
-from hwprune.ir.graph import Graph, Node
+from hwprune.backends.emitters import NODE_EMITTERS, EmitRequest
+from hwprune.ir.dynamic import row_counts
+from hwprune.ir.graph import Graph
 from hwprune.lower.names import unique_identifiers
-from hwprune.tokens.export import SELECTOR_PARAMS
-from hwprune.tokens.hardware import SelectorHardware, int_selector_from_dict, int_selector_to_dict
-from hwprune.tokens.reference import IntSelector, quantize_selector
-from hwprune.tokens.selector import TokenSelector
-from hwprune.tokens.vectors import TOKEN_PORTS, TokenSet, edge_sets, random_sets, selector_case
+from hwprune.quant.reference import run_integer
+from hwprune.sim.golden import write_case
+from hwprune.tokens.hardware import SelectorHardware
+from hwprune.tokens.hls_writer import write_token_hls, write_token_vectors
+from hwprune.tokens.ir_node import int_selector_of, selector_nodes
+from hwprune.tokens.rtl_sim import emit_selector_verilog
+from hwprune.tokens.token_sets import TOKEN_PORTS, TokenSet, edge_sets, random_sets
+from hwprune.tokens.vectors import selector_case
 
-__all__ = ["quantize_token_selectors", "emit_token_selectors", "TokenSelectorDesign", "selector_nodes",
-           "int_selector_of", "float_selector", "selector_idents", "graph_sets", "selector_summary"]
-
-ATTR = "int_selector"
-
-
-def selector_nodes(graph: Graph) -> list[Node]:
-    return [node for node in graph.nodes if node.op == "TokenSelector"]
-
-
-def float_selector(graph: Graph, node: Node) -> TokenSelector:
-    """The torch selector of a float node (its 12 weight constants)."""
-    weights = {role: torch.as_tensor(np.asarray(graph.tensor(name).real_values(), dtype=np.float32))
-               for role, name in zip(SELECTOR_PARAMS, node.inputs[2:])}
-    dim = int(graph.tensor(node.inputs[0]).shape[-1])
-    selector = TokenSelector(dim, int(node.attrs["heads"]))
-    with torch.no_grad():
-        named = dict(selector.named_parameters())
-        for role, value in weights.items():
-            named[role].copy_(value)
-    return selector.eval()
-
-
-def quantize_token_selectors(graph: Graph, feeds: Mapping[str, np.ndarray], max_samples: int = 256) -> Graph:
-    """A copy of ``graph`` whose TokenSelector nodes carry their calibrated ``IntSelector`` (JSON attr).
-
-    Selector-only: each selector picks its own input scale. ``hwprune.quant.quantize_graph`` quantizes a
-    whole graph instead (selectors at their input tensor's scale, ``hwprune.tokens.graph_quant``).
-    """
-    from hwprune.tokens.dynamic import trace_float
-
-    nodes = selector_nodes(graph)
-    if not nodes:
-        raise GraphError("the graph has no TokenSelector node")
-    missing = [name for name in graph.inputs if name not in feeds]
-    if missing:
-        raise QuantizationError(f"no calibration data for graph inputs {missing}")
-    feeds = {k: np.asarray(v)[:max_samples] for k, v in feeds.items()}
-    _, calibration = trace_float(graph, feeds)
-    out = copy.deepcopy(graph)
-    for node in selector_nodes(out):
-        sel = quantize_selector(float_selector(graph, node), calibration[node.name])
-        node.attrs[ATTR] = json.loads(json.dumps(int_selector_to_dict(sel)))
-    return out
-
-
-def int_selector_of(node: Node) -> IntSelector:
-    if ATTR not in node.attrs:
-        raise GraphError("TokenSelector node is not quantized (run quantize_token_selectors first)",
-                         node=node.name, op=node.op)
-    return int_selector_from_dict(node.attrs[ATTR])  # type: ignore[arg-type]
+__all__ = ["emit_token_selectors", "emit_for_build", "TokenSelectorDesign", "selector_idents", "graph_sets",
+           "register"]
 
 
 @dataclass(frozen=True)
@@ -117,10 +72,7 @@ def selector_idents(graph: Graph) -> list[str]:
 def graph_sets(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, list[TokenSet]]:
     """The int8 token sets (valid rows, package flag) every selector of the quantized ``graph`` sees when
     the integer reference runs on ``feeds``: the network's own golden inputs, seen from the selector."""
-    from hwprune.quant.reference import run_integer
-    from hwprune.tokens.dynamic import token_counts
-
-    counts = token_counts(graph)
+    counts = row_counts(graph)
     values = run_integer(graph, feeds, keep_all=True)
     sets: dict[str, list[TokenSet]] = {}
     for node in selector_nodes(graph):
@@ -142,10 +94,6 @@ def emit_token_selectors(graph: Graph, build_dir: str | Path, vectors: int = 32,
     the sets it sees on them (``graph_sets``), then 16 extreme sets and ``vectors`` random ones. ``hls``
     False (an ASIC target) skips ``hls/token_selectors/``.
     """
-    from hwprune.backends.hls.token_writer import write_token_hls, write_token_vectors
-    from hwprune.sim.golden import write_case
-    from hwprune.tokens.rtl_sim import emit_selector_verilog
-
     build_dir = Path(build_dir)
     nodes = selector_nodes(graph)
     if not nodes:
@@ -181,17 +129,14 @@ def emit_token_selectors(graph: Graph, build_dir: str | Path, vectors: int = 32,
     return designs
 
 
-def selector_summary(node: Node) -> dict[str, Any]:
-    """A quantized selector's row facts for ``report.json``: size, MACs of one set and the cycle model's
-    cycles per set at the most tokens, all candidates kept or all fused (``hwprune.tokens.cycles``, default
-    parallelism; inputs offered from cycle 0)."""
-    from hwprune.tokens.cycles import selector_cycles
+def emit_for_build(request: EmitRequest) -> tuple[str, str]:
+    """The compile's emit step for the selectors of ``request.graph`` (golden sets from its golden inputs)."""
+    designs = emit_token_selectors(request.graph, request.out_dir, seed=request.seed, source=request.source,
+                                   feeds=request.feeds, hls=request.hls)
+    where = f"rtl/, sim/{', hls/token_selectors/' if request.hls else ''}"
+    return "token_selectors", f"{where} ({len(designs)} selectors, {sum(d.sets for d in designs)} golden sets)"
 
-    hw = SelectorHardware.of(int_selector_of(node), int(node.attrs["max_tokens"]), "selector")
-    tokens = hw.max_tokens
-    per_head = {"local": tokens - 1, "score1": tokens - 1, "score2": tokens - 1, "score3": tokens - 1,
-                "head1": 1, "head2": 1}  # vectors per head through each Linear
-    macs = sum(hw.kernels[name].useful_macs * hw.heads * count for name, count in per_head.items())
-    return {"dim": hw.dim, "heads": hw.heads, "max_tokens": tokens, "macs_per_set": macs,
-            "cycles_all_kept": selector_cycles(hw, tokens, tokens - 1),
-            "cycles_all_fused": selector_cycles(hw, tokens, 0)}
+
+def register() -> None:
+    """Plug-in of stage ``backends``: the selector's emitter (idempotent)."""
+    NODE_EMITTERS.setdefault("TokenSelector", emit_for_build)

@@ -5,10 +5,10 @@ Every function here comes in two forms that describe *the same approximation*:
 - a float form (``*_approx``), to measure how far the approximation itself is from the exact function;
 - an integer form (``GeluInt``, ``ExpInt``, ``SoftmaxInt``, ``SigmoidInt``): int64 torch tensors in, int64
   out, with the integer constants computed once from the input scale (at compile time, in Python ints)
-  and the output scale stated. This integer form is part of the golden model (DESIGN.md section 3): the
+  and the output scale stated. This integer form is part of the golden model (docs/architecture.md section 3): the
   RTL and HLS selector must reproduce it bit for bit, so every rounding and shift is spelled out here.
 
-Constants (docs/tokens.md, ../shared/METHODS.md):
+Constants (docs/tokens.md; I-BERT, Kim et al., ICML 2021, whose polynomials HeatViT uses):
   erf(u) ≈ L(u) = sign(u)·[a(min(|u|,−b)+b)² + 1], a = −0.2888, b = −1.769  →  written below with the
   positive A = −a, B = −b as sign(u)·[1 − A(B − min(|u|, B))²];  GELU(x) ≈ x·(1 + L(x/√2))/2.
   exp(p) ≈ 0.3585(p + 1.353)² + 0.344 on p ∈ (−ln2, 0], exp(x̃) = exp(p)·2^−z with x̃ = p − z·ln2.

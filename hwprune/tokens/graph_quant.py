@@ -11,19 +11,32 @@ What a quantized selector node is:
   is a weighted average, at the same scale); the package flag and the count are int64;
 - the 12 float weights are dropped from the node and the graph: the integers live in the attribute
   ``int_selector`` (JSON of ``IntSelector``), the one copy RTL, HLS and the integer reference read.
+
+``register()`` is the token feature's plug-in of stage ``quant`` (``hwprune.plugins``): the integer kernel
+(``hwprune.quant.reference.INT_KERNELS``) and the node quantizer with its calibration tracer
+(``hwprune.quant.ptq.NODE_QUANTIZERS``).
 """
 
 from __future__ import annotations
 
+import copy
 import json
+from typing import Mapping
 
+import numpy as np
 import torch
 
-from hwprune.errors import QuantizationError
+from hwprune.errors import GraphError, QuantizationError
 from hwprune.ir.graph import Graph, Node
 from hwprune.ir.types import IntType
+from hwprune.quant.ptq import NODE_QUANTIZERS, NodeQuantizer
+from hwprune.quant.reference import INT_KERNELS
+from hwprune.tokens.dynamic import trace_float
+from hwprune.tokens.ir_node import ATTR, float_selector, int_selector_of, selector_nodes
+from hwprune.tokens.reference import quantize_selector
+from hwprune.tokens.selector_json import int_selector_to_dict
 
-__all__ = ["quantize_selector_node", "SELECTOR_INT_TYPE", "FLAG_TYPE"]
+__all__ = ["quantize_selector_node", "quantize_token_selectors", "SELECTOR_INT_TYPE", "FLAG_TYPE", "register"]
 
 SELECTOR_INT_TYPE = IntType(8, True)
 """What the hardware selector streams: signed 8-bit tokens (``hwprune.tokens.reference.INT8``)."""
@@ -49,10 +62,6 @@ def _package_input(graph: Graph, node: Node) -> None:
 def quantize_selector_node(graph: Graph, node: Node, calibration: list[torch.Tensor]) -> None:
     """Calibrate ``node``'s ``IntSelector`` at its input's scale on ``calibration`` (candidate sets [n, D],
     float) and rewrite the node and its outputs in place (see the module docstring)."""
-    from hwprune.tokens.emit import ATTR, float_selector
-    from hwprune.tokens.hardware import int_selector_to_dict
-    from hwprune.tokens.reference import quantize_selector
-
     x = graph.tensor(node.inputs[0])
     if x.dtype != SELECTOR_INT_TYPE or x.scale is None or len(x.scale) != 1:
         raise _fail(node, f"takes signed 8-bit tokens with one scale, not {x.dtype} {x.name!r} (needs act_bits 8; "
@@ -72,3 +81,49 @@ def quantize_selector_node(graph: Graph, node: Node, calibration: list[torch.Ten
     tokens.dtype, tokens.scale = x.dtype, list(x.scale)
     for tensor in (flag, count):
         tensor.dtype, tensor.scale = FLAG_TYPE, None
+
+
+def quantize_token_selectors(graph: Graph, feeds: Mapping[str, np.ndarray], max_samples: int = 256) -> Graph:
+    """A copy of ``graph`` whose TokenSelector nodes carry their calibrated ``IntSelector`` (JSON attr).
+
+    Selector-only: each selector picks its own input scale. ``hwprune.quant.quantize_graph`` quantizes a
+    whole graph instead (selectors at their input tensor's scale, ``hwprune.tokens.graph_quant``).
+    """
+    nodes = selector_nodes(graph)
+    if not nodes:
+        raise GraphError("the graph has no TokenSelector node")
+    missing = [name for name in graph.inputs if name not in feeds]
+    if missing:
+        raise QuantizationError(f"no calibration data for graph inputs {missing}")
+    feeds = {k: np.asarray(v)[:max_samples] for k, v in feeds.items()}
+    _, calibration = trace_float(graph, feeds)
+    out = copy.deepcopy(graph)
+    for node in selector_nodes(out):
+        sel = quantize_selector(float_selector(graph, node), calibration[node.name])
+        node.attrs[ATTR] = json.loads(json.dumps(int_selector_to_dict(sel)))
+    return out
+
+
+_SELECTORS: dict[int, tuple[object, object]] = {}
+
+
+def _int_kernel(graph: Graph, node: Node, xs: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """``IntSelector.select`` on one sample: (tokens [1, T', D], package flag [1], count [1])."""
+    if xs[0].shape[0] != 1:
+        raise GraphError("TokenSelector runs one sample at a time (run_integer splits the batch)",
+                         node=node.name, op=node.op)
+    attr = node.attrs.get("int_selector")
+    cached = _SELECTORS.get(id(node))
+    if cached is None or cached[0] is not attr:  # the attr object is kept alive, so its id stays unique
+        if len(_SELECTORS) >= 64:
+            _SELECTORS.clear()
+        cached = _SELECTORS[id(node)] = (attr, int_selector_of(node))
+    step = cached[1].select(xs[0][0], bool(int(xs[1].reshape(-1)[0])))  # type: ignore[attr-defined]
+    return (step.tokens[None], torch.tensor([int(step.has_package)], dtype=torch.int64),
+            torch.tensor([step.tokens.shape[0]], dtype=torch.int64))
+
+
+def register() -> None:
+    """Plug-in of stage ``quant``: the integer kernel and the node quantizer (idempotent)."""
+    INT_KERNELS.setdefault("TokenSelector", _int_kernel)  # type: ignore[arg-type]
+    NODE_QUANTIZERS.setdefault("TokenSelector", NodeQuantizer(quantize_selector_node, trace_float))

@@ -1,6 +1,6 @@
 """Integer golden model of the 8-bit token selector, token compaction and package-token fusion.
 
-What the RTL/HLS selector must reproduce bit for bit (DESIGN.md section 3), on int64 torch tensors:
+What the RTL/HLS selector must reproduce bit for bit (docs/architecture.md section 3), on int64 torch tensors:
 
   tokens q [T, D] int8 (scale s_x, class token first, the previous package token last when present)
   per head h, per candidate i (every row but the class token):

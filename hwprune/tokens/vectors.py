@@ -1,13 +1,12 @@
 """Golden vectors of the hardware selector: token sets, their beats, expected beats and cycles.
 
 Values always come from the integer golden model (``IntSelector.select``) and cycles from the cycle
-model (``hwprune.tokens.cycles``); this module only generates inputs and lays them out as stream beats
-(``hwprune.backends.rtl.token_selector.BEAT``: data [7:0], last [8], package [9]).
+model (``hwprune.tokens.cycles``); this module turns token sets (``hwprune.tokens.token_sets``) into a
+replayable case (``hwprune.sim.golden`` schema) with arrivals and the expected cycle of every output beat.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -15,79 +14,11 @@ import torch
 
 from hwprune.tokens.cycles import SelectorModel
 from hwprune.tokens.hardware import SelectorHardware
-from hwprune.tokens.reference import IntCompaction, IntSelector, int_mean
+from hwprune.sim.golden import make_case
+from hwprune.tokens.reference import IntSelector, int_mean
+from hwprune.tokens.token_sets import BEAT_BITS, TOKEN_PORTS, TokenSet, pack_set
 
-__all__ = ["TokenSet", "pack_set", "unpack_beats", "random_sets", "edge_sets", "selector_case", "TOKEN_PORTS",
-           "BEAT_BITS", "case_stats"]
-
-BEAT_BITS = 10
-TOKEN_PORTS = {
-    "in": {"data": "i__payload", "valid": "i__valid", "ready": "i__ready", "last": None},
-    "out": {"data": "o__payload", "valid": "o__valid", "ready": "o__ready", "last": None},
-}
-
-
-@dataclass(frozen=True)
-class TokenSet:
-    """One selector input: int8 tokens [T, D] (class first) and whether the last one is a package token."""
-
-    tokens: np.ndarray
-    has_package: bool
-
-    def select(self, sel: IntSelector) -> IntCompaction:
-        return sel.select(torch.from_numpy(np.asarray(self.tokens, dtype=np.int64)), self.has_package)
-
-
-def pack_set(tokens: np.ndarray, package_last: bool) -> list[int]:
-    """Beats of one set: D per token, ``last`` on the final beat, ``package`` on the last token if flagged."""
-    t, d = tokens.shape
-    beats = []
-    for i in range(t):
-        for c in range(d):
-            beat = int(tokens[i, c]) & 0xFF
-            beat |= int(i == t - 1 and c == d - 1) << 8
-            beat |= int(package_last and i == t - 1) << 9
-            beats.append(beat)
-    return beats
-
-
-def unpack_beats(beats: Sequence[int], dim: int) -> list[tuple[np.ndarray, bool]]:
-    """Split a beat stream into sets: (int8 tokens [T, D], last token flagged as package)."""
-    sets, current, flags = [], [], []
-    for beat in beats:
-        value = beat & 0xFF
-        current.append(value - 256 if value > 127 else value)
-        flags.append(bool(beat >> 9 & 1))
-        if beat >> 8 & 1:
-            usable = len(current) - len(current) % dim
-            tokens = np.array(current[:usable], dtype=np.int64).reshape(-1, dim)
-            sets.append((tokens, bool(flags[-1])))
-            current, flags = [], []
-    return sets
-
-
-def random_sets(dim: int, max_tokens: int, count: int, seed: int, std: float = 40.0) -> list[TokenSet]:
-    """``count`` sets with random sizes in [2, max_tokens], package flags and int8 values (normal, clipped)."""
-    rng = np.random.default_rng(seed)
-    sets = []
-    for _ in range(count):
-        t = int(rng.integers(2, max_tokens + 1))
-        scale = std * float(rng.choice([0.25, 1.0, 1.0, 3.0]))
-        tokens = np.clip(np.round(rng.normal(0.0, scale, size=(t, dim))), -128, 127).astype(np.int64)
-        sets.append(TokenSet(tokens, bool(rng.random() < 0.5)))
-    return sets
-
-
-def edge_sets(dim: int, max_tokens: int) -> list[TokenSet]:
-    """Extreme values and sizes: all zero, all max, all min, alternating, one candidate, the most tokens."""
-    sets = []
-    for t, pkg in ((max_tokens, False), (2, True), (2, False), (max_tokens, True)):
-        sets.append(TokenSet(np.zeros((t, dim), dtype=np.int64), pkg))
-        sets.append(TokenSet(np.full((t, dim), 127, dtype=np.int64), pkg))
-        sets.append(TokenSet(np.full((t, dim), -128, dtype=np.int64), pkg))
-        alternating = np.where(np.add.outer(np.arange(t), np.arange(dim)) % 2 == 0, 127, -128)
-        sets.append(TokenSet(alternating.astype(np.int64), pkg))
-    return sets
+__all__ = ["selector_case", "case_stats"]
 
 
 def _arrivals(model: SelectorModel, beats: int, style: int, rng: np.random.Generator) -> list[int]:
@@ -105,8 +36,6 @@ def _arrivals(model: SelectorModel, beats: int, style: int, rng: np.random.Gener
 def selector_case(hw: SelectorHardware, sel: IntSelector, sets: Sequence[TokenSet], seed: int,
                   name: str | None = None, ready_probability: float = 0.6) -> dict[str, Any]:
     """A replayable case: input beats with arrivals, expected beats (golden model) and cycles (model)."""
-    from hwprune.sim.golden import make_case
-
     rng = np.random.default_rng(seed)
     model = SelectorModel(hw)
     inputs: list[int] = []

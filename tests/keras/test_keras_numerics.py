@@ -8,7 +8,7 @@ What is compared, exactly (docs/keras.md, "Rounding"):
    QKeras computes in float32, but every value is a multiple of a power of two well inside float32's
    24-bit mantissa, so its float results are exact integers times the step.
 2. Each hidden layer's 8-bit **output** equals that accumulator divided by 2**k (k = log2(output step ÷
-   accumulator step)) and rounded half *up*, bit for bit: hwprune's requantiser (DESIGN.md section 3).
+   accumulator step)) and rounded half *up*, bit for bit: hwprune's requantiser (docs/architecture.md section 3).
    QKeras's ``quantized_relu`` rounds with ``tf.round``, half to *even*; the two differ by exactly +1 where
    the accumulator sits exactly on a .5 tie with an even integer part, and nowhere else.
 3. The last layer's int8 output equals the requantiser applied to QKeras's integer logits, bit for bit.

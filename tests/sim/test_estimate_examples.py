@@ -12,8 +12,8 @@ import pytest
 
 from hwprune.boards import load_board
 from hwprune.config import CompileConfig
-from hwprune.estimate.analytic import kernel_resources
-from hwprune.estimate.analytic_network import glue_resources
+from hwprune.lower.resource_model import kernel_resources
+from hwprune.lower.network_resources import glue_resources
 from hwprune.estimate.design import COUNT_KEYS
 from hwprune.sim.network import load_network
 from hwprune.flow import compile_model

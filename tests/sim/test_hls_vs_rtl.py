@@ -1,4 +1,4 @@
-"""HLS C-sim against RTL simulation, directly, on identical vectors (DESIGN.md §5.5).
+"""HLS C-sim against RTL simulation, directly, on identical vectors (docs/architecture.md §5.5).
 
 Both backends are checked against the integer reference elsewhere; this file closes the triangle:
 for every dense and conv kernel shape of the HLS suite, the values the Verilator-built RTL put on its

@@ -23,7 +23,7 @@ import torch
 from hwprune.ir.execute import run_float
 from hwprune.ir.graph import Graph
 from hwprune.quant import run_integer
-from hwprune.tokens.emit import int_selector_of
+from hwprune.tokens.ir_node import int_selector_of
 
 from token_model import DIM, OUT, SAMPLES, TOKENS, write_token_model
 
@@ -113,6 +113,13 @@ def test_compiling_twice_gives_identical_builds(token_build: TokenBuild) -> None
     assert a and a == b
 
 
+def test_the_build_matches_the_golden_digests(token_build: TokenBuild) -> None:
+    """The same bytes as recorded before the last refactor (``tools/golden_builds.py``)."""
+    golden = json.loads((Path(__file__).resolve().parent.parent / "golden" / "build_digests.json").read_text())
+    a = token_build.digests["a"]
+    assert sorted(p for p in set(a) | set(golden["tokens"]) if a.get(p) != golden["tokens"].get(p)) == []
+
+
 def test_selector_rtl_from_the_build_is_bit_and_cycle_exact(token_build: TokenBuild) -> None:
     from hwprune.sim.golden import read_case
     from hwprune.tokens.rtl_sim import run_build_selectors
@@ -126,7 +133,7 @@ def test_selector_rtl_from_the_build_is_bit_and_cycle_exact(token_build: TokenBu
 
 
 def test_hls_csim_from_the_build_is_bit_exact(token_build: TokenBuild) -> None:
-    from hwprune.backends.hls.token_writer import run_token_csim
+    from hwprune.tokens.csim import run_token_csim
     from hwprune.sim.csim import run_csim
 
     selectors = run_token_csim(token_build.build / "hls" / "token_selectors")

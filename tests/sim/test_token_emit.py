@@ -15,11 +15,13 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from hwprune.backends.hls.token_writer import run_token_csim
+from hwprune.tokens.csim import run_token_csim
 from hwprune.frontend import import_onnx
-from hwprune.tokens.emit import emit_token_selectors, int_selector_of, quantize_token_selectors
+from hwprune.tokens.emit import emit_token_selectors
+from hwprune.tokens.graph_quant import quantize_token_selectors
+from hwprune.tokens.ir_node import int_selector_of
 from hwprune.tokens.export import DOMAIN, OP_TYPE, export_vit_onnx
-from hwprune.tokens.hardware import int_selector_to_dict
+from hwprune.tokens.selector_json import int_selector_to_dict
 from hwprune.tokens.rtl_sim import run_token_case
 from hwprune.tokens.vit import DigitsViT, ViTConfig
 from hwprune.sim.rtl_runner import build_design

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hwprune.backends.hls.token_writer import run_token_csim, write_token_hls, write_token_vectors
+from hwprune.tokens.csim import run_token_csim
+from hwprune.tokens.hls_writer import write_token_hls, write_token_vectors
 
 from token_cases import SELECTORS, sets_for
 

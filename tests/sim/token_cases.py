@@ -22,7 +22,7 @@ import torch
 from hwprune.tokens.hardware import SelectorHardware
 from hwprune.tokens.reference import IntLinear, IntSelector, int_mean, quantize_selector
 from hwprune.tokens.selector import TokenSelector
-from hwprune.tokens.vectors import TokenSet, edge_sets, random_sets
+from hwprune.tokens.token_sets import TokenSet, edge_sets, random_sets
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL_TOKENS = 8

@@ -1,4 +1,4 @@
-"""The analytic resource model (hwprune.estimate.analytic) on small kernels checked by hand.
+"""The analytic resource model (hwprune.lower.resource_model) on small kernels checked by hand.
 
 Each expected number is worked out in the comments from the formulas in the module docstring, so a
 change of a formula shows up here as a deliberate edit, not as drift.
@@ -13,7 +13,7 @@ from hwprune.boards import load_board
 from hwprune.ir.types import IntType
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 from hwprune.prune.patterns.base import GroupLayout, pack_balanced
-from hwprune.estimate.analytic import (
+from hwprune.lower.resource_model import (
     Estimate, budget, design_resources, kernel_breakdown, kernel_resources, memory_cost, multiplier_dsps,
     mux_luts_per_bit, utilisation,
 )

@@ -8,6 +8,8 @@ build directories (JSON checkpoints, report, RTL, HLS, golden vectors, whatever 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -17,8 +19,11 @@ import numpy as np
 import onnx
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent.parent
+EXAMPLES = ROOT / "examples"
 HASH_SEEDS = ("0", "12345")
+GOLDEN = ROOT / "tests" / "golden" / "build_digests.json"
+"""sha256 of every file of each bundled example's default build (``tools/golden_builds.py --write``)."""
 
 
 def _hostile(directory: Path) -> Path:
@@ -45,7 +50,8 @@ def _files(root: Path) -> dict[str, bytes]:
 
 def _compile(model: Path, out: Path, hash_seed: str) -> dict[str, bytes]:
     env = dict(os.environ, PYTHONHASHSEED=hash_seed)
-    result = subprocess.run([sys.executable, "-m", "hwprune.cli", "compile", str(model), "-o", str(out)],
+    result = subprocess.run([sys.executable, "-m", "hwprune.cli", "compile", str(model), "--board", "zcu102",
+                             "-o", str(out)],
                             capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr
     return _files(out)
@@ -62,3 +68,18 @@ def test_build_is_identical_across_hash_seeds(name, tmp_path):
     assert differing == [], f"differ between PYTHONHASHSEED={HASH_SEEDS[0]} and {HASH_SEEDS[1]}: {differing}"
     for path, data in first.items():  # and no absolute path of the build machine leaks into them
         assert str(tmp_path).encode() not in data, path
+    golden = json.loads(GOLDEN.read_text()).get(name)
+    if golden is not None:  # the bundled examples: the very bytes recorded before the last refactor
+        _assert_golden(name, {path: hashlib.sha256(data).hexdigest() for path, data in first.items()}, golden)
+
+
+def _assert_golden(name: str, digests: dict[str, str], golden: dict[str, str]) -> None:
+    differing = sorted(p for p in set(digests) | set(golden) if digests.get(p) != golden.get(p))
+    assert differing == [], (f"{name}: files differ from tests/golden/build_digests.json: {differing} (if the "
+                             "change is meant, rerun tools/golden_builds.py --write and say why)")
+
+
+def test_pruned_example_build_matches_the_golden_digests(tmp_path):
+    files = _compile(EXAMPLES / "mlp_digits_pruned_qonnx.onnx", tmp_path / "build", "0")
+    _assert_golden("pruned_qonnx", {p: hashlib.sha256(d).hexdigest() for p, d in files.items()},
+                   json.loads(GOLDEN.read_text())["pruned_qonnx"])

@@ -148,7 +148,7 @@ def test_yosys_on_the_pareto_points(tmp_path):
         assert ("yosys" in p) == (p["index"] in result.data["pareto"])
     for p in result.pareto:
         assert p["yosys"]["family"] == "xc7" and p["yosys"]["lut"] > 0
-        assert p["yosys"]["dsp"] == p["resources"]["dsp"]  # the analytic DSP count is exact (analytic.py)
+        assert p["yosys"]["dsp"] == p["resources"]["dsp"]  # the analytic DSP count is exact (resource_model.py)
 
 
 def test_cli_prints_the_pareto_set_and_writes_files(examples_dir, tmp_path, capsys):

@@ -21,7 +21,7 @@ from hwprune.config import CompileConfig
 from hwprune.flow import compile_model
 from hwprune.lower.fitting import FitError, candidates, fit_kernels, lane_options, layer_interval
 from hwprune.lower.kernel_spec import KernelSpec
-from hwprune.estimate.analytic import budget, design_resources
+from hwprune.lower.resource_model import budget, design_resources
 
 from test_analytic import make_spec
 
@@ -203,7 +203,7 @@ def test_bad_target_interval(kernels: dict[str, list[KernelSpec]], bad: object) 
 
 
 def test_fixed_cost_of_the_top_is_paid_first(kernels: dict[str, list[KernelSpec]]) -> None:
-    from hwprune.estimate.analytic import Estimate
+    from hwprune.lower.resource_model import Estimate
 
     board = load_board("pynq-z2")
     limits = budget(board, 0.1)

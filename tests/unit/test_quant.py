@@ -1,4 +1,4 @@
-"""PTQ and the integer reference: the numerics contract of DESIGN.md section 3."""
+"""PTQ and the integer reference: the numerics contract of docs/architecture.md section 3."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_requantize_rounds_half_up_and_saturates():
 
 
 def _numpy_dense(x, w, b, mult, shift, lo, hi):
-    """An independent, plain-Python-integer statement of the DESIGN.md formula."""
+    """An independent, plain-Python-integer statement of the formula of docs/architecture.md section 3."""
     out = np.zeros((x.shape[0], w.shape[0]), dtype=object)
     for n in range(x.shape[0]):
         for c in range(w.shape[0]):

@@ -15,7 +15,7 @@ from hwprune.config import CompileConfig
 from hwprune.flow import compile_model
 from hwprune.lower.fitting import layer_interval
 from hwprune.lower.kernel_spec import KernelSpec
-from hwprune.estimate.analytic import design_resources
+from hwprune.lower.resource_model import design_resources
 from hwprune.report.html import SECTIONS, ReportError, write_html_report
 
 BUILDS = {

@@ -14,7 +14,7 @@ from hwprune.errors import GraphError, QuantizationError
 from hwprune.frontend import import_onnx
 from hwprune.ir.execute import run_float
 from hwprune.quant import quantize_graph, run_integer
-from hwprune.tokens.emit import int_selector_of
+from hwprune.tokens.ir_node import int_selector_of
 from hwprune.tokens.export import apply_selector, export_token_model
 from hwprune.tokens.selector import TokenSelector
 

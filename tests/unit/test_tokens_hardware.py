@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 
 from hwprune.tokens.cycles import GELU_LATENCY, RECIP_CYCLES, SelectorModel, selector_cycles, softmax_latency
 from hwprune.tokens.fixed_point import SoftmaxInt
-from hwprune.tokens.hardware import SelectorHardware, SoftmaxHw, int_selector_from_dict, int_selector_to_dict
+from hwprune.tokens.hardware import SelectorHardware, SoftmaxHw
+from hwprune.tokens.selector_json import int_selector_from_dict, int_selector_to_dict
 from hwprune.tokens.reference import IntSelector, quantize_selector
 from hwprune.tokens.selector import TokenSelector
-from hwprune.tokens.vectors import TokenSet, case_stats, pack_set, random_sets, selector_case, unpack_beats
+from hwprune.tokens.token_sets import TokenSet, pack_set, random_sets, unpack_beats
+from hwprune.tokens.vectors import case_stats, selector_case
 
 DIM, HEADS, MAX_TOKENS = 16, 2, 10
 

@@ -10,10 +10,11 @@ import pytest
 from onnx import numpy_helper
 
 from hwprune.errors import UnsupportedOpError
-from hwprune.frontend.onnx import HANDLERS, ImportContext
+from hwprune.frontend.onnx_context import HANDLERS, ImportContext
 from hwprune.frontend.onnx_loader import load_onnx
-from hwprune.ir.graph import Graph, Tensor
-from hwprune.ir.ops import OPS, check_node
+from hwprune import plugins
+from hwprune.ir.graph import Graph, Tensor, check_node
+from hwprune.ir.ops import OPS
 from hwprune.tokens.export import OP_TYPE
 from hwprune.tokens.onnx_handler import register, token_selector_handler
 
@@ -30,16 +31,10 @@ def _context(path: Path) -> tuple[ImportContext, list[onnx.NodeProto]]:
 
 
 @pytest.fixture
-def registered():
-    """register() mutates the global registries: restore them so other tests see the frontend as shipped."""
-    from hwprune.ir.execute import FLOAT_KERNELS
-
-    saved = [(reg, dict(reg)) for reg in (OPS, HANDLERS, FLOAT_KERNELS)]
-    register()
-    yield
-    for reg, copy in saved:
-        reg.clear()
-        reg.update(copy)
+def registered() -> None:
+    """The token feature's plug-ins of stages ir and frontend, as the importer loads them (entry points)."""
+    plugins.load("ir")
+    plugins.load("frontend")
 
 
 def test_handler_emits_a_checked_ir_node(examples_dir: Path, registered: None) -> None:

@@ -36,6 +36,7 @@ import jinja2
 from hwprune import __version__
 from hwprune.boards import Board, load_board
 from hwprune.errors import BoardError, BuildError
+from hwprune.ir.dynamic import has_dynamic_rows
 from hwprune.ir.graph import Graph
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.names import identifier, unique_identifiers
@@ -225,7 +226,7 @@ def write_hls(kernels: Sequence[KernelSpec], qgraph: Graph | None, board: Board 
     else:
         stem, source = "kernels", "KernelSpecs " + ", ".join(spec.name for spec in kernels)
     name = unique_identifiers([project or stem], prefix="net")[0]
-    if qgraph is not None and any(node.op == "TokenSelector" for node in qgraph.nodes):
+    if qgraph is not None and has_dynamic_rows(qgraph):
         qgraph = None  # per-layer tops: no fixed-length network stream across a selector (module docstring)
     files, tops = _render_all(kernels, qgraph, board, name, source)
     out_dir = Path(out_dir)

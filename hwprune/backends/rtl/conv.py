@@ -3,7 +3,7 @@
 Why this shape: a conv layer is the dense engine run once per output pixel on the window
 ``x[c, oy·s + ky·d - pad, ox·s + kx·d - pad]`` flattened in (c, ky, kx) order — the K order of the
 weight matrix, so the balanced layout, the packed ROM and the whole engine are reused unchanged
-(DESIGN.md section 4: one engine for every balanced pattern).
+(docs/architecture.md section 4: one engine for every balanced pattern).
 
 Streams are pixel-major (H, W), channels inner. The generator reads a circular buffer of
 ``R = min(H, kh_eff + s_h)`` input rows (``hwprune.backends.rtl.line_buffer``): a window beat is offered

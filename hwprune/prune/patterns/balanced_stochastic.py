@@ -1,6 +1,7 @@
 """``balanced_stochastic``: hwprune's definition of RAMAN's hardware-aware balanced stochastic pruning.
 
-RAMAN's papers do not publish the group size or the sampling rule (see METHODS.md), so this is ours:
+RAMAN's papers (arXiv 2306.06493, 2504.06996) do not publish the group size or the sampling rule, so this
+is ours:
 
 * **groups** — contiguous chunks of ``group_size`` inputs along K (Dense ``[out, in]``, Conv
   ``[F, C·kh·kw]`` in (c, kh, kw) order): exactly what one MAC unit of a lane reads. The last chunk is

@@ -1,6 +1,6 @@
 """The contract every sparsity pattern fulfils, and the packing shared by the balanced ones.
 
-A pattern is four things kept together (DESIGN.md section 4): a mask function, a packer, a
+A pattern is four things kept together (docs/architecture.md section 4): a mask function, a packer, a
 hardware mapping and a cycle formula. The balanced patterns (N:M, bank-balanced, balanced
 stochastic, balanced block-punched, and dense as "keep all") share one hardware mapping: the input
 axis of the weight matrix is cut into contiguous *groups*; every row keeps exactly ``k`` weights in

@@ -1,6 +1,6 @@
 """``block_punched`` (YOLObile, Cai et al. AAAI 2021) for conv weights, plus a balanced variant.
 
-Definition as implemented (METHODS.md gives YOLObile's; differences are marked *hwprune*):
+Definition as implemented (YOLObile's, Cai et al., AAAI 2021; differences are marked *hwprune*):
 
 * The weight ``[F, C, kh, kw]`` is cut into blocks of ``filters`` consecutive filters × ``channels``
   consecutive input channels (defaults 8 × 4). A Dense ``[out, in]`` weight is a 1×1 conv.

@@ -1,6 +1,6 @@
 """Analytic resources of the network top's glue: the FIFOs between stages, the max-pool and reorder
 stages, and the pacer (``hwprune.backends.rtl.network`` and ``stages``); the kernels are
-``hwprune.estimate.analytic``'s.
+``hwprune.lower.resource_model``'s.
 
 Why: the fitter must budget what the top adds, or a CNN whose pooling and reorder buffers fill the LUTs
 would "fit" on paper only. None of it depends on the lanes, so the fitter adds it as one fixed cost.
@@ -26,11 +26,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from hwprune.estimate.analytic import Estimate, memory_cost
 from hwprune.ir.graph import Graph
 from hwprune.lower.conv_cycles import buffer_rows
+from hwprune.lower.fitting import layer_interval
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.network_plan import NetworkPlan, NetworkUnsupported, StagePlan, plan_network
+from hwprune.lower.resource_model import Estimate, memory_cost
 
 __all__ = ["glue_breakdown", "glue_resources", "network_glue", "FIFO_LUTS", "FIFO_FFS", "STAGE_LUTS", "STAGE_FFS",
            "MIN_FIFO_DEPTH"]
@@ -97,8 +98,6 @@ def network_glue(graph: Graph, kernels: Sequence[KernelSpec], family: str = "xcu
     """The glue the top of ``graph`` will need, before fitting (so for any lanes): FIFOs at their
     minimum depth, the pacer for the slowest unfitted layer's interval. Nothing if the graph gets no
     top (branches, token selectors: ``NetworkUnsupported``)."""
-    from hwprune.lower.fitting import layer_interval
-
     try:
         plan = plan_network(graph, kernels, "top")
     except NetworkUnsupported:

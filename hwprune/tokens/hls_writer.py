@@ -1,4 +1,4 @@
-"""Write the HLS project of one or more token selectors and run its g++ C-simulation.
+"""Write the HLS project of one or more token selectors (its g++ C-simulation: ``hwprune.tokens.csim``).
 
 Layout (all text, byte-identical for identical inputs), in its own directory so it never collides with
 the layer project of ``writer.py``:
@@ -14,9 +14,6 @@ the layer project of ``writer.py``:
 from __future__ import annotations
 
 import json
-import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,9 +25,9 @@ from hwprune.errors import BuildError
 from hwprune.resources import shipped_dir
 from hwprune.tokens.hardware import SelectorHardware
 from hwprune.tokens.reference import IntSelector
-from hwprune.tokens.vectors import TokenSet
+from hwprune.tokens.token_sets import TokenSet
 
-__all__ = ["write_token_hls", "write_token_vectors", "run_token_csim", "TokenCsimResult", "TOKEN_MANIFEST"]
+__all__ = ["write_token_hls", "write_token_vectors", "TOKEN_MANIFEST"]
 
 TOKEN_MANIFEST = "tokens.json"
 _LINEARS = (("lin_local", "local"), ("lin_s1", "score1"), ("lin_s2", "score2"), ("lin_s3", "score3"),
@@ -119,35 +116,3 @@ def write_token_vectors(out_dir: Path, ident: str, sel: IntSelector, sets: Seque
     (data / f"{ident}.in.txt").write_text("".join(ins), encoding="ascii")
     (data / f"{ident}.out.txt").write_text("".join(outs), encoding="ascii")
     return len(sets)
-
-
-@dataclass(frozen=True)
-class TokenCsimResult:
-    """Per top: (sets run, failing sets); ``passed`` only when every top ran every set bit-exact."""
-
-    passed: bool
-    tops: dict[str, tuple[int, int]]
-    compile_seconds: float
-    log: str
-
-
-def run_token_csim(out_dir: Path, opt: str = "-O1", defines: Sequence[str] = ()) -> TokenCsimResult:
-    """Build the testbench with g++ (-Wall -Wextra -Werror, ap_types from hls4ml) and run every top."""
-    import re
-
-    from hwprune.sim.csim import compile_cpp
-
-    root = Path(out_dir)
-    manifest = json.loads((root / TOKEN_MANIFEST).read_text(encoding="utf-8"))
-    project = manifest["project"]
-    built = compile_cpp([root / "firmware" / f"{project}.cpp", root / "tb" / f"tb_{project}.cpp"],
-                        root / "csim" / f"tb_{project}", include_dirs=[root / "firmware" / "include"],
-                        defines=defines, opt=opt)
-    start = time.perf_counter()
-    proc = subprocess.run([str(built.binary), "--data", str(root / "tb" / "data"), "--out", str(root / "csim")],
-                          capture_output=True, text=True, timeout=600)
-    tops = {name: (int(n), int(bad)) for name, n, bad in
-            re.findall(r"^RESULT (\S+) vectors=(\d+) failing=(\d+)$", proc.stdout, re.M)}
-    expected = {s["ident"] for s in manifest["selectors"]}
-    passed = proc.returncode == 0 and set(tops) == expected and all(bad == 0 for _, bad in tops.values())
-    return TokenCsimResult(passed, tops, built.seconds + time.perf_counter() - start, proc.stdout + proc.stderr)

@@ -1,10 +1,11 @@
 """Analytic resource model of a kernel: closed-form DSP / BRAM / LUT / FF counts from a ``KernelSpec``.
 
-Why it exists beside Yosys (DESIGN.md section 6): board fitting (``hwprune.lower.fitting``) tries
+Why it exists beside Yosys (docs/architecture.md section 6): board fitting (``hwprune.lower.fitting``) tries
 hundreds of lane/MAC configurations per layer, and synthesis takes tens of seconds each. This model
 answers in microseconds, from the documented micro-architecture of the dot-product engine
 (``hwprune.backends.rtl.engine``) — not from its source — and the report prints it next to Yosys's
-figures with their difference, so a drift between the two is visible.
+figures with their difference, so a drift between the two is visible. It lives in ``hwprune.lower``
+because it is the fitter's cost model: lowering needs it before any backend or estimate runs.
 
 Per kernel, with ``L`` lanes, ``P`` MACs per lane, group size ``S``, ``kept`` per group, ``G`` groups,
 ``passes = ceil(out / L)``, ``rounds = G / P``, weight bits ``b_w``, offset bits ``b_o``, activation

@@ -26,68 +26,20 @@ The exact cycle of every output beat follows from these rules (``hwprune.tokens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.engine import DotEngine
-from hwprune.backends.rtl.token_nonlinear import GeluUnit
 from hwprune.tokens.hardware import SelectorHardware
+from hwprune.tokens.rtl_nonlinear import GeluUnit
+from hwprune.tokens.rtl_package import package_phases
+from hwprune.tokens.rtl_parts import BEAT, Ctx, State, counter, ram
+from hwprune.tokens.rtl_score import score_phases
 
 __all__ = ["BEAT", "TokenSelectorRtl", "State"]
-
-BEAT = data.StructLayout({"data": signed(8), "last": 1, "package": 1})
-
-
-class State:
-    """Phase numbers of the sequencer (see the module docstring)."""
-
-    IN, DRAIN, MEANS, HEAD1, HEAD2, S1, S2, S3, SCORE, RECIP, OUT, PKG = range(12)
-
-
-@dataclass
-class Ram:
-    """A small buffer: synchronous write port, combinational read ports (distributed RAM)."""
-
-    mem: memory.Memory
-    write: Any
-    reads: list[Any] = field(default_factory=list)
-
-    def read(self) -> Any:
-        port = self.mem.read_port(domain="comb")
-        self.reads.append(port)
-        return port
-
-
-def ram(m: Module, name: str, shape: Any, depth: int) -> Ram:
-    """A buffer of ``depth`` words (at least 2, so no address port is zero bits wide)."""
-    mem = memory.Memory(shape=shape, depth=max(2, depth), init=[])
-    m.submodules[name] = mem
-    return Ram(mem, mem.write_port())
-
-
-@dataclass
-class Ctx:
-    """Signals shared by the phases (built in ``TokenSelectorRtl.elaborate``)."""
-
-    hw: SelectorHardware
-    state: Signal
-    ncand: Signal  # T − 1 of the set being processed
-    pkg_in: Signal  # the set's last token is a previous package token
-    engines: dict[str, DotEngine]
-    bufs: dict[str, Ram]
-    goto: Any  # goto(state) in the sync domain
-    mean_recip: Any = None  # R[n] of the set (IN)
-    w_sum: Any = None  # W = Σ_h w_h (HEAD2)
-    den: Any = None  # Σ S_i over the fused candidates (SCORE)
-    fused: Any = None  # how many candidates are fused (SCORE)
-
-
-def counter(count: int, name: str) -> Signal:
-    return Signal(range(max(2, count)), name=name)
 
 
 class TokenSelectorRtl(wiring.Component):
@@ -98,9 +50,6 @@ class TokenSelectorRtl(wiring.Component):
         super().__init__({"i": In(stream.Signature(BEAT)), "o": Out(stream.Signature(BEAT))})
 
     def elaborate(self, platform: object) -> Module:
-        from hwprune.backends.rtl.token_package import package_phases
-        from hwprune.backends.rtl.token_score import score_phases
-
         m = Module()
         hw = self.hw
         state = Signal(range(12), name="state", init=State.IN)

@@ -13,8 +13,8 @@ from typing import Any
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 
-from hwprune.backends.rtl.token_nonlinear import GeluUnit, SigmoidUnit, SoftmaxKeepUnit
-from hwprune.backends.rtl.token_selector import Ctx, State, counter, ram
+from hwprune.tokens.rtl_nonlinear import GeluUnit, SigmoidUnit, SoftmaxKeepUnit
+from hwprune.tokens.rtl_parts import Ctx, State, counter, ram
 
 __all__ = ["score_phases"]
 

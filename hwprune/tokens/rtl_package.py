@@ -16,7 +16,7 @@ from typing import Any
 
 from amaranth.hdl import Module, Mux, Signal, signed
 
-from hwprune.backends.rtl.token_selector import Ctx, State, counter, ram
+from hwprune.tokens.rtl_parts import Ctx, State, counter, ram
 from hwprune.tokens.reference import FUSE_RECIP_BITS
 
 __all__ = ["package_phases", "RECIP_CYCLES"]

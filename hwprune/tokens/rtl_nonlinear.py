@@ -33,7 +33,7 @@ def _bits(bound: int) -> int:
 
 
 def requant_int8(m: Module, value: Signal, mult: int, shift: int, name: str) -> Signal:
-    """Comb ``clamp((value·M + 2^(sh−1)) >> sh, −128, 127)`` (the requantiser of DESIGN.md section 3)."""
+    """Comb ``clamp((value·M + 2^(sh−1)) >> sh, −128, 127)`` (the requantiser of docs/architecture.md section 3)."""
     width = len(value) + mult.bit_length() + 2
     rounded = Signal(signed(width), name=f"{name}_rounded")
     m.d.comb += rounded.eq((value * mult + (1 << (shift - 1))) >> shift)

@@ -18,3 +18,10 @@ def write_section(name: str, body: str, doc: Path = DOC) -> None:
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text, encoding="utf-8")
+
+
+def publish(name: str, lines: list[str], doc: Path = DOC) -> None:
+    """Write ``lines`` as section ``name`` of the benchmarks page and print them (every bench ends so)."""
+    body = "\n".join(lines)
+    write_section(name, body, doc)
+    print(body)

@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _doc import write_section  # noqa: E402
+from _doc import publish  # noqa: E402
 
 from hwprune.backends.rtl.emit import emit_kernel  # noqa: E402
 from hwprune.lower.cycles import EngineTiming, steady_state_interval  # noqa: E402
@@ -137,8 +137,7 @@ def main() -> int:
     lines += ["", "Targets: balanced speed-up ≥ 0.9 × 1/(1−s), balanced utilisation ≥ 0.98. The unstructured "
               "mask keeps the same number of weights but the array must provision every group for the "
               "fullest one, so its cycles follow the worst group, not the sparsity."]
-    write_section("kernel_cycles", "\n".join(lines))
-    print("\n".join(lines))
+    publish("kernel_cycles", lines)
     failed = [n for n, s, m, ideal in rows if n.startswith("balanced")
               and (base["cycles"] / m["cycles"] < 0.9 * ideal or m["util"] < 0.98)]  # type: ignore[operator]
     return 1 if failed else 0

@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _doc import write_section  # noqa: E402
+from _doc import publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HWPRUNE_CACHE_DIR", str(ROOT / ".venv" / ".hwprune-cache"))
@@ -146,8 +146,7 @@ def main() -> int:
                      f"{r['lut']} | {r['ff']} | {r['interval']:.0f} | {r['latency']} | {r['speedup']:.2f}× | "
                      f"{util:.2f} |")
     lines += ["", _reading(rows)]
-    write_section("network_cycles", "\n".join(lines))
-    print("\n".join(lines))
+    publish("network_cycles", lines)
     return 0
 
 

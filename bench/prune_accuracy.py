@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _doc import write_section  # noqa: E402
+from _doc import publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = {"MLP": "mlp_digits.onnx", "CNN": "cnn_digits.onnx"}
@@ -172,8 +172,7 @@ def main() -> int:
             f"| {r['model']} | {r['label']} | {100 * r['sparsity']:.0f}% | {100 * r['reached']:.1f}% | {r['method']} "
             f"| {100 * r['float']:.2f}% | {100 * r['int8']:.2f}% | {r['meta']:.3g} | {100 * r['storage']:.1f}% |"
         )
-    write_section("prune_accuracy", "\n".join(lines))
-    print("\n".join(lines))
+    publish("prune_accuracy", lines)
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _doc import write_section  # noqa: E402
+from _doc import publish  # noqa: E402
 
 from hwprune.demo import run_demo  # noqa: E402
 
@@ -34,8 +34,7 @@ def main() -> int:
     for row in rows:
         diff = float(row["integer_top1"]) - float(row["float_top1"])
         lines.append(f"| `{row['model']}` | {row['float_top1']:.2f}% | {row['integer_top1']:.2f}% | {diff:+.2f} |")
-    write_section("quant_accuracy", "\n".join(lines))
-    print("\n".join(lines))
+    publish("quant_accuracy", lines)
     return 0
 
 

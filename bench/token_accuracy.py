@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from _doc import write_section  # noqa: E402
+from _doc import publish  # noqa: E402
 
 from hwprune.datasets import load_digits_split  # noqa: E402
 from hwprune.tokens.artefacts import load_vit  # noqa: E402
@@ -85,9 +85,7 @@ def main() -> int:
         "",
         format_error_table(approximation_errors()),
     ]
-    body = "\n".join(lines)
-    write_section("token_accuracy", body)
-    print(body)
+    publish("token_accuracy", lines)
     return 0
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from _doc import write_section  # noqa: E402
+from _doc import publish  # noqa: E402
 from token_accuracy import block_macs  # noqa: E402
 
 from hwprune.datasets import load_digits_split  # noqa: E402
@@ -129,9 +129,7 @@ def main() -> int:
     else:
         lines.append(f"Target (≥ {TARGET_REMOVED:.0f}% removed within {TARGET_DROP:.0f} point, int8 selectors): "
                      "**not reached** by any row above.")
-    body = "\n".join(lines)
-    write_section("token_pruning", body)
-    print(body)
+    publish("token_pruning", lines)
     return 0
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _doc import write_section  # noqa: E402
+from _doc import publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "examples" / "mlp_digits.onnx"
@@ -160,8 +160,7 @@ def main() -> int:
         lines.append(f"| hls4ml | conversion failed: `{error}` | | | | | |")
     lines += ["", f"Float model top-1: {_pct(float_pred, labels)}. hls4ml's default precision is not tuned "
               "here; its agreement reflects that default, not the best it can do."]
-    write_section("vs_hls4ml", "\n".join(lines))
-    print("\n".join(lines))
+    publish("vs_hls4ml", lines)
     return 0 if ours["bit_exact"] else 1
 
 

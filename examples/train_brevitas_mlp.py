@@ -13,7 +13,6 @@ Deterministic: rerunning with the same seed gives byte-identical files.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 import sys
@@ -30,16 +29,10 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_digits import (  # noqa: E402  (shared deterministic helpers)
     canonicalize_onnx,
-    make_deterministic,
+    start_example,
     save_npz_deterministic,
     train,
 )
-
-try:
-    from hwprune.datasets import load_digits_split
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from hwprune.datasets import load_digits_split
 
 with warnings.catch_warnings():  # "fast_hadamard_transform package not found": irrelevant here
     warnings.filterwarnings("ignore", message=".*fast_hadamard_transform.*")
@@ -120,15 +113,7 @@ def check_with_qonnx(path: Path, model: nn.Module, x: np.ndarray, y: np.ndarray)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-
-    make_deterministic(args.seed)
-    data = load_digits_split(seed=args.seed)
+    args, data, t0 = start_example(__doc__, argv)
     x_tr, y_tr = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
 
     torch.manual_seed(args.seed)

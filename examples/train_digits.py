@@ -51,6 +51,19 @@ def make_deterministic(seed: int) -> None:
     torch.set_num_threads(1)
 
 
+def start_example(doc: str | None, argv: list[str] | None) -> tuple[argparse.Namespace, object, float]:
+    """What every training script starts with: ``--out`` (default: this folder) and ``--seed``, the
+    output folder made, torch made deterministic, the digits split loaded; returns (args, split, t0)."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    make_deterministic(args.seed)
+    return args, load_digits_split(seed=args.seed), t0
+
+
 def train(
     model: nn.Module,
     x: torch.Tensor,
@@ -185,15 +198,7 @@ def export_and_check(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-
-    make_deterministic(args.seed)
-    data = load_digits_split(seed=args.seed)
+    args, data, t0 = start_example(__doc__, argv)
     x_tr, y_tr = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
 
     torch.manual_seed(args.seed)

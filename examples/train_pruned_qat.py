@@ -18,7 +18,6 @@ Deterministic: rerunning with the same seed gives byte-identical files (< 30 s o
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -29,13 +28,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_brevitas_mlp import LINEARS, build_quant_mlp, export  # noqa: E402
-from train_digits import make_deterministic, save_npz_deterministic  # noqa: E402
+from train_digits import save_npz_deterministic, start_example  # noqa: E402
 
-try:
-    from hwprune.datasets import load_digits_split
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from hwprune.datasets import load_digits_split
+# (train_digits puts the checkout on sys.path when hwprune is not installed)
 from hwprune.prune.finetune import TrainConfig, accuracy, train  # noqa: E402
 from hwprune.prune.schedules import Cubic  # noqa: E402
 from hwprune.prune.sparsifier import Sparsifier  # noqa: E402
@@ -63,15 +58,7 @@ def nudge_kept_zeros(model: torch.nn.Module, masks: dict[str, np.ndarray]) -> in
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-
-    make_deterministic(args.seed)
-    data = load_digits_split(seed=args.seed)
+    args, data, t0 = start_example(__doc__, argv)
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     x_te, y_te = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
 

@@ -18,6 +18,8 @@ Latencies (register stages): GELU 3, sigmoid 2, softmax 6 + quotient bits — th
 
 from __future__ import annotations
 
+from typing import Any
+
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -42,12 +44,17 @@ def requant_int8(m: Module, value: Signal, mult: int, shift: int, name: str) -> 
     return out
 
 
+def unit_ports(out_shape: Any) -> dict[str, Any]:
+    """The ports of a stall-free unit: one int8 value in (with its valid), one result out."""
+    return {"i_valid": In(1), "i_data": In(signed(8)), "o_valid": Out(1), "o_data": Out(out_shape)}
+
+
 class GeluUnit(wiring.Component):
     """GELU8 (``GeluInt`` + requantisation to int8) in ``GELU_LATENCY`` stages."""
 
     def __init__(self, hw: GeluHw) -> None:
         self.hw = hw
-        super().__init__({"i_valid": In(1), "i_data": In(signed(8)), "o_valid": Out(1), "o_data": Out(signed(8))})
+        super().__init__(unit_ports(signed(8)))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -76,8 +83,7 @@ class SigmoidUnit(wiring.Component):
 
     def __init__(self, hw: SigmoidHw) -> None:
         self.hw = hw
-        super().__init__({"i_valid": In(1), "i_data": In(signed(8)), "o_valid": Out(1),
-                          "o_data": Out(unsigned(hw.frac_bits + 1))})
+        super().__init__(unit_ports(unsigned(hw.frac_bits + 1)))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -110,8 +116,7 @@ class SoftmaxKeepUnit(wiring.Component):
 
     def __init__(self, hw: SoftmaxHw) -> None:
         self.hw = hw
-        super().__init__({"i_valid": In(1), "i_data": In(signed(8)), "o_valid": Out(1),
-                          "o_data": Out(unsigned(hw.frac_bits + 1))})
+        super().__init__(unit_ports(unsigned(hw.frac_bits + 1)))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

@@ -10,7 +10,7 @@ share them, i.e. block-punched balanced).
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from hwprune.ir.types import IntType
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.names import identifier
 
-__all__ = ["ctype", "host_ctype", "c_array", "mac_layer", "network_stages", "MAX_PRODUCT_BITS"]
+__all__ = ["ctype", "host_ctype", "c_array", "mac_layer", "network_stages", "MAX_PRODUCT_BITS", "KERNEL_KINDS"]
 
 MAX_PRODUCT_BITS = 62
 """acc_bits + mult_bits bound of the requantiser (requant.h keeps acc*M + 2^(sh-1) inside int64)."""
@@ -85,6 +85,32 @@ def _offsets(spec: KernelSpec, rows: int) -> tuple[np.ndarray, bool]:
     return padded, False
 
 
+def _dense_kind(spec: KernelSpec, where: str, config: dict[str, Any]) -> tuple[str, int, int]:
+    config["flatten_channels"] = 1  # network_stages sets C when a Flatten of a C x H x W map precedes
+    return "dense", spec.in_features, spec.out_features
+
+
+def _conv_kind(spec: KernelSpec, where: str, config: dict[str, Any]) -> tuple[str, int, int]:
+    g = spec.conv
+    assert g is not None
+    if g.group != 1:
+        raise BuildError(f"{where}: grouped convolution (group {g.group}) has no HLS kernel")
+    config.update(
+        in_channels=g.in_channels, in_height=g.in_height, in_width=g.in_width, kernel_h=g.kernel[0],
+        kernel_w=g.kernel[1], stride_h=g.strides[0], stride_w=g.strides[1], pad_top=g.pads[0],
+        pad_left=g.pads[1], dilation_h=g.dilations[0], dilation_w=g.dilations[1], out_height=g.out_height,
+        out_width=g.out_width,
+    )
+    return "conv2d", g.in_channels * g.in_height * g.in_width, spec.out_features * g.out_height * g.out_width
+
+
+KindConfig = Callable[[KernelSpec, str, "dict[str, Any]"], "tuple[str, int, int]"]
+KERNEL_KINDS: dict[str, KindConfig] = {"dense": _dense_kind, "conv": _conv_kind}
+"""The HLS kernel-writer table: KernelSpec kind -> what that kind adds to the layer's config struct,
+returning (library function of ``hls/include/hwprune``, input count, output count). A new kernel kind
+adds its entry here beside its header function (docs/architecture.md, "Adding a backend kernel")."""
+
+
 def mac_layer(spec: KernelSpec) -> dict[str, Any]:
     """Config + arrays of one Dense/Conv KernelSpec (the ``*_config`` struct and its weights)."""
     where = f"layer {spec.name!r}"
@@ -117,26 +143,14 @@ def mac_layer(spec: KernelSpec) -> dict[str, Any]:
         "kept": layout.kept_per_group, "passes": spec.passes, "offset_rows": offsets.shape[0],
         "offset_groups": offsets.shape[1], "offset_kept": offsets.shape[2],
     }
-    if spec.kind == "conv":
-        g = spec.conv
-        assert g is not None
-        if g.group != 1:
-            raise BuildError(f"{where}: grouped convolution (group {g.group}) has no HLS kernel")
-        config.update(
-            in_channels=g.in_channels, in_height=g.in_height, in_width=g.in_width, kernel_h=g.kernel[0],
-            kernel_w=g.kernel[1], stride_h=g.strides[0], stride_w=g.strides[1], pad_top=g.pads[0],
-            pad_left=g.pads[1], dilation_h=g.dilations[0], dilation_w=g.dilations[1], out_height=g.out_height,
-            out_width=g.out_width,
-        )
-        in_count = g.in_channels * g.in_height * g.in_width
-        out_count = spec.out_features * g.out_height * g.out_width
-    else:
-        config["flatten_channels"] = 1  # network_stages sets C when a Flatten of a C x H x W map precedes
-        in_count, out_count = spec.in_features, spec.out_features
+    kind = KERNEL_KINDS.get(spec.kind)
+    if kind is None:
+        raise BuildError(f"{where}: kernel kind {spec.kind!r} has no HLS kernel; known: {', '.join(KERNEL_KINDS)}")
+    function, in_count, out_count = kind(spec, where, config)
     return {
         "ident": spec.ident, "name": spec.name, "kind": spec.kind, "pattern": spec.pattern,
         "pattern_params": ", ".join(f"{k}={v}" for k, v in sorted(spec.pattern_params.items())),
-        "function": "conv2d" if spec.kind == "conv" else "dense",
+        "function": function,
         "types": {
             "in_t": ctype(spec.in_type), "out_t": ctype(spec.out_type),
             "weight_t": ctype(IntType(spec.weight_bits, True)), "acc_t": f"ap_int<{spec.acc_bits}>",

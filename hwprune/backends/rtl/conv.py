@@ -22,23 +22,19 @@ from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.engine import DotEngine, stream_shape
 from hwprune.backends.rtl.frame_buffer import odometer
-from hwprune.backends.rtl.line_buffer import window_reader
+from hwprune.backends.rtl.line_buffer import WindowStream, window_reader
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 
 __all__ = ["WindowGenerator", "ConvEngine"]
 
 
-class WindowGenerator(wiring.Component):
+class WindowGenerator(WindowStream):
     """Frame stream in (H·W·C beats), window stream out (OH·OW pixels × C·kh·kw beats)."""
 
     def __init__(self, geometry: ConvGeometry, bits: int, is_signed: bool) -> None:
         if geometry.group != 1:
             raise ValueError(f"grouped convolution (group={geometry.group}) has no window generator yet")
-        self.geometry = geometry
-        self.bits = bits
-        self.is_signed = is_signed
-        shape = stream_shape(bits, is_signed)
-        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+        super().__init__(geometry, bits, is_signed)
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

@@ -9,18 +9,25 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
 from hwprune import __version__
+from hwprune.backends.rtl.conv import ConvEngine
+from hwprune.backends.rtl.engine import DotEngine
 from hwprune.backends.rtl.roms import EngineShape, param_rom, weight_rom, write_hex
+from hwprune.errors import BuildError
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.resources import shipped_dir
 
-__all__ = ["RtlDesign", "KERNEL_PORTS", "to_verilog", "kernel_component", "emit_kernel", "emit_kernels",
-           "kernel_facts", "waiver_file", "banner"]
+__all__ = ["RtlDesign", "KERNEL_PORTS", "KERNEL_COMPONENTS", "to_verilog", "kernel_component", "emit_kernel",
+           "emit_kernels", "kernel_facts", "waiver_file", "banner"]
+
+KERNEL_COMPONENTS: dict[str, Callable[[KernelSpec], wiring.Component]] = {"dense": DotEngine, "conv": ConvEngine}
+"""The RTL kernel-writer table: KernelSpec kind -> the Amaranth component that implements it (a new kernel
+kind adds its entry here; docs/architecture.md, "Adding a backend kernel")."""
 
 
 def banner(what: str, source: str) -> str:
@@ -40,14 +47,13 @@ def to_verilog(component: wiring.Component, name: str, header: str) -> str:
 
 
 def kernel_component(spec: KernelSpec) -> wiring.Component:
-    """The component that implements ``spec``: the dot-product engine, or the conv engine around it."""
-    if spec.kind == "conv":
-        from hwprune.backends.rtl.conv import ConvEngine
-
-        return ConvEngine(spec)
-    from hwprune.backends.rtl.engine import DotEngine
-
-    return DotEngine(spec)
+    """The component that implements ``spec`` (``KERNEL_COMPONENTS``): the dot-product engine, or the conv
+    engine around it."""
+    make = KERNEL_COMPONENTS.get(spec.kind)
+    if make is None:
+        raise BuildError(f"layer {spec.name!r}: kernel kind {spec.kind!r} has no RTL kernel; known: "
+                         f"{', '.join(KERNEL_COMPONENTS)}")
+    return make(spec)
 
 
 @dataclass

@@ -15,13 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import memory, stream
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
 
-from hwprune.backends.rtl.engine import _counter
+from hwprune.backends.rtl.engine import _counter, stream_shape
 from hwprune.lower.conv_cycles import buffer_rows
 from hwprune.lower.kernel_spec import ConvGeometry
 
-__all__ = ["LineBuffer", "line_writer", "row_slot_address", "WindowReader", "window_reader"]
+__all__ = ["LineBuffer", "line_writer", "row_slot_address", "WindowReader", "window_reader", "WindowStream"]
 
 
 @dataclass
@@ -149,3 +150,15 @@ def window_reader(m: Module, i: stream.Interface, g: ConvGeometry, bits: int, st
     m.d.comb += rp.addr.eq(base + col)
     return WindowReader((oy, ox, c, ky, kx), pad, rp.data, Mux(pad, lb.started(), lb.written(iy, col)),
                         lb.r_frame)
+
+
+class WindowStream(wiring.Component):
+    """A component that reads an H·W·C frame through the row buffer (``window_reader``) and streams one
+    activation type in and out: the conv window generator and the max-pool stage."""
+
+    def __init__(self, geometry: ConvGeometry, bits: int, is_signed: bool) -> None:
+        self.geometry = geometry
+        self.bits = bits
+        self.is_signed = is_signed
+        shape = stream_shape(bits, is_signed)
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})

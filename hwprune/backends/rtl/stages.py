@@ -21,27 +21,23 @@ from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.engine import _counter, stream_shape
 from hwprune.backends.rtl.frame_buffer import frame_writer, odometer
-from hwprune.backends.rtl.line_buffer import window_reader
+from hwprune.backends.rtl.line_buffer import WindowStream, window_reader
 from hwprune.lower.kernel_spec import ConvGeometry
 
 __all__ = ["MaxPoolStage", "ReorderStage"]
 
 
-class MaxPoolStage(wiring.Component):
+class MaxPoolStage(WindowStream):
     """H·W·C frame in, OH·OW·C maxima out (same order); padding reads the type's minimum."""
 
     def __init__(self, window: ConvGeometry, bits: int, is_signed: bool) -> None:
         if window.group != 1 or window.dilations != (1, 1):
             raise ValueError("max pooling takes no groups and no dilation")
-        self.window = window
-        self.bits = bits
-        self.is_signed = is_signed
-        shape = stream_shape(bits, is_signed)
-        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+        super().__init__(window, bits, is_signed)
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        g = self.window
+        g = self.geometry
         (kh, kw) = g.kernel
         step = Signal()
         reader = window_reader(m, self.i, g, self.bits, step, "r")

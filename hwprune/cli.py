@@ -7,15 +7,19 @@ naming file/node/reason); 1 an internal error (a bug: please report it, with ``-
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from hwprune import __version__
+from hwprune import __version__, progress, subprocesses
 from hwprune.errors import HwpruneError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -68,6 +72,13 @@ def compile_command(
     estimate: Optional[bool] = typer.Option(
         None, "--estimate/--no-estimate", help="Synthesize each kernel with Yosys for resource counts [on]."
     ),
+    full_synthesis: Optional[bool] = typer.Option(
+        None, "--full-synthesis", help="Synthesize every kernel whole (not large ones from 4- and 8-lane cuts).",
+    ),
+    cache_dir: Optional[str] = typer.Option(
+        None, "--cache-dir", help="Cache root, shared by all builds [$HWPRUNE_CACHE_DIR or ~/.cache/hwprune]."
+    ),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Yosys processes at once [one per CPU]."),
     stop_after: Optional[str] = typer.Option(
         None, "--stop-after",
         help="Stop after this step: import, quantize, lower, emit, estimate, report, bringup.",
@@ -82,7 +93,7 @@ def compile_command(
     cfg = base.with_overrides(
         board=board, calibration=calibration, eval_data=eval_data, weight_bits=weight_bits, act_bits=act_bits,
         seed=seed, stop_after=stop_after, max_util=max_util, estimate=estimate, lanes=lanes,
-        target_interval=target_interval,
+        target_interval=target_interval, full_synthesis=full_synthesis, cache_dir=cache_dir, jobs=jobs,
     )
     target = out if out is not None else Path("build") / model.stem / cfg.board
     ctx = compile_model(model, target, cfg)
@@ -124,27 +135,87 @@ _register_subcommands()
 
 
 def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C, so the staging directory is removed and the old build kept."""
+    """SIGINT and SIGTERM: stop every child process at once (``subprocesses.interrupt``: no new one
+    starts, so a thread pool's queued jobs end too), then unwind like Ctrl-C, so the staging directory
+    is removed and the old build kept."""
+    subprocesses.interrupt()
     raise KeyboardInterrupt
 
 
+def _set_handlers(handler: object) -> dict[int, object]:
+    """Install ``handler`` for SIGINT and SIGTERM (main thread only); returns the previous ones."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_handlers(previous: dict[int, object]) -> None:
+    """Put back what ``_set_handlers`` replaced (``main`` may run in-process, inside a test)."""
+    for signum, handler in previous.items():
+        signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+def _join_new_threads(before: set[threading.Thread], seconds: float) -> None:
+    """Give the threads this command started (a worker pool whose children were just killed) a bounded
+    time to finish their clean-up (a Yosys job's scratch directory); never wait for them longer."""
+    deadline = time.monotonic() + seconds
+    for thread in threading.enumerate():
+        if thread not in before and thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: maps errors to one line and an exit code."""
-    signal.signal(signal.SIGTERM, _terminate)
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    args = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--debug"]
+    """Console entry point: maps errors to one line and an exit code.
+
+    Interrupts (docs/reliability.md): SIGINT and SIGTERM are handled here even when the parent left
+    SIGINT ignored (a background job of a non-interactive shell: Python then installs no
+    ``KeyboardInterrupt`` handler of its own). When interrupted, every child process is killed and,
+    run as the process's entry point (``argv`` None), the process ends with ``os._exit(130)`` right
+    after hwprune's own clean-up: Python's finalisation of torch & co. takes seconds on a loaded
+    machine, and it would wait for every worker thread.
+    """
+    process_entry = argv is None
+    threads_before = set(threading.enumerate())
+    subprocesses.reset()
+    previous = _set_handlers(_terminate)
+    try:
+        code = _dispatch(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:  # raised outside click's own handling (e.g. while printing an error)
+        code = EXIT_INTERRUPTED
+    if code != EXIT_INTERRUPTED:
+        _restore_handlers(previous)
+        return code
+    _set_handlers(signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+    subprocesses.kill_all(descendants=True)
+    _join_new_threads(threads_before, subprocesses.GRACE_S)
+    typer.echo("hwprune: interrupted; the previous build directory was left unchanged", err=True)
+    if process_entry:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(EXIT_INTERRUPTED)
+    _restore_handlers(previous)
+    return code
+
+
+def _dispatch(argv: list[str]) -> int:
+    """Run the command; errors become one line on stderr and an exit code (130 when interrupted)."""
+    debug = "--debug" in argv
+    args = [a for a in argv if a != "--debug"]
     try:
         # typer in non-standalone mode returns exit codes instead of raising: 130 for Ctrl-C
-        code = app(args=args, standalone_mode=False)
+        with progress.reporting(progress.for_terminal()):
+            code = app(args=args, standalone_mode=False)
     except HwpruneError as exc:
         typer.echo(f"hwprune: error: {exc.message}", err=True)
         return EXIT_USER
     except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
-        code = EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
     except Exception as exc:  # click's usage errors and real bugs
         import click
 
@@ -156,8 +227,6 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"hwprune: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
                    err=True)
         return EXIT_INTERNAL
-    if code == EXIT_INTERRUPTED:
-        typer.echo("hwprune: interrupted; the previous build directory was left unchanged", err=True)
     return code if isinstance(code, int) else EXIT_OK
 
 

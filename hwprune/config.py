@@ -41,6 +41,14 @@ class CompileConfig:
     """Fraction of the board's DSP/BRAM/LUT/FF the fitted design may use (analytic model)."""
     estimate: bool = True
     """Synthesize every kernel with Yosys for the board's family and report the counts."""
+    full_synthesis: bool = False
+    """Synthesize every kernel whole; by default a kernel of 16 or more lanes is estimated from two
+    cut-down copies of 4 and 8 lanes (control + lanes x one lane; docs/boards.md, "Estimates")."""
+    cache_dir: str | None = None
+    """Root of hwprune's caches (Yosys figures under ``yosys/``); default ``$HWPRUNE_CACHE_DIR``,
+    else ``$XDG_CACHE_HOME/hwprune`` or ``~/.cache/hwprune``. Shared by every build and model."""
+    jobs: int | None = None
+    """Yosys processes run at once (default: one per CPU)."""
     lanes: int | None = None
     """Pin every layer to ``min(lanes, outputs)`` parallel lanes (only MACs per lane are fitted);
     ``None`` lets the fitter choose lanes per layer for the smallest interval that fits."""
@@ -61,8 +69,14 @@ class CompileConfig:
         if self.target_interval is not None and (not isinstance(self.target_interval, int)
                                                  or isinstance(self.target_interval, bool) or self.target_interval < 1):
             raise ConfigError(f"target_interval must be a positive integer (cycles), not {self.target_interval!r}")
-        if not isinstance(self.estimate, bool):
-            raise ConfigError(f"estimate must be true or false, not {self.estimate!r}")
+        for name in ("estimate", "full_synthesis"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, not {getattr(self, name)!r}")
+        if self.jobs is not None and (not isinstance(self.jobs, int) or isinstance(self.jobs, bool)
+                                      or not 1 <= self.jobs <= 256):
+            raise ConfigError(f"jobs must be an integer in 1..256, not {self.jobs!r}")
+        if self.cache_dir is not None and (not isinstance(self.cache_dir, str) or not self.cache_dir):
+            raise ConfigError(f"cache_dir must be a directory path, not {self.cache_dir!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, not {self.seed!r}")
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from hwprune import __version__
+from hwprune import __version__, progress, subprocesses
 from hwprune.boards import Board, load_board
 from hwprune.config import CompileConfig
 from hwprune.errors import BuildError, ConfigError, QuantizationError
@@ -170,8 +170,16 @@ def _step_estimate(ctx: BuildContext) -> None:
         return
     rtl = ctx.staging / "rtl"
     manifest = json.loads((rtl / "manifest.json").read_text(encoding="utf-8"))
-    ctx.resources = {"yosys": estimate_rtl(rtl, manifest, [k.name for k in ctx.kernels], ctx.board.yosys_family)}
+    cache = Path(ctx.config.cache_dir).expanduser().resolve() / "yosys" if ctx.config.cache_dir else None
+    ctx.resources = {"yosys": estimate_rtl(rtl, manifest, [k.name for k in ctx.kernels], ctx.board.yosys_family,
+                                           kernels=ctx.kernels, full_synthesis=ctx.config.full_synthesis,
+                                           cache_dir=cache, workers=ctx.config.jobs, progress=_yosys_progress)}
     write_json(ctx.staging / "estimate.json", ctx.resources)
+
+
+def _yosys_progress(done: int, total: int, running: int) -> None:
+    """``estimate_rtl``'s callback (from any thread): Yosys jobs finished, in all, running now."""
+    progress.advance(done, total, "Yosys jobs", f"{running} running")
 
 
 def _step_report(ctx: BuildContext) -> None:
@@ -284,17 +292,20 @@ def compile_model(model_path: str | Path, out: str | Path, config: CompileConfig
         raise BuildError("model file not found" if not model_path.exists() else "not a file", file=model_path)
     _check_output_dir(out)
     parent = out.parent if str(out.parent) else Path(".")
-    created = _make_parents(parent)
+    created: list[Path] = []
     try:
+        with subprocesses.shielded():  # an interrupt between creating and recording them would leak them
+            created = _make_parents(parent)
         with _directory_lock(parent):
             _check_output_dir(out)
             return _build(model_path, out, config, board)
     except BaseException:
-        _remove_created(created)
+        with subprocesses.shielded():
+            _remove_created(created)
         raise
 
 
-def _build(model_path: Path, out: Path, config: CompileConfig, board: Board) -> BuildContext:
+def _make_staging(out: Path) -> Path:
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     except OSError as exc:
@@ -302,18 +313,33 @@ def _build(model_path: Path, out: Path, config: CompileConfig, board: Board) -> 
     umask = os.umask(0)
     os.umask(umask)
     staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would make the published build private
+    return staging
+
+
+def _build(model_path: Path, out: Path, config: CompileConfig, board: Board) -> BuildContext:
+    staging: Path | None = None
     try:
+        with subprocesses.shielded():  # the staging directory exists only once the clean-up below knows it
+            staging = _make_staging(out)
         ctx = BuildContext(model_path=model_path, config=config, board=board, staging=staging)
         (staging / BUILD_MARKER).write_text(f"hwprune {__version__}\n", encoding="utf-8")
         for step in STEPS:
             log.info("step %s", step.name)
+            progress.step(step.name)
             step.run(ctx)
             if step.name == config.stop_after:
                 break
-        _publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        with subprocesses.shielded():  # never stop between moving the old build away and the new one in
+            _publish(staging, out)
+    except BaseException as exc:
+        with subprocesses.shielded():
+            if isinstance(exc, KeyboardInterrupt):
+                subprocesses.kill_all()  # children of worker threads still writing into the staging directory
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        progress.finish()
     ctx.staging = out
     return ctx
 

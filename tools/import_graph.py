@@ -25,7 +25,7 @@ ROOT_PACKAGE = "hwprune"
 # stage and earlier ones, never a later one. Features that span stages (``tokens``) keep one module
 # per stage they plug into; each of those modules is ranked by the stage it registers into (below).
 STAGE_ORDER: tuple[tuple[str, ...], ...] = (
-    ("errors", "resources", "datasets", "plugins"),
+    ("errors", "resources", "datasets", "plugins", "subprocesses", "progress"),
     ("ir", "config", "boards", "cache"),
     ("frontend",),
     ("quant", "prune", "tokens"),

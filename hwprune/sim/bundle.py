@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 import logging
 
-from hwprune import plugins
+from hwprune import plugins, progress
 from hwprune.backends.rtl.emit import RtlDesign, banner, emit_kernel
 from hwprune.ir.graph import Graph
 from hwprune.lower.cycles import steady_state_interval
@@ -85,7 +85,10 @@ def emit_rtl(design: Sequence[KernelSpec] | Graph, out_dir: Path, source: str = 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     kernels = _kernels(design)
-    designs = [emit_kernel(spec, out_dir, source) for spec in kernels]
+    designs = []
+    for index, spec in enumerate(kernels):
+        progress.advance(index + 1, len(kernels), "layer", "RTL")
+        designs.append(emit_kernel(spec, out_dir, source))
     network = _emit_network(_graph_for(design, graph, out_dir.parent), kernels, out_dir, source)
     manifest = {"kernels": [d.to_dict() for d in designs], "network": network}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
@@ -109,6 +112,7 @@ def write_sim_bundle(design: Sequence[KernelSpec] | Graph, build_dir: Path, vect
     sim_dir.mkdir(parents=True, exist_ok=True)  # also for a graph with no Dense/Conv kernel
     entries = []
     for index, (spec, rtl) in enumerate(zip(kernels, designs)):
+        progress.advance(index + 1, len(kernels), "layer", "golden case")
         x = stimulus(spec, vectors, seed + index)
         case = kernel_case(spec, x, seed=seed + index)
         case["vectors"] = int(x.shape[0])
@@ -185,7 +189,9 @@ def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure")) -
     manifest = json.loads((sim_dir / "manifest.json").read_text(encoding="utf-8"))
     reports = []
     specs = _kernel_specs(build_dir)
-    for entry in manifest["kernels"]:
+    progress.step("sim")
+    for index, entry in enumerate(manifest["kernels"]):
+        progress.advance(index + 1, len(manifest["kernels"]), "layer", "Verilator")
         case_path = sim_dir / entry["case"]
         case = read_case(case_path)
         obj = sim_dir / "obj" / entry["top"]
@@ -215,6 +221,7 @@ def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure")) -
     for manifest_name, check in sorted(BUILD_CHECKS.items()):
         if (sim_dir / manifest_name).is_file():
             reports.extend(check(build_dir, tests))
+    progress.finish()  # the caller prints the table next
     return reports
 
 

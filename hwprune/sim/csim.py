@@ -26,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
+from hwprune import subprocesses
 from hwprune.backends.hls.writer import HlsProject
 from hwprune.errors import BuildError
 from hwprune.ir.dynamic import has_dynamic_rows, row_counts, valid_rows
@@ -98,15 +99,19 @@ def compile_cpp(sources: Sequence[Path], binary: Path, *, include_dirs: Sequence
 
     def build(pair: tuple[Path, Path]) -> subprocess.CompletedProcess[str]:
         command = [gxx, *flags, "-c", str(pair[0]), "-o", str(pair[1])]
-        return subprocess.run(command, capture_output=True, text=True)
+        return subprocesses.run(command)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="g++")
+    try:
         results = list(pool.map(build, zip(sources, objects)))
+    except BaseException:  # an interrupt: queued compiles never start, running ones are killed
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     for source, result in zip(sources, results):
         if result.returncode != 0:
             raise CsimError(f"g++ failed on {source}:\n{_tail(result.stderr + result.stdout)}")
-    link = subprocess.run([gxx, *[str(o) for o in objects], "-o", str(binary)], capture_output=True,
-                          text=True)
+    link = subprocesses.run([gxx, *[str(o) for o in objects], "-o", str(binary)])
     if link.returncode != 0:
         raise CsimError(f"linking {binary} failed:\n{_tail(link.stderr)}")
     for obj in objects:
@@ -261,7 +266,7 @@ def run_csim(hls_dir: str | Path, *, tops: Sequence[str] | None = None, opt: str
     start = time.perf_counter()
     try:
         command = [str(built.binary), "--data", str(project.data_dir), "--out", str(csim_dir), *names]
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        proc = subprocesses.run(command, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise CsimError(f"C-sim of {project.project} ran past {timeout:g} s") from None
     seconds = time.perf_counter() - start

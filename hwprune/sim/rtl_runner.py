@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from hwprune import subprocesses
 from hwprune.errors import HwpruneError
 from hwprune.resources import shipped_dir
 
@@ -149,11 +151,27 @@ def _verilator_runner() -> Any:
 
 
 def _quiet(runner: Any) -> Any:
-    """cocotb's runner logs every command at INFO; keep the CLI's output to the verdicts."""
+    """cocotb's runner logs every command at INFO; keep the CLI's output to the verdicts. Its commands
+    (Verilator, make and the compilers under it, the simulator) run through ``_execute_cmds``."""
     import logging
 
     runner.log.setLevel(logging.WARNING)
+    if hasattr(runner, "_execute_cmds"):
+        runner._execute_cmds = functools.partial(_execute_cmds, runner)
     return runner
+
+
+def _execute_cmds(runner: Any, cmds: Sequence[Sequence[str]], cwd: Any, stdout: Any = None) -> None:
+    """cocotb's ``Runner._execute_cmds``, each command in its own process group through
+    ``hwprune.subprocesses``: an interrupt kills make with the compilers it started, and the simulator
+    (``subprocess.run`` would kill only the direct child and leave the rest running)."""
+    import subprocess
+
+    for cmd in cmds:
+        code = subprocesses.call([str(c) for c in cmd], cwd=cwd, env=runner.env, stdout=stdout,
+                                 stderr=None if stdout is None else subprocess.STDOUT)
+        if code != 0:
+            raise RuntimeError(f"Command failed with return code: {code}")
 
 
 def _harvest_runtime(build_dir: Path) -> None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from hwprune import subprocesses
 from hwprune.sim.csim import compile_cpp
 from hwprune.tokens.hls_writer import TOKEN_MANIFEST
 
@@ -39,8 +39,8 @@ def run_token_csim(out_dir: Path, opt: str = "-O1", defines: Sequence[str] = ())
                         root / "csim" / f"tb_{project}", include_dirs=[root / "firmware" / "include"],
                         defines=defines, opt=opt)
     start = time.perf_counter()
-    proc = subprocess.run([str(built.binary), "--data", str(root / "tb" / "data"), "--out", str(root / "csim")],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocesses.run([str(built.binary), "--data", str(root / "tb" / "data"), "--out", str(root / "csim")],
+                            timeout=600)
     tops = {name: (int(n), int(bad)) for name, n, bad in
             re.findall(r"^RESULT (\S+) vectors=(\d+) failing=(\d+)$", proc.stdout, re.M)}
     expected = {s["ident"] for s in manifest["selectors"]}

@@ -1,0 +1,102 @@
+"""Ctrl-C and SIGTERM while g++ (the HLS C-sim) or Verilator (cocotb's runner: verilator, make, g++)
+run under ``hwprune sim``: exit 130 within 2 s, every child process gone, no temporary file left.
+
+The signal is sent once the compiler really runs (its process is found under hwprune), not after a
+sleep. The compile-step cases are in ``tests/unit/test_flow_robustness.py``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hwprune.config import CompileConfig
+from hwprune.flow import compile_model
+from hwprune.subprocesses import descendants
+
+pytestmark = pytest.mark.sim
+
+EXIT_LATENCY_S = 2.0
+
+
+def _proc_stat(pid: int) -> list[bytes] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return stat[stat.rfind(b")") + 2:].split()
+
+
+def _live_in_sessions(sessions: set[int]) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        fields = _proc_stat(int(name)) if name.isdigit() else None
+        if fields is not None and fields[0] != b"Z" and int(fields[3]) in sessions:
+            found.append(int(name))
+    return found
+
+
+def _running(pid: int, names: tuple[bytes, ...]) -> bool:
+    for child in descendants(pid):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{child}/comm").read_bytes().strip() in names:
+                return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory, examples_dir) -> Path:
+    out = tmp_path_factory.mktemp("interrupt") / "b"
+    compile_model(examples_dir / "mlp_digits.onnx", out, CompileConfig(estimate=False))
+    return out
+
+
+@pytest.mark.parametrize("tool,args,names", [
+    ("g++", ("--hls",), (b"cc1plus",)),
+    ("verilator", (), (b"cc1plus",)),  # the C++ compile make runs for the Verilated model
+])
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_signal_while_the_simulator_builds(tmp_path, build, tool, args, names, signame):
+    target = tmp_path / "b"
+    subprocess.run(["cp", "-a", str(build), str(target)], check=True)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "HWPRUNE_CACHE_DIR": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "hwprune.cli", "sim", str(target), *args]
+    if signame == "SIGINT":  # the parent ignores SIGINT (a background job): hwprune must not
+        command = ["sh", "-c", 'trap "" INT && exec "$@"', "sh", *command]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not _running(proc.pid, names):
+            assert proc.poll() is None, f"{tool} never ran: {proc.communicate()[1]}"
+            assert time.monotonic() < deadline, f"{tool} never ran"
+            time.sleep(0.005)
+        family = descendants(proc.pid)
+        sessions = {proc.pid} | {int(f[3]) for f in map(_proc_stat, family) if f is not None}
+        sent = time.monotonic()
+        proc.send_signal(getattr(signal, signame))
+        _, stderr = proc.communicate(timeout=60)
+        latency = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    timings = os.environ.get("HWPRUNE_INTERRUPT_TIMINGS")  # as in tests/unit/test_flow_robustness.py
+    if timings:
+        with open(timings, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"step": "sim", "where": tool, "signal": signame, "latency_s": latency}) + "\n")
+    assert proc.returncode == 130, stderr
+    assert latency <= EXIT_LATENCY_S, f"exited {latency:.2f} s after the signal"
+    assert "interrupted" in stderr and "Traceback" not in stderr, stderr
+    time.sleep(0.05)
+    assert _live_in_sessions(sessions) == [], f"{tool}'s processes left running"
+    assert list(scratch.iterdir()) == [], "temporary files left behind"

@@ -143,17 +143,26 @@ def _blobs(paths: Sequence[Path]) -> list[tuple[str, bytes]]:
     return [(Path(p).name, Path(p).read_bytes()) for p in paths]
 
 
-def cache_key(job: SynthJob, family: str) -> str:
-    """sha256 of everything the result depends on: sources, black boxes, top, family, the synthesis
-    script and the Yosys version (so a cached figure is reused across builds and models, never stale)."""
+def _inputs(job: SynthJob, family: str) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]], str]:
+    """The job's source and black-box files (name, bytes) and its Yosys script, read once."""
     blobs, boxes = _blobs(job.sources), _blobs(job.blackboxes)
-    script = _script([n for n, _ in blobs], job.top, family, [n for n, _ in boxes])
+    return blobs, boxes, _script([n for n, _ in blobs], job.top, family, [n for n, _ in boxes])
+
+
+def _key(job: SynthJob, family: str, blobs: list[tuple[str, bytes]], boxes: list[tuple[str, bytes]],
+         script: str) -> str:
     key = hashlib.sha256(json.dumps([job.top, family, script, yosys_version()]).encode())
     for name, data in blobs:
         key.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     for name, data in boxes:
         key.update(b"lib\0" + name.encode() + b"\0" + hashlib.sha256(data).digest())
     return key.hexdigest()
+
+
+def cache_key(job: SynthJob, family: str) -> str:
+    """sha256 of everything the result depends on: sources, black boxes, top, family, the synthesis
+    script and the Yosys version (so a cached figure is reused across builds and models, never stale)."""
+    return _key(job, family, *_inputs(job, family))
 
 
 def synthesize(
@@ -166,16 +175,15 @@ def synthesize(
     cells of their module's name and cost nothing, so a top is counted without what it instantiates.
     """
     job = SynthJob.of(sources, top, blackboxes)
-    cache = (cache_dir or default_cache_dir()) / f"{cache_key(job, family)}.json"
+    blobs, boxes, script = _inputs(job, family)
+    cache = (cache_dir or default_cache_dir()) / f"{_key(job, family, blobs, boxes, script)}.json"
     if cache.is_file():
         return parse_stat(json.loads(cache.read_text()), top, family)
-    blobs, boxes = _blobs(job.sources), _blobs(job.blackboxes)
     with tempfile.TemporaryDirectory(prefix="hwprune-yosys-") as scratch:
         for name, data in blobs + boxes:
             (Path(scratch) / name).write_bytes(data)
         log.info("synthesizing %s for %s with Yosys", top, family)
         env = {**os.environ, **tool_cache_environment()}
-        script = _script([n for n, _ in blobs], top, family, [n for n, _ in boxes])
         try:
             result = subprocesses.run([*yosys_command(), "-q", "-p", script], cwd=scratch, timeout=timeout_s, env=env)
         except subprocess.TimeoutExpired:
@@ -203,22 +211,20 @@ def synthesize_all(jobs: Sequence[SynthJob], family: str, cache_dir: Path | None
     processes (default: one per CPU). An interrupt reaches the caller at once; the CLI kills the
     running Yosys processes (``hwprune.subprocesses.kill_all``)."""
     workers = max(1, workers or os.cpu_count() or 1)
-    results: list[Resources | None] = [None] * len(jobs)
-    done = 0
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="yosys")
     try:
-        futures = {pool.submit(synthesize, list(job.sources), job.top, family, cache_dir,
-                               blackboxes=job.blackboxes): i for i, job in enumerate(jobs)}
+        futures = [pool.submit(synthesize, list(job.sources), job.top, family, cache_dir,
+                               blackboxes=job.blackboxes) for job in jobs]
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for future in finished:
-                results[futures[future]] = future.result()
-                done += 1
-                if progress is not None:
-                    progress(done, len(jobs), min(workers, len(pending)))
+                future.result()  # a failed job raises here, at once
+            if finished and progress is not None:
+                progress(len(jobs) - len(pending), len(jobs), min(workers, len(pending)))
+        results = [future.result() for future in futures]
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    return [r for r in results if r is not None]
+    return results

@@ -21,26 +21,11 @@ from hwprune.config import CompileConfig
 from hwprune.flow import compile_model
 from hwprune.subprocesses import descendants
 
+from process_checks import in_sessions, proc_stat
+
 pytestmark = pytest.mark.sim
 
 EXIT_LATENCY_S = 2.0
-
-
-def _proc_stat(pid: int) -> list[bytes] | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return None
-    return stat[stat.rfind(b")") + 2:].split()
-
-
-def _live_in_sessions(sessions: set[int]) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        fields = _proc_stat(int(name)) if name.isdigit() else None
-        if fields is not None and fields[0] != b"Z" and int(fields[3]) in sessions:
-            found.append(int(name))
-    return found
 
 
 def _running(pid: int, names: tuple[bytes, ...]) -> bool:
@@ -81,7 +66,7 @@ def test_signal_while_the_simulator_builds(tmp_path, build, tool, args, names, s
             assert time.monotonic() < deadline, f"{tool} never ran"
             time.sleep(0.005)
         family = descendants(proc.pid)
-        sessions = {proc.pid} | {int(f[3]) for f in map(_proc_stat, family) if f is not None}
+        sessions = {proc.pid} | {int(f[3]) for f in map(proc_stat, family) if f is not None}
         sent = time.monotonic()
         proc.send_signal(getattr(signal, signame))
         _, stderr = proc.communicate(timeout=60)
@@ -98,5 +83,5 @@ def test_signal_while_the_simulator_builds(tmp_path, build, tool, args, names, s
     assert latency <= EXIT_LATENCY_S, f"exited {latency:.2f} s after the signal"
     assert "interrupted" in stderr and "Traceback" not in stderr, stderr
     time.sleep(0.05)
-    assert _live_in_sessions(sessions) == [], f"{tool}'s processes left running"
+    assert in_sessions(sessions) == [], f"{tool}'s processes left running"
     assert list(scratch.iterdir()) == [], "temporary files left behind"

@@ -19,6 +19,8 @@ from hwprune.config import CompileConfig
 from hwprune.flow import compile_model
 from hwprune.subprocesses import descendants
 
+from process_checks import in_sessions, proc_stat
+
 
 def _snapshot(directory: Path) -> dict[str, bytes]:
     return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()}
@@ -99,27 +101,8 @@ EXIT_LATENCY_S = 2.0
 """Seconds from the signal to the exit of the interrupted compile (the issue's bound)."""
 
 
-def _proc_stat(pid: int) -> list[bytes] | None:
-    """/proc/PID/stat fields after the command name: state, ppid, pgrp, session, …; None if gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return None
-    return stat[stat.rfind(b")") + 2:].split()
-
-
 def _live(pids) -> list[int]:
-    return [pid for pid in pids if (fields := _proc_stat(pid)) is not None and fields[0] != b"Z"]
-
-
-def _in_sessions(sessions: set[int]) -> list[int]:
-    """Live processes of these sessions (an orphan keeps its session after its parent is gone)."""
-    found = []
-    for name in os.listdir("/proc"):
-        fields = _proc_stat(int(name)) if name.isdigit() else None
-        if fields is not None and fields[0] != b"Z" and int(fields[3]) in sessions:
-            found.append(int(name))
-    return found
+    return [pid for pid in pids if (fields := proc_stat(pid)) is not None and fields[0] != b"Z"]
 
 
 def _interrupt_compile(tmp_path: Path, previous_build: Path, model: Path, step: str, where: str, signame: str,
@@ -148,7 +131,7 @@ def _interrupt_compile(tmp_path: Path, previous_build: Path, model: Path, step: 
             assert time.monotonic() < deadline, f"the compile never reached {step}"
             time.sleep(0.005)
         family = descendants(proc.pid)
-        sessions = {proc.pid} | {int(f[3]) for f in map(_proc_stat, family) if f is not None}
+        sessions = {proc.pid} | {int(f[3]) for f in map(proc_stat, family) if f is not None}
         sent = time.monotonic()
         proc.send_signal(getattr(signal, signame.split("-")[0]))
         _, stderr = proc.communicate(timeout=60)
@@ -168,7 +151,7 @@ def _interrupt_compile(tmp_path: Path, previous_build: Path, model: Path, step: 
     assert sorted(p.name for p in work.iterdir()) == ["b"]
     assert list(scratch.iterdir()) == [], "temporary files left behind"
     time.sleep(0.05)  # a SIGKILLed process may need a moment to be reaped
-    assert _live(family) == [] and _in_sessions(sessions) == [], "child processes left running"
+    assert _live(family) == [] and in_sessions(sessions) == [], "child processes left running"
     return {"ready": ready, "family": family}
 
 

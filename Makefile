@@ -12,7 +12,7 @@ JOBS    ?= 2
 export YOWASP_CACHE_DIR := $(CURDIR)/$(VENV)/.yowasp-cache
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup setup-keras demo test test-main test-keras bench clean
+.PHONY: setup setup-keras demo test test-main test-keras test-all bench clean
 
 setup: $(STAMP)
 
@@ -33,8 +33,14 @@ demo: setup
 # pyproject.toml's addopts), then tests/keras alone in .venv-keras.
 test: test-main test-keras
 
+# Cases marked `exhaustive` (the rest of a matrix whose every kind runs here) wait for `make test-all`.
+# worksteal: an idle worker takes queued tests from a busy one, so a few long tests do not end the run alone.
 test-main: setup
-	$(PY) -m pytest -n $(JOBS) -q tests
+	$(PY) -m pytest -n $(JOBS) --dist worksteal -q -m "not exhaustive" tests
+
+test-all: setup setup-keras
+	$(PY) -m pytest -n $(JOBS) --dist worksteal -q tests
+	TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 $(KPY) -m pytest -n $(JOBS) -q tests/keras
 
 test-keras: setup setup-keras
 	TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 $(KPY) -m pytest -n $(JOBS) -q tests/keras

@@ -41,7 +41,8 @@ _COUNTS = ("lut", "ff", "dsp", "bram18", "bram36", "carry", "cells")
 
 
 def composable(spec: KernelSpec) -> bool:
-    return spec.lanes >= COMPOSE_MIN_LANES
+    # a grouped conv's passes are laid out group by group (KernelSpec.row_slots): synthesized whole
+    return spec.lanes >= COMPOSE_MIN_LANES and spec.groups == 1
 
 
 def lane_variant(spec: KernelSpec, lanes: int) -> KernelSpec:

@@ -16,7 +16,13 @@ from onnx import numpy_helper
 from hwprune import plugins
 from hwprune.errors import GraphError, HwpruneError, UnsupportedOpError
 from hwprune.frontend import limits
-from hwprune.frontend import onnx_norm_ops, onnx_ops, qonnx  # noqa: F401 - they register their handlers
+from hwprune.frontend import (  # noqa: F401 - they register their handlers
+    onnx_arith_ops,
+    onnx_layout_ops,
+    onnx_norm_ops,
+    onnx_ops,
+    qonnx,
+)
 from hwprune.frontend.onnx_context import CUSTOM_DOMAIN_OPS, HANDLERS, ImportContext
 from hwprune.frontend.onnx_loader import load_onnx, node_names
 from hwprune.ir.graph import Graph, Node, Tensor

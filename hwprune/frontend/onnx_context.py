@@ -56,6 +56,10 @@ class ImportContext:
     ir_nodes: set[str] = field(default_factory=set)
     """Names given to IR nodes so far (kept as a set: a scan of ``graph.nodes`` per node is quadratic)."""
     macs: limits.MacBudget = field(default_factory=limits.MacBudget)
+    pending_pads: dict[str, list[int]] = field(default_factory=dict)
+    """ONNX tensor -> [top, left, bottom, right] of a zero ``Pad`` that its reader (Conv/AveragePool) adds
+    to its own pads (``onnx_layout_ops.pad``)."""
+    _readers: dict[str, list[onnx.NodeProto]] | None = None
     _producers: dict[str, Node] = field(default_factory=dict)
     _indexed: int = 0
 
@@ -77,6 +81,15 @@ class ImportContext:
                 self._producers.setdefault(out, node)
         self._indexed = len(self.graph.nodes)
         return self._producers.get(ir_name)
+
+    def readers(self, onnx_name: str) -> list[onnx.NodeProto]:
+        """The ONNX nodes that read ``onnx_name``, in graph order (an index built once)."""
+        if self._readers is None:
+            self._readers = {}
+            for onnx_node in self.model.graph.node:
+                for name in dict.fromkeys(onnx_node.input):
+                    self._readers.setdefault(name, []).append(onnx_node)
+        return self._readers.get(onnx_name, [])
 
     def used_once(self, onnx_name: str) -> bool:
         """True when exactly one ONNX node (and no graph output) reads ``onnx_name``."""

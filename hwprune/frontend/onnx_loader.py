@@ -3,8 +3,10 @@
 Everything that can go wrong before op translation is caught here and reported against the file:
 unreadable bytes, invalid protobuf, too old or too new an opset, external data, a graph that is not
 a DAG (cycles, dangling inputs), zero/negative dimensions, shapes over ``hwprune.frontend.limits``,
-a failed ONNX check or shape inference. The model is untrusted input: whatever the bytes are, the
-result is a model or a ``HwpruneError`` (``ModelLoadError``/``GraphError``), never another exception.
+a failed ONNX check or shape inference. Constant and shape sub-graphs are folded
+(``hwprune.frontend.onnx_fold``, only where there are any). The model is untrusted input: whatever
+the bytes are, the result is a model or a ``HwpruneError`` (``ModelLoadError``/``GraphError``), never
+another exception.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from onnx import shape_inference
 
 from hwprune.errors import GraphError, HwpruneError, ModelLoadError
 from hwprune.frontend import limits
+from hwprune.frontend.onnx_fold import fold_constant_subgraphs
 
 __all__ = [
     "load_onnx",
@@ -294,9 +297,12 @@ def load_onnx_bytes(raw: bytes, path: str | Path) -> onnx.ModelProto:
         raise _onnx_error("shape inference failed", exc, path) from None
     try:
         _check_value_shapes(inferred)
+        folded = fold_constant_subgraphs(inferred, path, node_names(inferred))
+        if folded is not inferred:
+            _check_value_shapes(folded)
     except HwpruneError as exc:
         raise exc.with_file(path) from None
-    return inferred
+    return folded
 
 
 def _prepare_qonnx(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:

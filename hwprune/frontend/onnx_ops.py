@@ -233,6 +233,15 @@ def _pads(ctx: ImportContext, in_hw: list[int], kernel: list[int], strides: list
     raise ctx.fail(f"auto_pad {auto_pad!r} is not supported")
 
 
+def _pads_with_folded(ctx: ImportContext, onnx_input: str, in_hw: list[int], kernel: list[int],
+                      strides: list[int], dilations: list[int]) -> list[int]:
+    """The node's pads plus those of a zero ``Pad`` folded into it (``onnx_layout_ops.pad``); SAME
+    padding is computed on the padded size, as ONNX would."""
+    extra = ctx.pending_pads.get(onnx_input, [0, 0, 0, 0])
+    padded = [in_hw[0] + extra[0] + extra[2], in_hw[1] + extra[1] + extra[3]]
+    return [p + e for p, e in zip(_pads(ctx, padded, kernel, strides, dilations), extra)]
+
+
 def _spatial(ctx: ImportContext, name: str, default: list[int]) -> list[int]:
     value = [int(v) for v in ctx.attr(name, default)]  # type: ignore[union-attr]
     if len(value) != 2:
@@ -251,7 +260,7 @@ def conv(ctx: ImportContext, node: onnx.NodeProto) -> None:
     kernel = list(weight.shape[2:])
     strides = _spatial(ctx, "strides", [1, 1])
     dilations = _spatial(ctx, "dilations", [1, 1])
-    pads = _pads(ctx, x_shape[2:], kernel, strides, dilations)
+    pads = _pads_with_folded(ctx, node.input[0], x_shape[2:], kernel, strides, dilations)
     inputs = [ctx.name(node.input[0]), _weight_tensor(ctx, node.input[1], "weight")]
     bias_name = ctx.optional_input(2)
     if bias_name is not None:
@@ -273,10 +282,18 @@ def pool(ctx: ImportContext, node: onnx.NodeProto) -> None:
         raise ctx.fail("dilated pooling is not supported")
     if int(ctx.attr("storage_order", 0)) != 0:
         raise ctx.fail("storage_order=1 is not supported")
-    attrs = {"kernel": kernel, "strides": strides, "pads": _pads(ctx, x_shape[2:], kernel, strides, [1, 1]),
+    attrs = {"kernel": kernel, "strides": strides,
+             "pads": _pads_with_folded(ctx, node.input[0], x_shape[2:], kernel, strides, [1, 1]),
              "ceil_mode": int(ctx.attr("ceil_mode", 0))}
     if node.op_type == "AveragePool":
         attrs["count_include_pad"] = int(ctx.attr("count_include_pad", 0))
+        folded = ctx.pending_pads.get(node.input[0])
+        if folded is not None:
+            own = [p - f for p, f in zip(attrs["pads"], folded)]  # type: ignore[call-overload]
+            if any(own) and not attrs["count_include_pad"]:
+                raise ctx.fail("a folded zero Pad counts in the window but the pool's own pads do not "
+                               "(count_include_pad=0): the two cannot be one pool")
+            attrs["count_include_pad"] = 1  # the Pad's zeros are values the window averages
     ctx.emit(node.op_type, [ctx.name(node.input[0])], _out(node), attrs)
 
 

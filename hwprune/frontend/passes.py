@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Callable
 
+from hwprune.frontend.fold_affine import fold_affine_after_layers, fold_affine_before_layers, fuse_clip
 from hwprune.ir.graph import Graph, Node
 
-__all__ = ["fuse_relu", "remove_dead_nodes", "run_import_passes"]
+__all__ = ["fuse_relu", "remove_dead_nodes", "run_import_passes", "IMPORT_PASSES"]
 
 Pass = Callable[[Graph], bool]
 
@@ -63,7 +64,13 @@ def remove_dead_nodes(graph: Graph) -> bool:
     return changed
 
 
-def run_import_passes(graph: Graph, passes: tuple[Pass, ...] = (remove_dead_nodes, fuse_relu)) -> None:
+IMPORT_PASSES: tuple[Pass, ...] = (remove_dead_nodes, fold_affine_after_layers, fold_affine_before_layers,
+                                   fuse_clip, fuse_relu)
+"""In this order: constants fold into a layer before its activation is fused (``x·a`` after a ReLU is
+not ``(x·a)`` before it), and a Clip(0, max) is taken before the Relu pass could see the layer."""
+
+
+def run_import_passes(graph: Graph, passes: tuple[Pass, ...] = IMPORT_PASSES) -> None:
     """Apply each pass until none changes the graph any more."""
     changed = True
     while changed:

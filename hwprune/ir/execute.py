@@ -20,7 +20,7 @@ from hwprune.ir.dynamic import has_dynamic_rows, run_per_sample
 from hwprune.ir.graph import Graph, Node
 from hwprune.ir.ops import pool_output_hw
 
-__all__ = ["run_float", "FLOAT_KERNELS"]
+__all__ = ["run_float", "FLOAT_KERNELS", "pre_affine"]
 
 Kernel = Callable[[Node, list[torch.Tensor]], torch.Tensor]
 FLOAT_KERNELS: dict[str, Kernel] = {}
@@ -35,8 +35,11 @@ def _kernel(op: str) -> Callable[[Kernel], Kernel]:
 
 
 def _activation(node: Node, y: torch.Tensor) -> torch.Tensor:
+    """ReLU, and with ``clip_max`` (a folded ReLU6-style Clip) also the clamp at that maximum."""
     act = node.attrs.get("activation", "none")
     if act == "relu":
+        if "clip_max" in node.attrs:
+            return torch.clamp(y, 0.0, float(node.attrs["clip_max"]))
         return torch.relu(y)
     if act != "none":
         raise GraphError(f"unknown activation {act!r}", node=node.name, op=node.op)
@@ -75,6 +78,9 @@ _kernel("Add")(lambda node, xs: xs[0] + xs[1])
 _kernel("Mul")(lambda node, xs: xs[0] * xs[1])
 _kernel("Relu")(lambda node, xs: torch.relu(xs[0]))
 _kernel("Sigmoid")(lambda node, xs: torch.sigmoid(xs[0]))
+_kernel("HardSigmoid")(lambda node, xs: torch.clamp(float(node.attrs["alpha"]) * xs[0] + float(node.attrs["beta"]),
+                                                   0.0, 1.0))
+_kernel("HardSwish")(lambda node, xs: xs[0] * torch.clamp(xs[0] / 6.0 + 0.5, 0.0, 1.0))
 _kernel("Clip")(lambda node, xs: torch.clamp(xs[0], float(node.attrs["min"]), float(node.attrs["max"])))
 _kernel("Softmax")(lambda node, xs: torch.softmax(xs[0], dim=int(node.attrs["axis"])))
 _kernel("Transpose")(lambda node, xs: xs[0].permute(*[int(p) for p in node.attrs["perm"]]))
@@ -158,7 +164,18 @@ def _quantize(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
     bits, signed = int(a["bits"]), bool(a["signed"])
     lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
     scale = float(a["scale"])
-    return torch.clamp(torch.round(xs[0] / scale), lo, hi) * scale
+    return torch.clamp(torch.round(pre_affine(node, xs[0]) / scale), lo, hi) * scale
+
+
+def pre_affine(node: Node, x: torch.Tensor) -> torch.Tensor:
+    """A Quantize node's folded input normalisation ``x * pre_scale + pre_offset`` (per channel on axis 1,
+    or one value), in ``x``'s dtype; ``x`` itself when the node has none."""
+    if "pre_scale" not in node.attrs and "pre_offset" not in node.attrs:
+        return x
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    mul = torch.tensor([float(v) for v in node.attrs.get("pre_scale", [1.0])], dtype=x.dtype).reshape(shape)
+    add = torch.tensor([float(v) for v in node.attrs.get("pre_offset", [0.0])], dtype=x.dtype).reshape(shape)
+    return x * mul + add
 
 
 def run_float(graph: Graph, feeds: Mapping[str, np.ndarray | torch.Tensor],

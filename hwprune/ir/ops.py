@@ -167,7 +167,8 @@ def _spec(name: str, lo: int, hi: int, attrs: tuple[str, ...], infer: ShapeRule,
 OPS: dict[str, OpSpec] = {
     spec.name: spec
     for spec in [
-        _spec("Dense", 2, 3, ("activation",), _dense, "y = x @ W.T + b, W is [out, in]; activation none|relu"),
+        _spec("Dense", 2, 3, ("activation",), _dense,
+              "y = x @ W.T + b, W is [out, in]; activation none|relu; optional clip_max (ReLU6: min(y, max))"),
         _spec("MatMul", 2, 2, (), _matmul, "batched matrix product of two activations"),
         _spec("Conv", 2, 3, ("strides", "pads", "dilations", "group", "activation"), _conv, "2-D convolution"),
         _spec("Add", 2, 2, (), _broadcast, "elementwise sum with numpy broadcasting"),
@@ -175,6 +176,8 @@ OPS: dict[str, OpSpec] = {
         _spec("Relu", 1, 1, (), _same, "max(x, 0)"),
         _spec("Clip", 1, 1, ("min", "max"), _same, "min(max(x, min), max)"),
         _spec("Sigmoid", 1, 1, (), _same, "1 / (1 + exp(-x))"),
+        _spec("HardSigmoid", 1, 1, ("alpha", "beta"), _same, "max(0, min(1, alpha * x + beta))"),
+        _spec("HardSwish", 1, 1, (), _same, "x * max(0, min(1, x / 6 + 1 / 2))"),
         _spec("Gelu", 1, 1, ("approximate",), _same, "x * Phi(x); approximate none|tanh"),
         _spec("Softmax", 1, 1, ("axis",), _softmax, "softmax along a non-batch axis"),
         _spec("LayerNorm", 1, 3, ("axis", "epsilon"), _layernorm, "normalise over axes >= axis, then scale, bias"),
@@ -192,7 +195,9 @@ OPS: dict[str, OpSpec] = {
         _spec("GlobalAveragePool", 1, 1, (), _global_pool, "mean over H and W"),
         _spec("Concat", 1, 64, ("axis",), _concat, "concatenate along a non-batch axis"),
         _spec("Quant", 1, 1, ("scale", "bits", "signed", "narrow"), _same, "QONNX fake quantization"),
-        _spec("Quantize", 1, 1, ("scale", "bits", "signed"), _same, "float -> integer: clamp(round_half_even(x / scale))"),
+        _spec("Quantize", 1, 1, ("scale", "bits", "signed"), _same,
+              "float -> integer: clamp(round_half_even((x * pre_scale + pre_offset) / scale)); the optional "
+              "per-channel (axis 1) pre_scale/pre_offset are a folded input normalisation"),
     ]
 }
 

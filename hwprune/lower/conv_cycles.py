@@ -22,6 +22,10 @@ every row below ``first`` is released, so the writer may fill rows up to ``first
 rows the window needs when ``R ≥ kh_eff``, and the whole frame when ``R = H``.
 
 So a conv frame is the dense engine's schedule with window arrivals computed from input arrivals.
+
+Grouped convolution (group ``g``): the window stream is the same ``C·kh·kw`` beats per pixel (channel
+order concatenates the groups' windows), and the engine takes it as ``g`` vectors of ``K = C/g·kh·kw``
+beats, vector ``i`` computing group ``i``'s ``F/g`` filters (rules 1-4 per vector, in group order).
 """
 
 from __future__ import annotations
@@ -135,7 +139,8 @@ class ConvModel(BufferedModel):
             raise ValueError(f"kernel {spec.name!r} is not a conv kernel")
         self.geometry = spec.conv
         self.engine = EngineModel(EngineTiming.of(spec))
-        self.window = spec.in_features
+        self.window = spec.in_features * spec.groups
+        self.vector = spec.in_features
         self.sources = window_sources(spec.conv)
         self.writer = RowWriter(spec.conv)
 
@@ -152,9 +157,10 @@ class ConvModel(BufferedModel):
                 writer.fill(max(0, *sources))
                 accepted = writer.accepted
                 offers = [accepted[e] + 1 if e >= 0 else accepted[0] + 1 for e in sources]
-                taken, beats, steps = self.engine.push(offers)
-                outputs.extend(beats)
-                lasts.extend(steps)
+                for start in range(0, self.window, self.vector):  # one engine vector per group
+                    taken, beats, steps = self.engine.push(offers[start:start + self.vector])
+                    outputs.extend(beats)
+                    lasts.extend(steps)
                 pixel += 1
             writer.release(range(released_rows(g, oy), released_rows(g, oy + 1)), taken[-1] + 1)
         return writer.finish(), outputs, lasts

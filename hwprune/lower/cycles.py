@@ -93,8 +93,9 @@ class EngineTiming:
 
     @staticmethod
     def of(spec: KernelSpec) -> "EngineTiming":
-        """Timing of a dense kernel's dot-product engine (one input vector of K beats)."""
-        return EngineTiming(spec.in_features, spec.out_features, spec.lanes, spec.cycles_per_pass)
+        """Timing of a kernel's dot-product engine: one input vector of K beats (for a grouped conv,
+        one group's window, giving that group's ``F/g`` outputs)."""
+        return EngineTiming(spec.in_features, spec.group_outputs, spec.lanes, spec.cycles_per_pass)
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,14 @@ class KernelSpec:
             raise ValueError(f"kind must be 'dense' or 'conv', not {self.kind!r}")
         if (self.kind == "conv") != (self.conv is not None):
             raise ValueError("a conv kernel needs its geometry, a dense kernel has none")
+        if self.groups > 1:
+            if self.out_features % self.groups or self.conv.in_channels % self.groups:  # type: ignore[union-attr]
+                raise ValueError(f"group {self.groups} must divide the {self.out_features} filters and the "
+                                 f"{self.conv.in_channels} input channels")  # type: ignore[union-attr]
+            if isinstance(self.lanes, int) and self.lanes > self.group_outputs:
+                # lanes only ever compute one group's filters at once (group-serial schedule): more
+                # lanes than a group has filters would be idle hardware, so they are not built
+                object.__setattr__(self, "lanes", self.group_outputs)
         for name in ("lanes", "macs_per_lane"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -101,14 +109,38 @@ class KernelSpec:
         return self.layout.in_features
 
     @property
+    def groups(self) -> int:
+        """Convolution groups (1 for dense and ordinary conv): the engine runs them one after another."""
+        return self.conv.group if self.conv is not None else 1
+
+    @property
+    def group_outputs(self) -> int:
+        """Filters of one group: the rows one engine vector (one group's window) produces."""
+        return self.out_features // self.groups
+
+    @property
+    def group_passes(self) -> int:
+        """Rounds over the lanes for one group's filters."""
+        return math.ceil(self.group_outputs / self.lanes)
+
+    @property
     def passes(self) -> int:
-        """Rounds over the lanes needed for all outputs of one input vector."""
-        return math.ceil(self.out_features / self.lanes)
+        """Rounds over the lanes needed for all outputs of one input vector (every group's, in turn)."""
+        if self.groups == 1:
+            return math.ceil(self.out_features / self.lanes)
+        return self.groups * self.group_passes
 
     @property
     def cycles_per_pass(self) -> int:
         """Compute cycles of one pass: kept weights per output / MACs per lane (exact by layout)."""
         return self.layout.groups // self.macs_per_lane * self.layout.kept_per_group
+
+    @property
+    def row_slots(self) -> list[int]:
+        """Row ``r``'s slot in the engine's pass-major order (``passes × lanes`` slots): group ``i``'s
+        filters start at pass ``i · group_passes``, so a group never shares a pass with another."""
+        per, width = self.group_outputs, self.group_passes * self.lanes
+        return [r // per * width + r % per for r in range(self.out_features)]
 
     @property
     def compute_cycles(self) -> int:

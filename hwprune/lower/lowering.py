@@ -64,15 +64,16 @@ def _conv_geometry(graph: Graph, node: Node) -> ConvGeometry:
 
 
 def lower_node(graph: Graph, node: Node, ident: str, lanes: int = DEFAULT_LANES, macs: int = DEFAULT_MACS) -> KernelSpec:
-    """Lower one quantized Dense/Conv node."""
+    """Lower one quantized Dense/Conv node. A grouped conv (group ``g``) keeps its ``[F, C/g·kh·kw]``
+    weight matrix: each row is balanced over its own group's inputs, and its lanes never exceed a
+    group's ``F/g`` filters (the engine runs the groups one after another, docs/architecture.md 7.4)."""
     if node.op not in ("Dense", "Conv"):
         raise GraphError("only Dense and Conv layers become MAC kernels", node=node.name, op=node.op)
     weight = graph.tensor(node.inputs[1])
     x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
     if not (weight.is_quantized and isinstance(x.dtype, IntType) and isinstance(y.dtype, IntType)):
         raise GraphError("layer is not quantized; run the quantize step first", node=node.name, op=node.op)
-    if node.op == "Conv" and int(node.attrs["group"]) != 1:
-        raise GraphError("grouped/depthwise convolution has no MAC kernel yet", node=node.name, op=node.op)
+    group = int(node.attrs["group"]) if node.op == "Conv" else 1
     matrix = np.asarray(as_matrix(weight.data), dtype=np.int64)
     pattern, layout, mask, params = _layout_of(graph, node, matrix, macs)
     packed = pack_balanced(matrix, mask, layout)
@@ -80,7 +81,7 @@ def lower_node(graph: Graph, node: Node, ident: str, lanes: int = DEFAULT_LANES,
     bias = graph.tensor(node.inputs[2]).data if len(node.inputs) > 2 else np.zeros(out_features, dtype=np.int64)
     return KernelSpec(
         name=node.name, ident=ident, kind="dense" if node.op == "Dense" else "conv", pattern=pattern,
-        out_features=out_features, lanes=min(lanes, out_features),
+        out_features=out_features, lanes=min(lanes, out_features // group),
         macs_per_lane=largest_divisor_at_most(layout.groups, macs), weights=packed,
         bias=tuple(int(b) for b in bias), requant_mult=tuple(int(m) for m in node.attrs["requant_mult"]),
         requant_shift=tuple(int(s) for s in node.attrs["requant_shift"]), acc_bits=int(node.attrs["acc_bits"]),

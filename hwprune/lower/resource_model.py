@@ -23,8 +23,8 @@ bits ``b_a`` and accumulator bits ``b_acc``:
 * **Memory mapping** (what Yosys's ``memory_libmap`` does for Xilinx, calibrated on the examples):
   a synchronous memory uses BRAM18 tiles in the best aspect ratio (512×36 … 16K×1) when
   ``tiles · BRAM18_COLUMNS < width · ceil(depth / 64)``; otherwise a RAM uses LUTRAM (RAM32M16:
-  32 words × 14 bits per 8 LUTs up to 32 words, else RAM64M8: 64 words × 7 bits per 8 LUTs; on 7-series
-  RAM32M: 32 × 6 and RAM64M: 64 × 3 per 4 LUTs) and a
+  32 words × 14 bits per 8 LUTs up to 32 words, else the cheaper of stacked RAM32M16 and RAM64M8, 64
+  words × 7 bits per 8 LUTs; on 7-series RAM32M: 32 × 6 and RAM64M: 64 × 3 per 4 LUTs) and a
   ROM, like every combinational ROM, becomes logic: ``width · depth / 64 · ROM_LUTS_PER_64`` LUTs.
 * **LUT** (logic): the ``S:1`` activation select per MAC, ``L·P·b_a·mux(S)`` (``P·b_a·mux(S)`` for a
   dense layer, whose lanes share one select driven by the step counter) with ``mux(S)`` =
@@ -139,11 +139,14 @@ _LUTRAM_PRIMITIVES = {"xc7": ((32, 6, 4), (64, 3, 4)), "default": ((32, 14, 8), 
 
 
 def _lutram_luts(depth: int, width: int, family: str = "xcup") -> int:
-    """LUTs of a LUTRAM: the 32-word primitive up to 32 words, else the 64-word one per 64 words."""
+    """LUTs of a LUTRAM: the 32-word primitive up to 32 words, else whichever of stacked 32-word or
+    64-word primitives is cheaper (Yosys's ``memory_libmap`` picks the cheaper: a 96 × 8 row buffer
+    takes three RAM32M16, 24 LUTs, not four RAM64M8)."""
     (d32, w32, l32), (d64, w64, l64) = _LUTRAM_PRIMITIVES.get(family, _LUTRAM_PRIMITIVES["default"])
     if depth <= d32:
         return l32 * math.ceil(width / w32)
-    return l64 * math.ceil(width / w64) * math.ceil(depth / d64)
+    return min(l32 * math.ceil(width / w32) * math.ceil(depth / d32),
+               l64 * math.ceil(width / w64) * math.ceil(depth / d64))
 
 
 def memory_cost(depth: int, width: int, *, rom: bool, synchronous: bool = True, family: str = "xcup") -> Estimate:

@@ -13,7 +13,8 @@ offset bits). The name given to it says which family the layout belongs to, most
 2. ``nm`` — group size M in 2, 4, 8, 16 dividing K (N = non-zeros per group);
 3. ``bank_balanced`` — any other group size dividing K (banks = K / group size);
 4. ``balanced_stochastic`` — a group size that leaves a zero-padded last group (the generic
-   "same count per group" family; how the kept weights were chosen cannot be seen in a file).
+   "same count per group" family; how the kept weights were chosen cannot be seen in a file). A last
+   group shorter than k must keep all of its real inputs (the short-group rule of ``GroupLayout``).
 
 A weight that fits none (unstructured, channel-pruned rows, a kept weight that rounded to 0) is left
 unannotated: lowering then runs it as dense, which is always correct.
@@ -53,7 +54,8 @@ class Detected:
 
 
 def _exact_group_size(nonzero: np.ndarray) -> GroupLayout | None:
-    """Smallest group size S whose every (row, group) holds the same count k, 1 <= k < S."""
+    """Smallest group size S whose every (row, group) holds the same count k, 1 <= k < S; a short
+    last group of r < k real inputs holds all r (``GroupLayout``'s short-group rule)."""
     rows, k_in = nonzero.shape
     per_row = nonzero.sum(axis=1)
     if per_row.min() != per_row.max() or per_row[0] in (0, k_in):
@@ -61,14 +63,20 @@ def _exact_group_size(nonzero: np.ndarray) -> GroupLayout | None:
     kept_row = int(per_row[0])
     for size in range(2, k_in + 1):
         groups = math.ceil(k_in / size)
-        if kept_row % groups:
+        last = k_in - (groups - 1) * size
+        k = kept_row // groups if kept_row % groups == 0 else -1
+        if not (1 <= k < size and k <= last) and groups > 1:
+            # a short last group keeping all of its real inputs: k from the full groups
+            rest = kept_row - last
+            k = rest // (groups - 1) if rest % (groups - 1) == 0 and rest // (groups - 1) > last else -1
+        if not 1 <= k < size:
             continue
-        k = kept_row // groups
-        if not 1 <= k < size or k > k_in - (groups - 1) * size:
+        layout = GroupLayout(k_in, size, k)
+        if layout.real_kept_per_row != kept_row:
             continue
         padded = np.pad(nonzero, ((0, 0), (0, groups * size - k_in)))
-        if (padded.reshape(rows, groups, size).sum(axis=2) == k).all():
-            return GroupLayout(k_in, size, k)
+        if (padded.reshape(rows, groups, size).sum(axis=2) == layout.real_kept()[None, :]).all():
+            return layout
     return None
 
 

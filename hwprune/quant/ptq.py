@@ -22,16 +22,19 @@ import numpy as np
 
 from hwprune import plugins
 from hwprune.errors import QuantizationError
+from hwprune.frontend.fold_affine import affine_operands
 from hwprune.ir.graph import Graph, Node, Tensor
 from hwprune.ir.types import IntType
 from hwprune.quant.calibrate import observe_ranges
+from hwprune.quant.hard_act import hard_sigmoid_params, hard_swish_params
+from hwprune.quant.input_affine import apply_chain, input_chain, remove_chain
 from hwprune.quant.requant import requant_params, shared_shift_params
 
 __all__ = ["QuantSpec", "quantize_graph", "INTEGER_OPS", "accumulator_bits", "NODE_QUANTIZERS", "NodeQuantizer",
            "integer_ops"]
 
 INTEGER_OPS = ("Quantize", "Dense", "Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Reshape",
-               "Transpose", "Add")
+               "Transpose", "Add", "HardSigmoid", "HardSwish")
 """The ops this module quantizes itself; ``integer_ops()`` adds the plug-ins'."""
 PASS_THROUGH = ("Relu", "MaxPool", "Reshape", "Transpose")
 
@@ -146,7 +149,7 @@ class _Quantizer:
                 raise self.fail(node, f"bias does not fit {self.spec.bias_bits} bits in the accumulator domain")
             b.data, b.dtype = bias_int, IntType(self.spec.bias_bits, True)
             b.scale, b.scale_axis = [float(s) for s in acc_scale], 0
-        out = self.set_output(node, signed=node.attrs["activation"] != "relu")
+        out = self.layer_output(node)
         mults, shifts = zip(*(requant_params(float(s / out.scale[0])) for s in acc_scale))
         data = np.asarray(w.data)
         kept = int(np.count_nonzero(data.reshape(out_channels, -1), axis=1).max()) if data.size else 0
@@ -157,6 +160,45 @@ class _Quantizer:
             acc_bits=accumulator_bits(w.dtype.bits, x.dtype.bits, kept, int(np.abs(bias_int).max(initial=0)),
                                       act_max),
         )
+
+    def layer_output(self, node: Node) -> Tensor:
+        """The layer's output type and scale; with ``clip_max`` (a folded ReLU6) the scale that maps the
+        clip maximum to the largest unsigned code, so the output clamp is the clip (docs/numerics.md)."""
+        if "clip_max" not in node.attrs:
+            return self.set_output(node, signed=node.attrs["activation"] != "relu")
+        clip_max = float(node.attrs["clip_max"])
+        out = self.g.tensor(node.outputs[0])
+        if out.scale is None:
+            out.dtype = _act_type(self.spec.act_bits, False)
+            out.scale = [clip_max / out.dtype.max]
+        elif abs(out.scale[0] * out.dtype.max - clip_max) > 1e-6 * clip_max:  # type: ignore[union-attr]
+            raise self.fail(node, f"a Quant fixes the output scale {out.scale[0]:.6g}, whose largest code is not "
+                                  f"the folded Clip maximum {clip_max:g}")
+        return out
+
+    def hard(self, node: Node) -> None:
+        x = self.int_input(node)
+        bits = self.spec.act_bits
+        if node.op == "HardSigmoid":
+            out = self.g.tensor(node.outputs[0])
+            out.dtype, out.scale = _act_type(bits, False), [1.0 / ((1 << bits) - 1)]
+            node.attrs.update(hard_sigmoid_params(x.scale[0], float(node.attrs["alpha"]), float(node.attrs["beta"]),
+                                                  bits))
+            return
+        out = self.set_output(node, signed=True)
+        node.attrs.update(hard_swish_params(x.scale[0], out.scale[0], bits))
+
+    def unfoldable(self, node: Node) -> QuantizationError:
+        """Why an op that only folds into a neighbour is still here (the passes left it alone)."""
+        if node.op == "Clip":
+            return self.fail(node, f"Clip(min={node.attrs['min']:g}, max={node.attrs['max']:g}) has no integer "
+                                   "implementation: only a Clip with min 0 right after a Dense/Conv whose output "
+                                   "nothing else reads (ReLU6) folds into the layer's output quantization")
+        return self.fail(node, f"{node.op} by a constant could not be folded into the quantization: it is "
+                               "neither on the graph input's path to the first layer (folded into the input "
+                               "quantizer) nor next to a Dense/Conv whose weights and bias can absorb it "
+                               "(the constant must be one value per channel or a scalar, the tensor between "
+                               "them read only there, and an offset before a Conv needs the Conv unpadded)")
 
     def average(self, node: Node) -> None:
         x = self.int_input(node)
@@ -187,8 +229,12 @@ class _Quantizer:
                 self.layer(node)
             elif node.op in ("AveragePool", "GlobalAveragePool"):
                 self.average(node)
+            elif node.op in ("Clip", "Add", "Mul") and (node.op == "Clip" or affine_operands(self.g, node)):
+                raise self.unfoldable(node)
             elif node.op == "Add":
                 self.add(node)
+            elif node.op in ("HardSigmoid", "HardSwish"):
+                self.hard(node)
             elif node.op in NODE_QUANTIZERS:
                 NODE_QUANTIZERS[node.op].quantize(self.g, node, self.calibration.get(node.name, []))
             elif node.op in PASS_THROUGH:
@@ -228,20 +274,28 @@ def _absorb_quant_nodes(graph: Graph) -> None:
         del graph.tensors[y]
 
 
-def _insert_input_quantizers(graph: Graph, ranges: dict[str, float], mins: dict[str, float], spec: QuantSpec) -> None:
+def _insert_input_quantizers(graph: Graph, ranges: dict[str, float], feeds: Feeds, spec: QuantSpec) -> None:
+    """A ``Quantize`` node for each float graph input; an input normalisation (``Add``/``Mul`` by constants
+    per channel, ``hwprune.quant.input_affine``) right after the input folds into it."""
     for name in graph.inputs:
         if any(n.op == "Quantize" and n.inputs == [name] for n in graph.nodes):
             continue
-        signed = mins.get(name, 0.0) < 0
+        chain = input_chain(graph, name)
+        values = apply_chain(chain, feeds[name])
+        signed = float(values.min()) < 0
         qmax = (1 << (spec.act_bits - 1)) - 1 if signed else (1 << spec.act_bits) - 1
-        scale = (ranges.get(name) or 1.0) / qmax
+        peak = float(np.abs(values).max()) if chain.nodes else ranges.get(name, 0.0)
+        scale = (peak or 1.0) / qmax
         q_name = f"{name}/quantized"
         graph.tensors[q_name] = Tensor(q_name, list(graph.tensor(name).shape), IntType(spec.act_bits, signed),
                                        scale=[scale])
+        attrs: dict[str, Any] = {"scale": scale, "bits": spec.act_bits, "signed": int(signed)}
+        if chain.nodes:
+            attrs.update(pre_scale=[float(v) for v in chain.scale], pre_offset=[float(v) for v in chain.offset])
+            remove_chain(graph, chain, q_name)
         for node in graph.nodes:
             node.inputs = [q_name if n == name else n for n in node.inputs]
-        graph.nodes.insert(0, Node(f"{name}/quantize", "Quantize", [name], [q_name],
-                                   {"scale": scale, "bits": spec.act_bits, "signed": int(signed)}))
+        graph.nodes.insert(0, Node(f"{name}/quantize", "Quantize", [name], [q_name], attrs))
 
 
 def quantize_graph(graph: Graph, feeds: Mapping[str, np.ndarray] | None, spec: QuantSpec = QuantSpec()) -> Graph:
@@ -258,10 +312,9 @@ def quantize_graph(graph: Graph, feeds: Mapping[str, np.ndarray] | None, spec: Q
         ranges, calibration = tracers[0](graph, feeds)  # e.g. one sample at a time: token counts vary
     else:
         ranges = observe_ranges(graph, feeds)
-    mins = {name: float(np.min(feeds[name])) for name in graph.inputs}
     q = copy.deepcopy(graph)
     _absorb_quant_nodes(q)
-    _insert_input_quantizers(q, ranges, mins, spec)
+    _insert_input_quantizers(q, ranges, feeds, spec)
     _Quantizer(q, ranges, spec, calibration).run()
     q.verify()
     return q

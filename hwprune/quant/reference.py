@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from hwprune import plugins
 from hwprune.errors import GraphError
 from hwprune.ir.dynamic import has_dynamic_rows, run_per_sample
+from hwprune.ir.execute import pre_affine
 from hwprune.ir.graph import Graph, Node, Tensor
 from hwprune.ir.types import IntType
 
@@ -100,7 +101,8 @@ def _conv(graph: Graph, node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
 @_kernel("Quantize")
 def _quantize(graph: Graph, node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
     out = _out_type(graph, node)
-    scaled = torch.round(xs[0].to(torch.float64) / float(node.attrs["scale"]))  # half to even
+    x = pre_affine(node, xs[0].to(torch.float64))  # a folded input normalisation, in float64
+    scaled = torch.round(x / float(node.attrs["scale"]))  # half to even
     return torch.clamp(scaled, out.min, out.max).to(torch.int64)
 
 
@@ -152,6 +154,26 @@ def _add(graph: Graph, node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
     shift = torch.tensor(int(node.attrs["requant_shift"][0]))
     acc = xs[0] * ma + xs[1] * mb
     return requantize(acc, torch.tensor(1), shift, _out_type(graph, node), relu=False)
+
+
+def _scalar_requant(node: Node, x: torch.Tensor, out: IntType, prefix: str = "") -> torch.Tensor:
+    mult = torch.tensor(int(node.attrs[f"{prefix}mult"][0]))
+    shift = torch.tensor(int(node.attrs[f"{prefix}shift"][0]))
+    return requantize(x, mult, shift, out, relu=False)
+
+
+@_kernel("HardSigmoid")
+def _hard_sigmoid(graph: Graph, node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    """``clamp(((q + c)·M + 2^(sh-1)) >> sh, 0, qmax)`` (``hwprune.quant.hard_act``)."""
+    return _scalar_requant(node, xs[0] + int(node.attrs["offset"]), _out_type(graph, node), "requant_")
+
+
+@_kernel("HardSwish")
+def _hard_swish(graph: Graph, node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    """The gate ``h`` as a HardSigmoid (unsigned, the output's bits), then ``sat((q·h·M + 2^(sh-1)) >> sh)``."""
+    out = _out_type(graph, node)
+    gate = _scalar_requant(node, xs[0] + int(node.attrs["gate_offset"]), IntType(out.bits, False), "gate_")
+    return _scalar_requant(node, xs[0] * gate, out, "requant_")
 
 
 @_kernel("Reshape")

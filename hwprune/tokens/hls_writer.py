@@ -20,9 +20,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from hwprune import __version__
-from hwprune.backends.hls.writer import _environment, _one_line, clock_period_ns
+from hwprune.backends.hls.writer import _environment, _one_line, clock_period_ns, library_headers
 from hwprune.errors import BuildError
-from hwprune.resources import shipped_dir
 from hwprune.tokens.hardware import SelectorHardware
 from hwprune.tokens.reference import IntSelector
 from hwprune.tokens.token_sets import TokenSet
@@ -87,7 +86,7 @@ def write_token_hls(selectors: Sequence[SelectorHardware], out_dir: Path, projec
         "run_hls.tcl": env.get_template("token_run_hls.tcl.j2").render(
             common, tops=idents, part=part, period_ns=clock_period_ns(clock_mhz)),
     }
-    for header in sorted((shipped_dir("hls") / "include" / "hwprune").glob("*.h")):
+    for header in library_headers(set()):
         files[f"firmware/include/hwprune/{header.name}"] = header.read_text(encoding="utf-8")
     manifest = {"generator": f"hwprune {__version__}", "project": project, "part": part, "clock_mhz": clock_mhz,
                 "selectors": [hw.facts() for hw in selectors], "files": sorted([*files, TOKEN_MANIFEST])}

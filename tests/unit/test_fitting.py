@@ -8,7 +8,6 @@ from dataclasses import replace
 from hwprune.ir.graph import Graph
 from hwprune.lower.lowering import lower_graph
 
-import json
 import math
 import re
 from pathlib import Path

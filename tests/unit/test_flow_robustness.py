@@ -155,9 +155,20 @@ def _interrupt_compile(tmp_path: Path, previous_build: Path, model: Path, step: 
     return {"ready": ready, "family": family}
 
 
-@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize("where", ["before", "child"])
-@pytest.mark.parametrize("step", flow.step_names())
+def _signal_matrix() -> list:
+    """Every step x (before, child) x (SIGINT, SIGTERM); ``make test`` runs each step once, the four
+    (where, signal) pairs taking turns over the steps so each pair and each step is covered, and
+    ``make test-all`` the whole matrix (the rest is marked ``exhaustive``)."""
+    pairs = [(where, signame) for where in ("before", "child") for signame in ("SIGINT", "SIGTERM")]
+    cases = []
+    for index, step in enumerate(flow.step_names()):
+        for turn, (where, signame) in enumerate(pairs):
+            marks = () if turn == index % len(pairs) else (pytest.mark.exhaustive,)
+            cases.append(pytest.param(step, where, signame, marks=marks, id=f"{step}-{where}-{signame}"))
+    return cases
+
+
+@pytest.mark.parametrize("step,where,signame", _signal_matrix())
 def test_signal_mid_compile_keeps_previous_build_and_no_temp_directory(tmp_path, previous_build, examples_dir,
                                                                          step, where, signame):
     """At the start of every step, in Python or while a child process runs: exit 130 within 2 s, the old

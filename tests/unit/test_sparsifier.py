@@ -103,8 +103,10 @@ def test_skip_overrides_and_unknown_names():
     assert report["conv1"]["layout"].group_size == 9
     with pytest.raises(PatternError, match="no prunable layer named 'conv9'; prunable layers: conv0, conv1, fc"):
         Sparsifier(small_cnn(), "nm", 0.5, skip=["conv9"])
-    with pytest.raises(PatternError, match="kh·kw > 1"):  # an impossible layer fails at construction
-        Sparsifier(small_cnn(), "block_punched", 0.5, params={"balanced": True})
+    with pytest.raises(PatternError, match="cannot reach sparsity 0.9"):  # an impossible target fails at construction
+        Sparsifier(small_cnn(), "nm", 0.9, params={"m": 4})
+    # every layer shape has a balanced block-punched mask (the Dense fc: channels of the block)
+    Sparsifier(small_cnn(), "block_punched", 0.5, params={"balanced": True}).finalize()
 
 
 def test_channel_pattern_masks_bias_so_removed_channels_are_zero():

@@ -76,13 +76,21 @@ def _offsets(spec: KernelSpec, rows: int) -> tuple[np.ndarray, bool]:
     offsets = np.asarray(spec.weights.offsets, dtype=np.int64)
     if layout.kept_per_group == layout.group_size:  # keep all: positions are implicit
         return np.zeros((1, 1, 1), dtype=np.int64), False
-    blocks = [offsets[p * lanes: min((p + 1) * lanes, spec.out_features)] for p in range(spec.passes)]
+    slots = np.asarray(spec.row_slots)
+    blocks = [offsets[(slots >= p * lanes) & (slots < (p + 1) * lanes)] for p in range(spec.passes)]
     shared = lanes > 1 and all(bool((block == block[0]).all()) for block in blocks)
     if shared:
         return np.stack([block[0] for block in blocks]), True
-    padded = np.zeros((rows, layout.groups, layout.kept_per_group), dtype=np.int64)
-    padded[: spec.out_features] = offsets
-    return padded, False
+    return _by_slot(spec, offsets, rows, 0), False
+
+
+def _by_slot(spec: KernelSpec, per_row: np.ndarray, rows: int, pad: int) -> np.ndarray:
+    """Per-row data laid out in the engine's ``rows`` slots (``KernelSpec.row_slots``: a grouped conv's
+    groups each start a pass), padding slots filled with ``pad``."""
+    per_row = np.asarray(per_row, dtype=np.int64)
+    out = np.full((rows, *per_row.shape[1:]), pad, dtype=np.int64)
+    out[np.asarray(spec.row_slots, dtype=np.int64)] = per_row
+    return out
 
 
 def _dense_kind(spec: KernelSpec, where: str, config: dict[str, Any]) -> tuple[str, int, int]:
@@ -93,15 +101,18 @@ def _dense_kind(spec: KernelSpec, where: str, config: dict[str, Any]) -> tuple[s
 def _conv_kind(spec: KernelSpec, where: str, config: dict[str, Any]) -> tuple[str, int, int]:
     g = spec.conv
     assert g is not None
-    if g.group != 1:
-        raise BuildError(f"{where}: grouped convolution (group {g.group}) has no HLS kernel")
     config.update(
         in_channels=g.in_channels, in_height=g.in_height, in_width=g.in_width, kernel_h=g.kernel[0],
         kernel_w=g.kernel[1], stride_h=g.strides[0], stride_w=g.strides[1], pad_top=g.pads[0],
         pad_left=g.pads[1], dilation_h=g.dilations[0], dilation_w=g.dilations[1], out_height=g.out_height,
         out_width=g.out_width,
     )
-    return "conv2d", g.in_channels * g.in_height * g.in_width, spec.out_features * g.out_height * g.out_width
+    function = "conv2d"
+    if g.group != 1:  # group-serial (hls/include/hwprune/grouped_conv.h)
+        function = "grouped_conv2d"
+        config.update(conv_groups=g.group, group_channels=g.in_channels // g.group,
+                      group_outputs=spec.group_outputs, group_passes=spec.group_passes)
+    return function, g.in_channels * g.in_height * g.in_width, spec.out_features * g.out_height * g.out_width
 
 
 KindConfig = Callable[[KernelSpec, str, "dict[str, Any]"], "tuple[str, int, int]"]
@@ -127,11 +138,9 @@ def mac_layer(spec: KernelSpec) -> dict[str, Any]:
     if spec.acc_bits + mult_bits > MAX_PRODUCT_BITS:
         raise BuildError(f"{where}: acc_bits {spec.acc_bits} + multiplier bits {mult_bits} exceed "
                          f"{MAX_PRODUCT_BITS}; the requantiser product would not fit int64 exactly")
-    values = np.zeros((rows, layout.groups, layout.kept_per_group), dtype=np.int64)
-    values[: spec.out_features] = spec.weights.values
+    values = _by_slot(spec, spec.weights.values, rows, 0)
     offsets, shared = _offsets(spec, rows)
     dense = layout.kept_per_group == layout.group_size
-    pad = [0] * (rows - spec.out_features)
     shift_bits = max(shifts).bit_length()
     offset_bits = max(1, layout.offset_bits)
     _check_range(where, "weight", values, spec.weight_bits, True)
@@ -166,8 +175,9 @@ def mac_layer(spec: KernelSpec) -> dict[str, Any]:
         "flags": {"relu": spec.relu, "dense": dense, "shared_offsets": shared},
         "arrays": {
             "weights": c_array(values), "offsets": c_array(offsets),
-            "bias": c_array(np.array([*spec.bias, *pad])), "mult": c_array(np.array([*mults, *pad])),
-            "shift": c_array(np.array([*shifts, *([1] * len(pad))])),
+            "bias": c_array(_by_slot(spec, np.array(spec.bias), rows, 0)),
+            "mult": c_array(_by_slot(spec, np.array(mults), rows, 0)),
+            "shift": c_array(_by_slot(spec, np.array(shifts), rows, 1)),
         },
         "dims": {
             "weights": f"[{rows}][{layout.groups}][{layout.kept_per_group}]",

@@ -11,7 +11,12 @@ as soon as the element it reads has arrived (padding beats once the frame has st
 generation overlaps the input, and the writer fills the next output row's new rows (and runs into
 the next frame) while the generator still reads the current one. A row's slot is rewritten once the
 generator has started an output row whose window lies below it, or has ended the row's frame.
-Cycle rules: ``hwprune.lower.conv_cycles``. Group convolution is not supported (group = 1).
+Cycle rules: ``hwprune.lower.conv_cycles``.
+
+Grouped and depthwise convolution (group ``g``) use the same generator: a window in (c, ky, kx) order
+is the concatenation of the groups' windows (group ``i`` reads channels ``i·C/g … (i+1)·C/g - 1``), so
+the engine takes it as ``g`` vectors of ``C/g·kh·kw`` beats and computes group ``i``'s filters on vector
+``i`` (group-serial; ``hwprune.backends.rtl.engine``).
 """
 
 from __future__ import annotations
@@ -23,18 +28,13 @@ from amaranth.lib.wiring import In, Out
 from hwprune.backends.rtl.engine import DotEngine, stream_shape
 from hwprune.backends.rtl.frame_buffer import odometer
 from hwprune.backends.rtl.line_buffer import WindowStream, window_reader
-from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
+from hwprune.lower.kernel_spec import KernelSpec
 
 __all__ = ["WindowGenerator", "ConvEngine"]
 
 
 class WindowGenerator(WindowStream):
     """Frame stream in (H·W·C beats), window stream out (OH·OW pixels × C·kh·kw beats)."""
-
-    def __init__(self, geometry: ConvGeometry, bits: int, is_signed: bool) -> None:
-        if geometry.group != 1:
-            raise ValueError(f"grouped convolution (group={geometry.group}) has no window generator yet")
-        super().__init__(geometry, bits, is_signed)
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

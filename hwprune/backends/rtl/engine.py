@@ -15,7 +15,9 @@ Micro-architecture (cycle rules in ``hwprune.lower.cycles``)::
     o (1 output / beat) ◄── requantise (bias, M, sh, ReLU, saturate) ◄── result shift register ◄─┘
 
 Input beats land in the bank half of their vector while the other half is read, so loading vector
-``v+1`` overlaps the compute of vector ``v``. The result register decouples the lanes (which finish a
+``v+1`` overlaps the compute of vector ``v``. A grouped conv's engine takes each pixel's window as one
+vector per conv group (``K = C/g·kh·kw`` beats) and computes that group's filters from its own block
+of the weight ROM, so no MAC ever meets a cross-group zero. The result register decouples the lanes (which finish a
 pass together) from the one-output-per-beat stream; one requantiser is shared by all lanes.
 """
 
@@ -106,12 +108,14 @@ class DotEngine(wiring.Component):
         # ---- compute counter: one step per cycle over (pass, round, j); the last step of a pass
         # waits until the result register is free (rule 3 of the cycle model)
         rd = Signal()
-        c_j, c_q, c_p = _counter(s.kept, "c_kept"), _counter(Q, "c_round"), _counter(s.passes, "c_pass")
+        c_j, c_q, c_p = _counter(s.kept, "c_kept"), _counter(Q, "c_round"), _counter(s.group_passes, "c_pass")
+        grouped = s.conv_groups > 1  # a grouped conv: one vector per conv group, in turn (group-serial)
+        c_g = _counter(s.conv_groups, "c_group") if grouped else None
         addr = _counter(s.rom_depth, "rom_addr")
         res_claimed = Signal()
         pass_first = (c_j == 0) & (c_q == 0)
         pass_last = (c_j == s.kept - 1) & (c_q == Q - 1)
-        vector_last = pass_last & (c_p == s.passes - 1)
+        vector_last = pass_last & (c_p == s.group_passes - 1)
         issue = Signal()
         m.d.comb += issue.eq(Mux(rd, full[1], full[0]) & (~pass_last | ~res_claimed))
         for h in (0, 1):
@@ -128,7 +132,14 @@ class DotEngine(wiring.Component):
             with m.If(pass_last):
                 m.d.sync += [c_q.eq(0), c_p.eq(c_p + 1), res_claimed.eq(1)]
             with m.If(vector_last):
-                m.d.sync += [c_p.eq(0), addr.eq(0), rd.eq(~rd)]
+                m.d.sync += [c_p.eq(0), rd.eq(~rd)]
+                if c_g is None:
+                    m.d.sync += addr.eq(0)
+                else:  # the ROM holds the groups' passes one after another: rewind after the last group
+                    with m.If(c_g == s.conv_groups - 1):
+                        m.d.sync += [c_g.eq(0), addr.eq(0)]
+                    with m.Else():
+                        m.d.sync += c_g.eq(c_g + 1)
 
         # depth ≥ 2 (a zero pad word) so no address port is zero bits wide
         rom_init = weight_rom(self.spec) + [0] * max(0, 2 - s.rom_depth)
@@ -147,6 +158,9 @@ class DotEngine(wiring.Component):
         s1_j, s1_p = Signal.like(c_j, name="s1_kept"), Signal.like(c_p, name="s1_pass")
         m.d.sync += [s1_valid.eq(issue), s1_first.eq(pass_first), s1_last.eq(pass_last), s1_j.eq(c_j),
                      s1_p.eq(c_p)]
+        if c_g is not None:
+            s1_g = Signal.like(c_g, name="s1_group")
+            m.d.sync += s1_g.eq(c_g)
         prod_shape = signed(s.weight_bits + ab + (0 if s.in_signed else 1))
         products: list[list[Signal]] = []
         for lane in range(L):
@@ -169,6 +183,11 @@ class DotEngine(wiring.Component):
         s2_valid, s2_first, s2_last = Signal(), Signal(), Signal()
         s2_p = Signal.like(c_p, name="s2_pass")
         m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_last.eq(s1_last), s2_p.eq(s1_p)]
+        row_base = s2_p * L
+        if c_g is not None:
+            s2_g = Signal.like(c_g, name="s2_group")
+            m.d.sync += s2_g.eq(s1_g)
+            row_base = s2_g * s.group_outputs + s2_p * L
         acc_shape = signed(s.acc_bits)
         result = [Signal(acc_shape, name=f"result{lane}") for lane in range(L)]
         res_full = Signal()
@@ -183,10 +202,10 @@ class DotEngine(wiring.Component):
                 m.d.sync += acc.eq(nxt)
                 with m.If(s2_last):
                     m.d.sync += result[lane].eq(nxt)
-        last_pass_rows = s.out_features - (s.passes - 1) * L
+        last_pass_rows = s.group_outputs - (s.group_passes - 1) * L
         with m.If(s2_valid & s2_last):
-            m.d.sync += [res_full.eq(1), res_row.eq(s2_p * L),
-                         res_left.eq(Mux(s2_p == s.passes - 1, last_pass_rows, L))]
+            m.d.sync += [res_full.eq(1), res_row.eq(row_base),
+                         res_left.eq(Mux(s2_p == s.group_passes - 1, last_pass_rows, L))]
 
         # ---- serialiser: requantise result[0] into the output register, shift the rest down
         param_init = param_rom(self.spec) + [0] * max(0, 2 - s.out_features)

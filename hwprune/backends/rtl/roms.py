@@ -37,6 +37,16 @@ class EngineShape:
     acc_bits: int
     mult_bits: int
     shift_bits: int
+    conv_groups: int = 1
+
+    @property
+    def group_outputs(self) -> int:
+        """Rows one engine vector produces: a conv group's filters (all rows when ungrouped)."""
+        return self.out_features // self.conv_groups
+
+    @property
+    def group_passes(self) -> int:
+        return -(-self.group_outputs // self.lanes)
 
     @property
     def rounds(self) -> int:
@@ -49,7 +59,8 @@ class EngineShape:
 
     @property
     def passes(self) -> int:
-        return -(-self.out_features // self.lanes)
+        """Passes of every group together: the weight ROM holds them group by group."""
+        return self.conv_groups * self.group_passes
 
     @property
     def rom_depth(self) -> int:
@@ -83,6 +94,7 @@ class EngineShape:
             weight_bits=spec.weight_bits, offset_bits=layout.offset_bits, in_bits=spec.in_type.bits,
             in_signed=spec.in_type.signed, out_bits=spec.out_type.bits, out_signed=spec.out_type.signed,
             relu=spec.relu, acc_bits=spec.acc_bits, mult_bits=mult_bits, shift_bits=shift_bits,
+            conv_groups=spec.groups,
         )
 
 
@@ -102,19 +114,22 @@ def weight_rom(spec: KernelSpec) -> list[int]:
     complement, ``weight_bits``) in the low bits, the within-group offset (``offset_bits``, absent
     for dense layers, whose offset is ``j`` itself) above it. Rows past ``out_features`` in the last
     pass hold zeros. Step ``a`` of lane ``l`` / MAC ``u`` reads row ``pass·lanes + l``, group
-    ``u + macs·round``, kept weight ``j``.
+    ``u + macs·round``, kept weight ``j``. A grouped conv's passes come group by group: pass ``p`` is
+    local pass ``p mod gp`` of conv group ``p div gp`` (``gp`` = its passes), rows past the group's
+    filters hold zeros.
     """
     shape = EngineShape.of(spec)
     values, offsets = spec.weights.values, spec.weights.offsets
     words = []
     for p in range(shape.passes):
+        first, local = p // shape.group_passes * shape.group_outputs, p % shape.group_passes
         for q in range(shape.rounds):
             for j in range(shape.kept):
                 word = 0
                 for lane in range(shape.lanes):
-                    row = p * shape.lanes + lane
-                    if row >= shape.out_features:
+                    if local * shape.lanes + lane >= shape.group_outputs:
                         continue
+                    row = first + local * shape.lanes + lane
                     for mac in range(shape.macs):
                         group = mac + shape.macs * q
                         slot = _field(int(values[row, group, j]), shape.weight_bits)

@@ -5,7 +5,8 @@ is ours:
 
 * **groups** — contiguous chunks of ``group_size`` inputs along K (Dense ``[out, in]``, Conv
   ``[F, C·kh·kw]`` in (c, kh, kw) order): exactly what one MAC unit of a lane reads. The last chunk is
-  zero-padded when ``group_size`` does not divide K (padded positions are never kept).
+  zero-padded when ``group_size`` does not divide K (padded positions are never kept; a last chunk of
+  fewer than k real inputs keeps them all: ``GroupLayout``'s short-group rule).
 * **count** — every group of every row keeps exactly ``k = round_half_up((1-s)·group_size)`` (≥ 1),
   so every lane does the same number of MACs and no index beyond the group-local position is stored.
 * **choice** — inside each group, ``k`` positions drawn *without replacement* with probability

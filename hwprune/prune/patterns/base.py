@@ -51,7 +51,10 @@ class GroupLayout:
     """How the K inputs of every row split into groups that MAC units read in parallel.
 
     Group ``g`` holds inputs ``[g·S, (g+1)·S)``; when ``S`` does not divide ``K`` the last group is
-    padded with zero inputs (documented padding rule: padded positions are never kept).
+    padded with zero inputs. Short-group rule (docs/patterns.md): a mask never keeps a padded position,
+    so a last group of ``r < k`` real inputs keeps all ``r``; the packer fills its other ``k - r`` MAC
+    slots with padded positions (weight 0, input 0), so every group still costs ``k`` MAC cycles and
+    the engines and their cycle model see the same layout as for any other group.
     """
 
     in_features: int
@@ -65,15 +68,20 @@ class GroupLayout:
                 raise PatternError(f"{name} must be a positive integer, not {value!r}")
         if self.kept_per_group > self.group_size:
             raise PatternError(f"kept_per_group {self.kept_per_group} exceeds group_size {self.group_size}")
-        last = self.in_features - (self.groups - 1) * self.group_size
-        if self.kept_per_group > last:
-            raise PatternError(
-                f"the last group has only {last} real inputs, fewer than kept_per_group {self.kept_per_group}"
-            )
 
     @property
     def groups(self) -> int:
         return math.ceil(self.in_features / self.group_size)
+
+    def real_kept(self) -> np.ndarray:
+        """Real (unpadded) weights each group keeps: ``min(k, real inputs of the group)``."""
+        real = np.minimum(self.group_size, self.in_features - np.arange(self.groups) * self.group_size)
+        return np.minimum(real, self.kept_per_group)
+
+    @property
+    def real_kept_per_row(self) -> int:
+        """Kept weights of one row that are stored and multiply a real input (the density's numerator)."""
+        return int(self.real_kept().sum())
 
     @property
     def padded_features(self) -> int:
@@ -141,14 +149,18 @@ def pack_balanced(weight: np.ndarray, mask: np.ndarray, layout: GroupLayout) -> 
     pad = layout.padded_features - layout.in_features
     w = np.pad(weight, ((0, 0), (0, pad))).reshape(weight.shape[0], layout.groups, layout.group_size)
     m = np.pad(mask, ((0, 0), (0, pad))).reshape(weight.shape[0], layout.groups, layout.group_size)
-    counts = m.sum(axis=2)
-    bad = np.argwhere(counts != layout.kept_per_group)
+    counts, need = m.sum(axis=2), layout.real_kept()
+    bad = np.argwhere(counts != need[None, :])
     if bad.size:
         row, group = (int(v) for v in bad[0])
         raise PatternError(
             f"row {row}, group {group} keeps {int(counts[row, group])} weights, the layout needs "
-            f"{layout.kept_per_group} in every group ({len(bad)} groups differ)"
+            f"{int(need[group])} ({layout.kept_per_group} per group, all real inputs of a short last group; "
+            f"{len(bad)} groups differ)"
         )
+    short = layout.kept_per_group - int(need[-1])
+    if short:  # short-group rule: the last group's free MAC slots take its first padded positions
+        m[:, -1, int(need[-1]) : layout.kept_per_group] = True
     # stable argsort of ~mask puts kept positions first, in increasing position order
     order = np.argsort(~m, axis=2, kind="stable")[:, :, : layout.kept_per_group]
     values = np.take_along_axis(w, order, axis=2)
@@ -282,17 +294,17 @@ class BalancedPattern(Pattern):
         return groups
 
     def layout(self, weight_shape: tuple[int, ...], sparsity: float) -> GroupLayout:
+        """``GroupLayout(K, S, k)``; a layer narrower than one group (K < S) is one padded group whose
+        ``k`` is at most K, so no MAC slot is spent on padding that a smaller ``k`` would not need."""
         _, k_in = mask_matrix_shape(weight_shape)
         size = self.group_size_for(weight_shape)
-        if size > k_in:
-            raise PatternError(f"group size {size} exceeds the {k_in} inputs of weight {list(weight_shape)}")
         exact = (1.0 - check_sparsity(sparsity)) * size
         if exact < 0.5:
             raise PatternError(
                 f"{self.name} with groups of {size} cannot reach sparsity {sparsity:g}: at most "
                 f"{1 - 1 / size:.4g} (1 of {size} kept); use larger groups"
             )
-        return GroupLayout(k_in, size, kept_count(size, sparsity))
+        return GroupLayout(k_in, size, min(kept_count(size, sparsity), k_in))
 
     def mask(self, weight: torch.Tensor, sparsity: float, *, seed: int = 0) -> torch.Tensor:
         layout = self.layout(tuple(weight.shape), sparsity)
@@ -306,6 +318,8 @@ class BalancedPattern(Pattern):
         return kept.reshape(matrix.shape[0], -1)[:, : layout.in_features].reshape(weight.shape)
 
     def check(self, mask: np.ndarray) -> None:
+        """Every group of every row keeps the same count k >= 1; a short last group of r < k real
+        inputs keeps all r (the short-group rule of ``GroupLayout``)."""
         matrix = np.asarray(as_matrix(np.asarray(mask, dtype=bool)))
         shape = tuple(np.asarray(mask).shape)
         size = self.group_size_for(shape)
@@ -313,12 +327,14 @@ class BalancedPattern(Pattern):
         padded = np.pad(matrix, ((0, 0), (0, groups * size - matrix.shape[1])))
         counts = padded.reshape(matrix.shape[0], groups, size).sum(axis=2)
         target = int(counts.flat[0]) if counts.size else 0
-        bad = np.argwhere(counts != target)
-        if target < 1 or bad.size:
-            row, group = (int(v) for v in (bad[0] if bad.size else (0, 0)))
+        need = GroupLayout(matrix.shape[1], size, target).real_kept() if 1 <= target <= size else None
+        bad = np.argwhere(counts != need[None, :]) if need is not None else np.zeros((1, 2), dtype=int)
+        if bad.size:
+            row, group = (int(v) for v in bad[0])
             raise PatternError(
                 f"{self.name}: row {row}, group {group} keeps {int(counts[row, group])} of {size}, "
-                f"every group must keep the same count >= 1 (row 0, group 0 keeps {target})"
+                f"every group must keep the same count >= 1 (row 0, group 0 keeps {target}; a short last "
+                "group keeps all its real inputs when it has fewer)"
             )
 
     def metadata_bits_per_kept_weight(self, weight_shape: tuple[int, ...], sparsity: float) -> float:
@@ -331,9 +347,9 @@ class BalancedPattern(Pattern):
             raise PatternError(f"{self.name}.to_ir needs the weight shape to record its group layout")
         _, k_in = mask_matrix_shape(weight_shape)
         size = self.group_size_for(weight_shape)
-        groups = math.ceil(k_in / size)
-        kept = int(round(float(density) * k_in / groups))  # density = groups·k / K (padding included)
-        layout = GroupLayout(k_in, size, kept)
+        # density = real kept / K (padding excluded); the smallest k whose layout keeps that many
+        options = [GroupLayout(k_in, size, k) for k in range(1, min(size, k_in) + 1)]
+        layout = min(options, key=lambda o: (abs(o.real_kept_per_row - float(density) * k_in), o.kept_per_group))
         params.update(group_size=layout.group_size, kept_per_group=layout.kept_per_group)
         return SparsityPattern(self.name, float(density), tuple(sorted(params.items())))
 

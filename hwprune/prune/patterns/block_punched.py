@@ -14,7 +14,12 @@ Definition as implemented (YOLObile's, Cai et al., AAAI 2021; differences are ma
   positions. Then each filter keeps exactly P of the kh·kw inputs of *every* input channel, so the
   layout is ``GroupLayout(K, kh·kw, P)`` — one group per input channel. (The coarser
   ``GroupLayout(K, channels·kh·kw, channels·P)`` is also balanced, but only when ``channels`` divides C;
-  the per-channel one always is, and needs fewer offset bits.) Needs kh·kw > 1.
+  the per-channel one always is, and needs fewer offset bits.)
+* ``balanced=True`` with kh·kw = 1 (Dense, 1×1 conv; *hwprune*): a block has one kernel position, so
+  the punched unit is one input channel of the block (its ``filters`` weights): every block keeps the
+  same ``P = round_half_up((1-s)·channels)`` best channels (at most C), shared by its filters; layout
+  ``GroupLayout(C, channels, P)``, a partial last channel block of ``r < P`` channels keeps all ``r``
+  (``GroupLayout``'s short-group rule).
 * Partial blocks (*hwprune*; YOLObile skips such layers): when ``filters`` does not divide F or
   ``channels`` does not divide C, the last blocks are smaller and pruned like the others.
 * ``score="energy"`` (*hwprune*) ranks units by Σ w² instead (exact Euclidean projection; ADMM's Z-step).
@@ -109,23 +114,52 @@ class BlockPunchedPattern(Pattern):
         return blocks.pow(2).sum(dim=1).sqrt().sum(dim=2)
 
     def kept_positions(self, weight_shape: tuple[int, ...], sparsity: float) -> int:
-        """Positions every block keeps (balanced variant)."""
-        _, _, p, _, _ = self._blocks(tuple(weight_shape))
-        if p == 1:
-            raise PatternError("balanced block_punched needs kh·kw > 1 (a 1×1 conv or Dense block is one unit)")
-        if (1.0 - check_sparsity(sparsity)) * p < 0.5:
-            raise PatternError(f"balanced block_punched with {p} positions cannot reach sparsity {sparsity:g}")
-        return kept_count(p, sparsity)
+        """Positions every block keeps (balanced variant; channels of the block when kh·kw = 1)."""
+        _, c, p, _, _ = self._blocks(tuple(weight_shape))
+        units = p if p > 1 else self.channels
+        if (1.0 - check_sparsity(sparsity)) * units < 0.5:
+            raise PatternError(f"balanced block_punched with {units} positions cannot reach sparsity {sparsity:g}")
+        return kept_count(units, sparsity) if p > 1 else min(kept_count(units, sparsity), c)
+
+    def _channel_mask(self, weight: torch.Tensor, sparsity: float) -> torch.Tensor:
+        """Balanced mask of a kh·kw = 1 weight: the best P channels of every block, shared by its filters."""
+        f, c, _, bf, bc = self._blocks(tuple(weight.shape))
+        w = torch.nn.functional.pad(weight.detach().to(torch.float64).reshape(f, c), (0, 0, 0, bf * self.filters - f))
+        sq = w.reshape(bf, self.filters, c).pow(2).sum(dim=1)
+        scores = sq if self.score == "energy" else sq.sqrt()
+        pad = bc * self.channels - c
+        scores = torch.nn.functional.pad(scores, (0, pad), value=-math.inf).reshape(bf, bc, self.channels)
+        real = torch.nn.functional.pad(torch.ones(bf, c, dtype=torch.bool), (0, pad)).reshape(scores.shape)
+        units = (topk_mask(scores, self.kept_positions(tuple(weight.shape), sparsity)) & real).reshape(bf, -1)[:, :c]
+        full = units[:, None, :].expand(bf, self.filters, c).reshape(bf * self.filters, c)[:f]
+        return full.reshape(weight.shape).contiguous()
+
+    def _check_channels(self, mask: np.ndarray) -> None:
+        """The kh·kw = 1 balanced invariant: shared by each block's filters, the same count per block."""
+        f, c, _, _, _ = self._blocks(tuple(mask.shape))
+        matrix = mask.reshape(f, c)
+        for i in range(0, f, self.filters):
+            if not (matrix[i : i + self.filters] == matrix[i]).all():
+                raise PatternError(f"block_punched: filters {i}.. of a block keep different channels")
+        groups = math.ceil(c / self.channels)
+        counts = np.pad(matrix, ((0, 0), (0, groups * self.channels - c))).reshape(f, groups, -1).sum(axis=2)
+        target = int(counts[0, 0])
+        need = GroupLayout(c, self.channels, target).real_kept() if target >= 1 else None
+        if need is None or (counts != need[None, :]).any():
+            raise PatternError(f"balanced block_punched: blocks keep between {counts.min()} and {counts.max()} "
+                               "channels, every block must keep the same count >= 1 (a short last block: all)")
 
     # -- the contract ----------------------------------------------------------------------------
     def mask(self, weight: torch.Tensor, sparsity: float, *, seed: int = 0) -> torch.Tensor:
         shape = tuple(weight.shape)
         f, c, p, bf, bc = self._blocks(shape)
+        if self.balanced and p == 1:
+            return self._channel_mask(weight, sparsity)
         scores = self.unit_scores(weight)
         if self.balanced:
             units = topk_mask(scores, self.kept_positions(shape, sparsity))
         else:
-            keep = kept_count(scores.numel(), sparsity, minimum=0)
+            keep = kept_count(scores.numel(), sparsity, minimum=1)
             units = topk_mask(scores.reshape(-1), keep).reshape(scores.shape)
         full = units[:, None, :, None, :].expand(bf, self.filters, bc, self.channels, p)
         full = full.reshape(bf * self.filters, bc * self.channels, p)[:f, :c]
@@ -134,6 +168,8 @@ class BlockPunchedPattern(Pattern):
     def check(self, mask: np.ndarray) -> None:
         mask = np.asarray(mask, dtype=bool)
         f, c, p, bf, bc = self._blocks(tuple(mask.shape))
+        if self.balanced and p == 1:
+            return self._check_channels(mask)
         pad = ((0, bf * self.filters - f), (0, bc * self.channels - c), (0, 0))
         m = np.pad(mask.reshape(f, c, p), pad).reshape(bf, self.filters, bc, self.channels, p)
         real = np.pad(np.ones((f, c, p), dtype=bool), pad).reshape(m.shape)
@@ -157,14 +193,18 @@ class BlockPunchedPattern(Pattern):
         if not self.balanced:
             return None
         _, c, p, _, _ = self._blocks(tuple(weight_shape))
-        return GroupLayout(c * p, p, self.kept_positions(weight_shape, sparsity))
+        return GroupLayout(c * p, p if p > 1 else self.channels, self.kept_positions(weight_shape, sparsity))
 
     def metadata_bits_per_kept_weight(self, weight_shape: tuple[int, ...], sparsity: float) -> float:
         f, c, p, bf, bc = self._blocks(tuple(weight_shape))
         if self.balanced:
-            kept = f * c * self.kept_positions(weight_shape, sparsity)
+            layout = self.layout(weight_shape, sparsity)
+            assert layout is not None
+            kept = f * layout.real_kept_per_row
+            if p == 1:
+                return bf * bc * self.channels / kept
         else:
-            kept = kept_count(bf * bc * p, sparsity, minimum=0) * self.filters * self.channels
+            kept = kept_count(bf * bc * p, sparsity, minimum=1) * self.filters * self.channels
             kept = min(kept, f * c * p)
         return bf * bc * p / kept if kept else 0.0
 
@@ -172,8 +212,12 @@ class BlockPunchedPattern(Pattern):
         """With ``balanced`` and a shape, the IR annotation carries the per-channel group layout."""
         params: dict[str, int | float | str] = dict(self.params())
         if self.balanced and weight_shape is not None:
-            _, _, p, _, _ = self._blocks(tuple(weight_shape))
-            params.update(group_size=p, kept_per_group=int(round(float(density) * p)))
+            _, c, p, _, _ = self._blocks(tuple(weight_shape))
+            size = p if p > 1 else self.channels
+            # density = real kept / K; the smallest per-group count whose layout keeps that many
+            options = [GroupLayout(c * p, size, k) for k in range(1, min(size, c * p) + 1)]
+            best = min(options, key=lambda o: (abs(o.real_kept_per_row - float(density) * c * p), o.kept_per_group))
+            params.update(group_size=size, kept_per_group=best.kept_per_group)
         from hwprune.ir.types import SparsityPattern
 
         return SparsityPattern(self.name, float(density), tuple(sorted(params.items())))

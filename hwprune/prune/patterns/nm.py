@@ -2,8 +2,9 @@
 
 M is the pattern's parameter; N follows from the target sparsity, ``N = round_half_up((1-s)·M)``
 (at least 1), so a cubic ramp walks 4:4 → 3:4 → 2:4. Conv weights are seen as ``[F, C·kh·kw]`` in
-(c, kh, kw) order. When M does not divide K the last group is zero-padded (the ``GroupLayout`` rule:
-padded positions are never kept; the last group must still hold N real inputs). Metadata:
+(c, kh, kw) order. When M does not divide K the last group is zero-padded (``GroupLayout``'s
+short-group rule: padded positions are never kept, a last group of fewer than N real inputs keeps
+them all and its free MAC slots hold padded zeros). Metadata:
 ``ceil(log2 M)`` bits per kept weight.
 """
 

@@ -33,7 +33,7 @@ class UnstructuredPattern(Pattern):
 
     def mask(self, weight: torch.Tensor, sparsity: float, *, seed: int = 0) -> torch.Tensor:
         flat = weight.detach().abs().reshape(-1).to(torch.float64)
-        keep = kept_count(flat.numel(), sparsity, minimum=0)
+        keep = kept_count(flat.numel(), sparsity, minimum=1)
         return topk_mask(flat, keep).reshape(weight.shape)
 
     def check(self, mask: np.ndarray) -> None:

@@ -149,8 +149,9 @@ class KernelSpec:
 
     @property
     def useful_macs(self) -> int:
-        """MACs on kept weights for one input vector."""
-        return self.out_features * self.layout.kept_per_row
+        """MACs on kept weights of real inputs for one input vector (a short last group's padded slots
+        take MAC cycles but do no useful work, so PE utilisation does not count them)."""
+        return self.out_features * self.layout.real_kept_per_row
 
     def to_dict(self) -> dict[str, Any]:
         return {

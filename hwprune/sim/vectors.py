@@ -70,12 +70,13 @@ def stimulus(spec: KernelSpec, count: int, seed: int) -> np.ndarray:
 
 
 def random_balanced_mask(rows: int, layout: GroupLayout, rng: np.random.Generator) -> np.ndarray:
-    """A mask keeping exactly ``kept_per_group`` random real positions in every group of every row."""
+    """A mask keeping ``kept_per_group`` random real positions in every group of every row (all of a short
+    last group's, when it has fewer real inputs: the pattern rule, see ``GroupLayout``)."""
     mask = np.zeros((rows, layout.padded_features), dtype=bool)
     for r in range(rows):
         for g in range(layout.groups):
             real = min(layout.group_size, layout.in_features - g * layout.group_size)
-            keep = rng.choice(real, size=layout.kept_per_group, replace=False)
+            keep = rng.choice(real, size=min(real, layout.kept_per_group), replace=False)
             mask[r, g * layout.group_size + keep] = True
     return mask[:, : layout.in_features]
 

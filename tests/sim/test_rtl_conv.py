@@ -4,7 +4,8 @@ non-square kernels, dilation with padding, an image no taller than the kernel (`
 kh_eff``, ``H == 1``: the buffer holds the whole frame), a 1×1 kernel, a tall image whose rows wrap
 the buffer many times per frame, several passes over the lanes — bit-exact with the integer reference
 and cycle-exact with the conv cycle model on 200 random frames plus the edge frames, and bit-exact
-under backpressure. Group convolution is out of scope (group = 1)."""
+under backpressure. These are ordinary convolutions (group = 1); grouped and depthwise ones are in
+test_rtl_grouped_conv.py."""
 
 from __future__ import annotations
 

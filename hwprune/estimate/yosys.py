@@ -86,6 +86,9 @@ def lutram_luts(by_type: dict[str, int]) -> int:
     return sum(n * LUTRAM_CELLS.get(cell, 0) for cell, n in by_type.items())
 
 
+_CRASH_CODES = (-7, -11)
+"""Return codes of a Yosys killed by SIGBUS or SIGSEGV (not by us: an interrupt never returns here)."""
+
 _LUT = re.compile(r"^LUT[1-6]$")
 _FF = re.compile(r"^FD[A-Z]*$")
 _DSP = re.compile(r"^DSP48E[12]$")
@@ -186,6 +189,12 @@ def synthesize(
         env = {**os.environ, **tool_cache_environment()}
         try:
             result = subprocesses.run([*yosys_command(), "-q", "-p", script], cwd=scratch, timeout=timeout_s, env=env)
+            if result.returncode in _CRASH_CODES:
+                # measured in a fresh checkout: SIGBUS (-7) when several first-ever Yosys runs compile the
+                # WebAssembly into one cache at once; the rerun finds the cache complete
+                log.warning("Yosys died of signal %d on %s; running it once more", -result.returncode, top)
+                result = subprocesses.run([*yosys_command(), "-q", "-p", script], cwd=scratch, timeout=timeout_s,
+                                          env=env)
         except subprocess.TimeoutExpired:
             raise EstimateError(f"Yosys did not finish within {timeout_s} s", node=top) from None
         stat_path = Path(scratch) / "stat.json"

@@ -74,7 +74,7 @@ def _conv(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
     return _activation(node, y)
 
 
-_kernel("Add")(lambda node, xs: xs[0] + xs[1])
+_kernel("Add")(lambda node, xs: _activation(node, xs[0] + xs[1]))  # a Relu fused by PTQ (quant.merge)
 _kernel("Mul")(lambda node, xs: xs[0] * xs[1])
 _kernel("Relu")(lambda node, xs: torch.relu(xs[0]))
 _kernel("Sigmoid")(lambda node, xs: torch.sigmoid(xs[0]))

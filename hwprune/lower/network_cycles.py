@@ -14,6 +14,11 @@ Micro-architecture the model follows (conventions of ``hwprune.lower.cycles``)::
     earlier than the cycle after the previous one was taken (exactly a source in the stage models).
 12. The last stage drives ``m_axis`` directly: its output beats are the top's.
 
+A graph that branches (``NetworkPlan.links``): every stage input port has its own FIFO, a fork's outputs
+one FIFO each. The skip path's FIFO (a fork output read by the add at the end of a long branch) is
+sized by the same rule: it must hold every beat the fork wrote and the add has not yet taken, i.e. the
+long path's latency in beats, so the depth rule is also the no-deadlock rule (``docs/architecture.md``).
+
 FIFO sizing rule: a beat written at cycle ``c`` needs a free entry at ``c`` — the FIFO holds every
 beat written before ``c`` and not yet taken before ``c`` — so the depth of a FIFO is one more than the
 largest such count over the paced back-to-back schedule of ``SIZING_VECTORS`` vectors (at least 2).
@@ -31,7 +36,7 @@ from typing import Any, Protocol, Sequence
 
 from hwprune.lower.kernel_cycles import kernel_model
 from hwprune.lower.network_plan import NetworkPlan, StagePlan
-from hwprune.lower.stage_cycles import PoolModel, ReorderModel
+from hwprune.lower.stage_cycles import MergeModel, PoolModel, ReorderModel
 
 __all__ = ["FIFO_LATENCY", "SIZING_VECTORS", "MIN_FIFO_DEPTH", "NetworkTiming", "NetworkSchedule",
            "NetworkModel", "stage_model", "network_timing", "fifo_depth_needed", "isolated_interval",
@@ -51,8 +56,11 @@ class StageModel(Protocol):
     def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]: ...
 
 
-def stage_model(stage: StagePlan) -> StageModel:
+def stage_model(stage: StagePlan) -> StageModel | MergeModel:
     """The cycle model of one stage, fed one vector (frame) at a time."""
+    if stage.merge is not None:
+        m = stage.merge
+        return MergeModel(stage.kind, m.in_beats, m.fanout, m.chunks)
     if stage.kind == "kernel":
         assert stage.kernel is not None
         return kernel_model(stage.kernel)
@@ -81,7 +89,8 @@ class NetworkTiming:
 @dataclass(frozen=True)
 class NetworkSchedule:
     """Predicted cycles of a run: ``accepts[v][i]`` of every ``s_axis`` beat, ``outputs[v][r]`` of every
-    ``m_axis`` beat; ``links[s]`` = (write cycles, take cycles) of the FIFO behind stage ``s``."""
+    ``m_axis`` beat; ``links[i]`` = (write cycles, take cycles) of FIFO ``i`` (``NetworkPlan.links``;
+    in a chain the FIFO behind stage ``i``)."""
 
     accepts: list[list[int]]
     outputs: list[list[int]]
@@ -96,6 +105,15 @@ class NetworkSchedule:
     def fifo_needs(self) -> list[int]:
         """Depth every FIFO needs for this schedule (rule of the module docstring)."""
         return [fifo_depth_needed(writes, takes) for writes, takes in self.links]
+
+
+def push_stage(model: StageModel | MergeModel, arrivals: Sequence[Sequence[int]]) -> tuple[list[list[int]],
+                                                                                        list[list[int]]]:
+    """(take cycles per input port, output cycles per output port) of one vector through any stage."""
+    if isinstance(model, MergeModel):
+        return model.push_ports(arrivals)
+    taken, out, _ = model.push(arrivals[0])
+    return [taken], [out]
 
 
 def fifo_depth_needed(writes: Sequence[int], takes: Sequence[int]) -> int:
@@ -118,21 +136,37 @@ class NetworkModel:
         self.interval = interval
         self.stages = [stage_model(s) for s in plan.stages]
         self.last_first: int | None = None
-        self.links: list[tuple[list[int], list[int]]] = [([], []) for _ in plan.stages[1:]]
+        self.link_ends = plan.links()
+        self.links: list[tuple[list[int], list[int]]] = [([], []) for _ in self.link_ends]
+        self.feeds = {(dst, port): index for index, (_, _, dst, port) in enumerate(self.link_ends)}
 
     def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int]]:
-        """(s_axis accept cycles, m_axis output cycles) of the next vector."""
+        """(s_axis accept cycles, m_axis output cycles) of the next vector: the stages in plan order
+        (every stage reads earlier ones only), each input port fed by its FIFO (rule 11)."""
         arrival = [int(a) for a in arrival]
         if self.last_first is not None:
             arrival[0] = max(arrival[0], self.last_first + self.interval)
-        accepts, beats, _ = self.stages[0].push(arrival)
+        outputs: dict[tuple[int, int], list[int]] = {}
+        accepts: list[int] = []
+        for index, (stage, model) in enumerate(zip(self.plan.stages, self.stages)):
+            if index == 0:
+                inputs = [arrival]
+            else:
+                sources = stage.sources if stage.sources is not None else ((index - 1, 0),)
+                inputs = [[c + FIFO_LATENCY for c in outputs[source]] for source in sources]
+            taken, outs = push_stage(model, inputs)
+            if index == 0:
+                accepts = taken[0]
+            for port, beats in enumerate(taken):
+                link = self.feeds.get((index, port))
+                if link is not None:
+                    src, src_port, _, _ = self.link_ends[link]
+                    self.links[link][0].extend(outputs[(src, src_port)])
+                    self.links[link][1].extend(beats)
+            for port, beats in enumerate(outs):
+                outputs[(index, port)] = beats
         self.last_first = accepts[0]
-        for index, model in enumerate(self.stages[1:]):
-            taken, out, _ = model.push([c + FIFO_LATENCY for c in beats])
-            self.links[index][0].extend(beats)
-            self.links[index][1].extend(taken)
-            beats = out
-        return accepts, beats
+        return accepts, outputs[(len(self.stages) - 1, 0)]
 
 
 def network_schedule(plan: NetworkPlan, timing: NetworkTiming | int,
@@ -152,7 +186,8 @@ def isolated_interval(stage: StagePlan, vectors: int = 6) -> int:
     """Cycles per vector of one stage alone with back-to-back input (over two vectors, so a
     two-bank alternation counts once per period)."""
     model = stage_model(stage)
-    lasts = [model.push([0] * stage.in_beats)[1][-1] for _ in range(vectors)]
+    beats = stage.merge.in_beats if stage.merge is not None else (stage.in_beats,)
+    lasts = [push_stage(model, [[0] * b for b in beats])[1][0][-1] for _ in range(vectors)]
     return math.ceil((lasts[-1] - lasts[-3]) / 2)
 
 

@@ -14,108 +14,18 @@ two orders differ and a reorder stage (a frame buffer read in C·H·W order) sit
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from dataclasses import replace
+from typing import Sequence
 
-from hwprune.errors import HwpruneError
 from hwprune.ir.graph import Graph, Node
 from hwprune.ir.types import IntType
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 from hwprune.lower.names import identifier
+from hwprune.lower.network_types import (MERGE_KINDS, STAGE_KINDS, MergeSpec, NetworkPlan, NetworkUnsupported,
+                                         StagePlan)
 
-__all__ = ["NetworkUnsupported", "StagePlan", "NetworkPlan", "plan_network", "top_name", "STAGE_KINDS"]
-
-STAGE_KINDS = ("kernel", "maxpool", "reorder")
-
-
-class NetworkUnsupported(HwpruneError):
-    """The graph is not a single chain of ops the network top can stream (layers are still verified)."""
-
-
-@dataclass(frozen=True)
-class StagePlan:
-    """One box of the chain. ``kernel``: a lowered Dense/Conv layer (its own Verilog module);
-    ``maxpool``: a window max over ``window`` (a ``ConvGeometry`` with group 1, no dilation);
-    ``reorder``: the H·W·C → C·H·W permutation of a ``frame`` = (C, H, W)."""
-
-    kind: str
-    name: str
-    ident: str
-    in_type: IntType
-    out_type: IntType
-    in_beats: int
-    out_beats: int
-    kernel: KernelSpec | None = None
-    window: ConvGeometry | None = None
-    frame: tuple[int, int, int] | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in STAGE_KINDS:
-            raise ValueError(f"kind must be one of {STAGE_KINDS}, not {self.kind!r}")
-        needed = {"kernel": self.kernel, "maxpool": self.window, "reorder": self.frame}[self.kind]
-        if needed is None:
-            raise ValueError(f"a {self.kind} stage needs its {'kernel' if self.kind == 'kernel' else 'geometry'}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind, "name": self.name, "ident": self.ident, "in_type": self.in_type.to_dict(),
-            "out_type": self.out_type.to_dict(), "in_beats": self.in_beats, "out_beats": self.out_beats,
-            "kernel": self.kernel.to_dict() if self.kernel else None,
-            "window": self.window.to_dict() if self.window else None,
-            "frame": list(self.frame) if self.frame else None,
-        }
-
-    @staticmethod
-    def from_dict(data: dict[str, Any]) -> "StagePlan":
-        return StagePlan(
-            kind=data["kind"], name=data["name"], ident=data["ident"],
-            in_type=IntType(data["in_type"]["bits"], data["in_type"]["signed"]),
-            out_type=IntType(data["out_type"]["bits"], data["out_type"]["signed"]),
-            in_beats=int(data["in_beats"]), out_beats=int(data["out_beats"]),
-            kernel=KernelSpec.from_dict(data["kernel"]) if data["kernel"] else None,
-            window=ConvGeometry.from_dict(data["window"]) if data["window"] else None,
-            frame=tuple(data["frame"]) if data["frame"] else None,  # type: ignore[arg-type]
-        )
-
-
-@dataclass(frozen=True)
-class NetworkPlan:
-    """The whole chain: ``input_tensor`` is the integer tensor the top's input stream carries (the
-    output of the graph's Quantize node), fed by name to the integer reference."""
-
-    top: str
-    input_tensor: str
-    output_tensor: str
-    input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...]
-    stages: tuple[StagePlan, ...]
-
-    @property
-    def in_type(self) -> IntType:
-        return self.stages[0].in_type
-
-    @property
-    def out_type(self) -> IntType:
-        return self.stages[-1].out_type
-
-    @property
-    def in_beats(self) -> int:
-        return self.stages[0].in_beats
-
-    @property
-    def out_beats(self) -> int:
-        return self.stages[-1].out_beats
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"top": self.top, "input_tensor": self.input_tensor, "output_tensor": self.output_tensor,
-                "input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
-                "stages": [s.to_dict() for s in self.stages]}
-
-    @staticmethod
-    def from_dict(data: dict[str, Any]) -> "NetworkPlan":
-        return NetworkPlan(data["top"], data["input_tensor"], data["output_tensor"], tuple(data["input_shape"]),
-                           tuple(data["output_shape"]), tuple(StagePlan.from_dict(s) for s in data["stages"]))
-
+__all__ = ["NetworkUnsupported", "StagePlan", "NetworkPlan", "MergeSpec", "plan_network", "top_name", "STAGE_KINDS",
+           "MERGE_KINDS"]
 
 def top_name(source: str, taken: Sequence[str] = ()) -> str:
     """``<model>_top`` from the source file name, a legal identifier distinct from every kernel's."""
@@ -198,9 +108,123 @@ def _distinct(stage: StagePlan, earlier: Sequence[StagePlan], kernels: Sequence[
 
 
 def plan_network(graph: Graph, kernels: Sequence[KernelSpec], top: str) -> NetworkPlan:
-    """The chain of ``graph`` (quantized) with its lowered ``kernels``; raises ``NetworkUnsupported``
-    for anything but one straight chain of Dense/Conv/MaxPool/Flatten after the input quantizer."""
-    start = current = _start(graph)
+    """The stages of ``graph`` (quantized) with its lowered ``kernels``: one chain, or (when a tensor
+    has several readers or a node two activation inputs) a dataflow graph with fork, add and concat
+    stages; raises ``NetworkUnsupported`` for an op the top cannot stream."""
+    start = _start(graph)
+    if _branches(graph, start):
+        return _plan_graph(graph, kernels, top, start)
+    return _plan_chain(graph, kernels, top, start)
+
+
+def _activations(graph: Graph, node: Node) -> list[str]:
+    return [name for name in node.inputs if not graph.tensor(name).is_constant]
+
+
+def _branches(graph: Graph, start: str) -> bool:
+    """Whether the graph after the input quantizer is anything but one straight chain."""
+    after = [n for n in graph.nodes if n.outputs[0] != start]
+    return any(len(_activations(graph, n)) > 1 for n in after) or \
+        any(len(graph.consumers(t)) > 1 for n in after for t in n.outputs) or len(graph.consumers(start)) > 1
+
+
+def _merge_stage(graph: Graph, node: Node, ident: str) -> StagePlan:
+    """The add or concat stage of a node that merges activations (quantized by ``hwprune.quant.merge``)."""
+    names = _activations(graph, node)
+    types = tuple(_int_type(graph, n, node) for n in names)
+    shapes = [graph.tensor(n).shape for n in names]
+    beats = tuple(math.prod(s[1:]) for s in shapes)
+    tout = _int_type(graph, node.outputs[0], node)
+    a = node.attrs
+    mults = tuple(int(m) for m in a.get("requant_mult", ()))
+    shift = int(a["requant_shift"][0]) if "requant_shift" in a else 0
+    if node.op == "Add":
+        if len(names) != 2 or shapes[0] != shapes[1] or not mults:
+            raise NetworkUnsupported("an Add needs two quantized activations of one shape", node=node.name, op=node.op)
+        merge = MergeSpec(types, beats, mults=mults, shift=shift, relu=a.get("activation") == "relu")
+        return StagePlan("add", node.name, ident, types[0], tout, beats[0], beats[0], merge=merge)
+    if node.op == "Concat" and int(a["axis"]) == 1 and all(len(s) in (2, 4) for s in shapes):
+        if not mults and any(t != tout for t in types):
+            raise NetworkUnsupported("a Concat of different types without requantisation", node=node.name, op=node.op)
+        merge = MergeSpec(types, beats, mults=mults, shift=shift, chunks=tuple(s[1] for s in shapes))
+        return StagePlan("concat", node.name, ident, types[0], tout, beats[0], sum(beats), merge=merge)
+    raise NetworkUnsupported("has no stream stage in the network top (Concat: along channels only)",
+                             node=node.name, op=node.op)
+
+
+def _plan_graph(graph: Graph, kernels: Sequence[KernelSpec], top: str, start: str) -> NetworkPlan:
+    """Stages in node order, each input port naming the (stage, port) it reads; a tensor with several
+    readers gets a fork stage right after its producer, one output port per reader."""
+    by_name = {k.name: k for k in kernels}
+    stages: list[StagePlan] = []
+    carried: dict[str, tuple[int, int]] = {}  # tensor -> the stream carrying it (one reader)
+    ports: dict[tuple[str, str], tuple[int, int]] = {}  # (tensor, reader) -> a fork's port
+
+    def add(stage: StagePlan) -> int:
+        stages.append(_distinct(stage, stages, kernels))
+        return len(stages) - 1
+
+    def publish(tensor: str, source: tuple[int, int], node: Node) -> None:
+        readers = graph.consumers(tensor)
+        if len(readers) <= 1:
+            carried[tensor] = source
+            return
+        t, beats = _int_type(graph, tensor, node), math.prod(graph.tensor(tensor).shape[1:])
+        fork = StagePlan("fork", f"{tensor}/fork", identifier(f"{tensor}_fork", prefix="stage"), t, t, beats,
+                         beats, sources=(source,), merge=MergeSpec((t,), (beats,), fanout=len(readers)))
+        index = add(fork)
+        for port, reader in enumerate(readers):
+            ports[(tensor, reader.name)] = (index, port)
+
+    publish(start, (-1, 0), graph.nodes[0])
+    for node in graph.nodes:
+        if node.outputs[0] == start:
+            continue
+        names = _activations(graph, node)
+        try:
+            sources = tuple(ports.get((n, node.name)) or carried[n] for n in names)
+        except KeyError:
+            raise NetworkUnsupported("reads a tensor no stage streams", node=node.name, op=node.op) from None
+        ident = identifier(node.name, prefix="stage")
+        if node.op in ("Add", "Concat"):
+            stage: StagePlan | None = replace(_merge_stage(graph, node, ident), sources=sources)
+        elif len(names) != 1:
+            raise NetworkUnsupported("has a second activation input", node=node.name, op=node.op)
+        else:
+            stage = _stage(graph, node, by_name)
+        if stage is None:  # a re-interpretation: the same stream carries the output
+            publish(node.outputs[0], sources[0], node)
+            continue
+        publish(node.outputs[0], (add(replace(stage, sources=sources)), 0), node)
+    plan = NetworkPlan(top, start, graph.outputs[0], tuple(graph.tensor(start).shape[1:]),
+                       tuple(graph.tensor(graph.outputs[0]).shape[1:]), tuple(stages))
+    _check_graph(plan, carried.get(graph.outputs[0]))
+    return plan
+
+
+def _check_graph(plan: NetworkPlan, output: tuple[int, int] | None) -> None:
+    """Stage 0 reads the input, the last stage writes the output, every other port is read exactly
+    once, and every stream keeps its type and length."""
+    stages = plan.stages
+    if output != (len(stages) - 1, 0) or stages[-1].ports_out != 1:
+        raise NetworkUnsupported("the graph output is not the last stage's only stream")
+    if stages[0].sources != ((-1, 0),) or any((-1, 0) in (s.sources or ()) for s in stages[1:]):
+        raise NetworkUnsupported("the input stream must feed exactly the first stage")
+    reads = sorted((src, port) for src, port, _, _ in plan.links())
+    wanted = sorted((i, p) for i, s in enumerate(stages[:-1]) for p in range(s.ports_out))
+    if reads != wanted:
+        raise NetworkUnsupported("a stage output is read not exactly once (unused or shared stream)")
+    for src, port, dst, index in plan.links():
+        up, down = stages[src], stages[dst]
+        t_in = down.merge.in_types[index] if down.merge else down.in_type
+        beats = down.merge.in_beats[index] if down.merge else down.in_beats
+        if up.out_type != t_in or up.out_beats != beats:
+            raise NetworkUnsupported(f"stream between {up.name!r} and {down.name!r} changes type or length")
+
+
+def _plan_chain(graph: Graph, kernels: Sequence[KernelSpec], top: str, start: str) -> NetworkPlan:
+    """One straight chain of Dense/Conv/MaxPool/Flatten after the input quantizer."""
+    current = start
     by_name = {k.name: k for k in kernels}
     stages: list[StagePlan] = []
     for node in graph.nodes:

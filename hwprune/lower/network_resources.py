@@ -51,7 +51,20 @@ def _frame(stage: StagePlan) -> tuple[int, int, int]:
     return stage.frame
 
 
+def _merge(stage: StagePlan) -> Estimate:
+    """Fork: the ready AND; add: two constant multipliers, the rounding add, the clamp and the output
+    register; concat: a requantiser per input when the scales differ, the port counters."""
+    assert stage.merge is not None
+    bits = stage.out_type.bits
+    if stage.kind == "fork":
+        return Estimate(lut=stage.merge.fanout)
+    multipliers = len(stage.merge.mults)
+    return Estimate(dsp=multipliers, lut=STAGE_LUTS // 2 + 2 * bits * max(1, multipliers), ff=bits + 8)
+
+
 def _stage(stage: StagePlan, family: str) -> Estimate:
+    if stage.merge is not None:
+        return _merge(stage)
     channels, height, width = _frame(stage)
     bits = stage.in_type.bits
     if stage.kind == "maxpool":
@@ -68,13 +81,13 @@ def _stage(stage: StagePlan, family: str) -> Estimate:
 def glue_breakdown(plan: NetworkPlan, interval: int, fifo_depths: Sequence[int] | None = None,
                    family: str = "xcup") -> dict[str, Estimate]:
     """The glue's resources per component: ``fifo<i>``, one entry per stream stage, ``pacer``."""
-    links = len(plan.stages) - 1
+    links = len(plan.links())
     depths = list(fifo_depths) if fifo_depths is not None else [MIN_FIFO_DEPTH] * links
     if len(depths) != links:
         raise ValueError(f"{links} FIFOs need {links} depths, not {len(depths)}")
     parts: dict[str, Estimate] = {}
-    for index, (stage, depth) in enumerate(zip(plan.stages, depths)):
-        width = stage.out_type.bits
+    for index, ((src, _, _, _), depth) in enumerate(zip(plan.links(), depths)):
+        width = plan.stages[src].out_type.bits
         parts[f"fifo{index}"] = memory_cost(depth, width, rom=False, synchronous=False, family=family) + \
             Estimate(lut=FIFO_LUTS, ff=FIFO_FFS)
     for stage in plan.stages:

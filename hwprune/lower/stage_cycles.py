@@ -28,6 +28,10 @@ Why pooling never deadlocks: on output row ``oy`` the reader reads the ``kh`` ro
 there: all the window needs when ``R ≥ kh``, the whole frame when ``R = H`` (the conv's argument,
 ``hwprune.lower.conv_cycles``).
 
+13. A fork, add or concat stage (a graph that branches and merges) steps once per cycle in its order,
+   a step no earlier than the cycle each element it reads is offered on its input (``MergeModel``); a
+   fork's outputs leave in the step's cycle (into every output FIFO), an add's or concat's the cycle after.
+
 The output stream is never back-pressured in the model (the network top puts a FIFO sized from this
 model behind every stage, ``hwprune.lower.network_cycles``).
 """
@@ -40,7 +44,8 @@ from hwprune.lower.conv_cycles import RowWriter, released_rows, window_sources
 from hwprune.lower.cycles import BufferedModel, FrameWriter
 from hwprune.lower.kernel_spec import ConvGeometry
 
-__all__ = ["FrameStageModel", "PoolModel", "ReorderModel", "reorder_sources", "pool_output_ends"]
+__all__ = ["FrameStageModel", "PoolModel", "ReorderModel", "MergeModel", "reorder_sources", "pool_output_ends",
+           "merge_reads"]
 
 
 def reorder_sources(channels: int, height: int, width: int) -> list[int]:
@@ -118,3 +123,46 @@ class ReorderModel(FrameStageModel):
     def __init__(self, channels: int, height: int, width: int) -> None:
         sources = reorder_sources(channels, height, width)
         super().__init__(len(sources), sources, range(len(sources)), latency=0)
+
+
+def merge_reads(kind: str, in_beats: Sequence[int], chunks: Sequence[int] = ()) -> list[list[tuple[int, int]]]:
+    """What each step of a fork, add or concat stage reads: a list of (input port, element) per step.
+    Fork: element ``e`` of its one input; add: element ``e`` of both inputs; concat: per block of the
+    stream, ``chunks[p]`` elements of input ``p`` in turn (channels inner: one block per pixel)."""
+    if kind == "fork":
+        return [[(0, e)] for e in range(in_beats[0])]
+    if kind == "add":
+        return [[(0, e), (1, e)] for e in range(in_beats[0])]
+    blocks = in_beats[0] // chunks[0]
+    return [[(p, b * chunk + k)] for b in range(blocks) for p, chunk in enumerate(chunks) for k in range(chunk)]
+
+
+class MergeModel:
+    """Rule 13 (fork, add, concat; ``hwprune.backends.rtl.merge_stages``): one step per cycle, in order,
+    a step no earlier than the cycle every element it reads is offered. A fork's step writes its input
+    beat to every output in the same cycle (latency 0); an add or concat step registers its result,
+    which leaves the cycle after (latency 1)."""
+
+    def __init__(self, kind: str, in_beats: Sequence[int], fanout: int = 1, chunks: Sequence[int] = ()) -> None:
+        self.reads = merge_reads(kind, in_beats, chunks)
+        self.in_beats = list(in_beats)
+        self.fanout = fanout
+        self.latency = 0 if kind == "fork" else 1
+        self.free = 0
+
+    @property
+    def next_ready(self) -> int:
+        return self.free
+
+    def push_ports(self, arrivals: Sequence[Sequence[int]]) -> tuple[list[list[int]], list[list[int]]]:
+        """(take cycles per input port, output beat cycles per output port) of the next vector."""
+        taken = [[0] * beats for beats in self.in_beats]
+        outs: list[int] = []
+        step = self.free - 1
+        for reads in self.reads:
+            step = max(step + 1, *(int(arrivals[p][e]) for p, e in reads))
+            for p, e in reads:
+                taken[p][e] = step
+            outs.append(step + self.latency)
+        self.free = step + 1
+        return taken, [list(outs) for _ in range(self.fanout)]

@@ -28,13 +28,14 @@ from hwprune.ir.types import IntType
 from hwprune.quant.calibrate import observe_ranges
 from hwprune.quant.hard_act import hard_sigmoid_params, hard_swish_params
 from hwprune.quant.input_affine import apply_chain, input_chain, remove_chain
-from hwprune.quant.requant import requant_params, shared_shift_params
+from hwprune.quant.merge import fuse_add_relu, quantize_add, quantize_concat
+from hwprune.quant.requant import requant_params
 
 __all__ = ["QuantSpec", "quantize_graph", "INTEGER_OPS", "accumulator_bits", "NODE_QUANTIZERS", "NodeQuantizer",
            "integer_ops"]
 
 INTEGER_OPS = ("Quantize", "Dense", "Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Reshape",
-               "Transpose", "Add", "HardSigmoid", "HardSwish")
+               "Transpose", "Add", "Concat", "HardSigmoid", "HardSwish")
 """The ops this module quantizes itself; ``integer_ops()`` adds the plug-ins'."""
 PASS_THROUGH = ("Relu", "MaxPool", "Reshape", "Transpose")
 
@@ -216,10 +217,9 @@ class _Quantizer:
         out.dtype, out.scale = x.dtype, list(x.scale)  # type: ignore[arg-type]
 
     def add(self, node: Node) -> None:
-        a, b = self.int_input(node, 0), self.int_input(node, 1)
-        out = self.set_output(node, signed=True)
-        mults, shift = shared_shift_params([a.scale[0] / out.scale[0], b.scale[0] / out.scale[0]])
-        node.attrs.update(requant_mult=mults, requant_shift=[shift])
+        """Two activations to one scale, summed (``hwprune.quant.merge``; a following Relu is fused)."""
+        self.int_input(node, 0), self.int_input(node, 1)
+        quantize_add(self.g, node, self.spec.act_bits, self.act_scale)
 
     def run(self) -> None:
         for node in self.g.nodes:
@@ -233,6 +233,8 @@ class _Quantizer:
                 raise self.unfoldable(node)
             elif node.op == "Add":
                 self.add(node)
+            elif node.op == "Concat":
+                quantize_concat(self.g, node, self.spec.act_bits, self.act_scale)
             elif node.op in ("HardSigmoid", "HardSwish"):
                 self.hard(node)
             elif node.op in NODE_QUANTIZERS:
@@ -315,6 +317,7 @@ def quantize_graph(graph: Graph, feeds: Mapping[str, np.ndarray] | None, spec: Q
     q = copy.deepcopy(graph)
     _absorb_quant_nodes(q)
     _insert_input_quantizers(q, ranges, feeds, spec)
+    fuse_add_relu(q)
     _Quantizer(q, ranges, spec, calibration).run()
     q.verify()
     return q

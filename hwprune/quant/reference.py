@@ -150,10 +150,25 @@ def _global_avg(graph: Graph, node: Node, xs: list[torch.Tensor]) -> torch.Tenso
 
 @_kernel("Add")
 def _add(graph: Graph, node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    """``sat((a·M_a + b·M_b + 2^(sh-1)) >> sh)``, clamped at 0 with a fused Relu (``quant.merge``)."""
     ma, mb = (int(m) for m in node.attrs["requant_mult"])
     shift = torch.tensor(int(node.attrs["requant_shift"][0]))
     acc = xs[0] * ma + xs[1] * mb
-    return requantize(acc, torch.tensor(1), shift, _out_type(graph, node), relu=False)
+    relu = node.attrs.get("activation") == "relu"
+    return requantize(acc, torch.tensor(1), shift, _out_type(graph, node), relu=relu)
+
+
+@_kernel("Concat")
+def _concat(graph: Graph, node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    """Each input ``sat((x·M_i + 2^(sh-1)) >> sh)`` at the output scale (none when the scales agree)."""
+    axis = int(node.attrs["axis"])
+    if "requant_mult" not in node.attrs:
+        return torch.cat(xs, dim=axis)
+    shift = torch.tensor(int(node.attrs["requant_shift"][0]))
+    out = _out_type(graph, node)
+    parts = [requantize(x * int(m), torch.tensor(1), shift, out, relu=False)
+             for x, m in zip(xs, node.attrs["requant_mult"])]
+    return torch.cat(parts, dim=axis)
 
 
 def _scalar_requant(node: Node, x: torch.Tensor, out: IntType, prefix: str = "") -> torch.Tensor:

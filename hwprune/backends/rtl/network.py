@@ -28,7 +28,9 @@ from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.engine import _counter, stream_shape
+from hwprune.backends.rtl.merge_stages import merge_component
 from hwprune.backends.rtl.stages import MaxPoolStage, ReorderStage
+from hwprune.ir.types import IntType
 from hwprune.lower.network_cycles import NetworkTiming
 from hwprune.lower.network_plan import NetworkPlan, StagePlan
 
@@ -48,19 +50,20 @@ def axis_width(bits: int) -> int:
 class _Ends:
     """The stream signals of one stage as seen from the top (input side and output side)."""
 
-    def __init__(self, stage: StagePlan) -> None:
-        t_in, t_out = stage.in_type, stage.out_type
-        self.i_payload = Signal(stream_shape(t_in.bits, t_in.signed), name=f"{stage.ident}_i_payload")
-        self.i_valid = Signal(name=f"{stage.ident}_i_valid")
-        self.i_ready = Signal(name=f"{stage.ident}_i_ready")
-        self.o_payload = Signal(stream_shape(t_out.bits, t_out.signed), name=f"{stage.ident}_o_payload")
-        self.o_valid = Signal(name=f"{stage.ident}_o_valid")
-        self.o_ready = Signal(name=f"{stage.ident}_o_ready")
+    def __init__(self, stage: StagePlan, suffix: str = "", t_in: IntType | None = None) -> None:
+        t_in, t_out = t_in or stage.in_type, stage.out_type
+        name = f"{stage.ident}{suffix}"
+        self.i_payload = Signal(stream_shape(t_in.bits, t_in.signed), name=f"{name}_i_payload")
+        self.i_valid = Signal(name=f"{name}_i_valid")
+        self.i_ready = Signal(name=f"{name}_i_ready")
+        self.o_payload = Signal(stream_shape(t_out.bits, t_out.signed), name=f"{name}_o_payload")
+        self.o_valid = Signal(name=f"{name}_o_valid")
+        self.o_ready = Signal(name=f"{name}_o_ready")
 
 
 def check_timing(plan: NetworkPlan, timing: NetworkTiming) -> None:
     """One FIFO depth (≥ 2: a one-entry SyncFIFO has zero-width pointers) per link, a positive interval."""
-    links = len(plan.stages) - 1
+    links = len(plan.links())
     if len(timing.fifo_depths) != links:
         raise ValueError(f"{links} FIFOs need {links} depths, not {len(timing.fifo_depths)}")
     if any(not isinstance(d, int) or d < 2 for d in timing.fifo_depths):
@@ -85,6 +88,8 @@ class NetworkTop(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
+        if not self.plan.is_chain:
+            return self._elaborate_graph(m)
         ends = [self._stage(m, stage) for stage in self.plan.stages]
         for index, (up, down, depth) in enumerate(zip(ends, ends[1:], self.timing.fifo_depths)):
             queue = fifo.SyncFIFO(width=len(up.o_payload), depth=depth)
@@ -93,6 +98,41 @@ class NetworkTop(wiring.Component):
                          down.i_payload.eq(queue.r_data), down.i_valid.eq(queue.r_rdy), queue.r_en.eq(down.i_ready)]
         self._pacer(m, ends[0])
         self._output(m, ends[-1])
+        return m
+
+    def _elaborate_graph(self, m: Module) -> Module:
+        """A graph that branches: one FIFO per link (``NetworkPlan.links``), fork/add/concat stages."""
+        ins: list[list[_Ends]] = []
+        outs: list[list[_Ends]] = []
+        for stage in self.plan.stages:
+            if stage.merge is None:
+                ends = self._stage(m, stage)
+                ins.append([ends])
+                outs.append([ends])
+                continue
+            box = merge_component(stage.kind, stage.merge, stage.out_type)
+            m.submodules[stage.ident] = box
+            port_ins, port_outs = [], []
+            for p, t in enumerate(stage.merge.in_types):
+                ends = _Ends(stage, f"_{p}", t)
+                i = getattr(box, f"i{p}")
+                m.d.comb += [i.payload.eq(ends.i_payload), i.valid.eq(ends.i_valid), ends.i_ready.eq(i.ready)]
+                port_ins.append(ends)
+            for p in range(stage.ports_out):
+                ends = _Ends(stage, f"_{p}", stage.out_type)
+                o = getattr(box, f"o{p}")
+                m.d.comb += [ends.o_payload.eq(o.payload), ends.o_valid.eq(o.valid), o.ready.eq(ends.o_ready)]
+                port_outs.append(ends)
+            ins.append(port_ins)
+            outs.append(port_outs)
+        for index, ((src, sp, dst, dp), depth) in enumerate(zip(self.plan.links(), self.timing.fifo_depths)):
+            up, down = outs[src][sp], ins[dst][dp]
+            queue = fifo.SyncFIFO(width=len(up.o_payload), depth=depth)
+            m.submodules[f"fifo{index}"] = queue
+            m.d.comb += [queue.w_data.eq(up.o_payload), queue.w_en.eq(up.o_valid), up.o_ready.eq(queue.w_rdy),
+                         down.i_payload.eq(queue.r_data), down.i_valid.eq(queue.r_rdy), queue.r_en.eq(down.i_ready)]
+        self._pacer(m, ins[0][0])
+        self._output(m, outs[-1][0])
         return m
 
     def _stage(self, m: Module, stage: StagePlan) -> _Ends:

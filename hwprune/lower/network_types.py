@@ -1,0 +1,172 @@
+"""The network plan's types: the stages of a network top and the streams between them.
+
+Why a module apart from the planner: the plan is read back by ``hwprune sim`` from ``rtl/network.json``
+alone, and the graph planners (the chain in ``network_plan``, branches and merges in ``network_dag``)
+both build it. A chain has no ``sources`` (stage ``i`` reads stage ``i - 1``) and serialises exactly
+as before branches existed; a graph that branches names, for every stage, the (stage, output port) each
+input port reads (``-1``: the top's input stream), and a ``MergeSpec`` for its fork, add and concat stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hwprune.errors import HwpruneError
+from hwprune.ir.types import IntType
+from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
+
+__all__ = ["NetworkUnsupported", "StagePlan", "NetworkPlan", "MergeSpec", "STAGE_KINDS", "MERGE_KINDS", "Link"]
+
+MERGE_KINDS = ("fork", "add", "concat")
+Link = tuple[int, int, int, int]
+"""(producer stage, its output port, consumer stage, its input port): one FIFO of the top."""
+
+
+def _int_type(data: dict[str, Any]) -> IntType:
+    return IntType(data["bits"], data["signed"])
+
+
+@dataclass(frozen=True)
+class MergeSpec:
+    """A stage of several streams. ``fork``: one input copied to ``fanout`` outputs. ``add``: two
+    inputs of ``in_beats`` each, ``sat((a·M_a + b·M_b + 2^(sh-1)) >> sh)`` (clamped at 0 with
+    ``relu``). ``concat``: per block of the stream, ``chunks[p]`` beats from input ``p`` in turn (channels
+    inner), each ``sat((x·M_p + 2^(sh-1)) >> sh)`` unless ``mults`` is empty (same scales)."""
+
+    in_types: tuple[IntType, ...]
+    in_beats: tuple[int, ...]
+    fanout: int = 1
+    mults: tuple[int, ...] = ()
+    shift: int = 0
+    relu: bool = False
+    chunks: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"in_types": [t.to_dict() for t in self.in_types], "in_beats": list(self.in_beats),
+                "fanout": self.fanout, "mults": list(self.mults), "shift": self.shift, "relu": self.relu,
+                "chunks": list(self.chunks)}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "MergeSpec":
+        return MergeSpec(tuple(_int_type(t) for t in data["in_types"]), tuple(int(b) for b in data["in_beats"]),
+                         int(data["fanout"]), tuple(int(m) for m in data["mults"]), int(data["shift"]),
+                         bool(data["relu"]), tuple(int(c) for c in data["chunks"]))
+
+
+STAGE_KINDS = ("kernel", "maxpool", "reorder", *MERGE_KINDS)
+
+
+class NetworkUnsupported(HwpruneError):
+    """The graph is not a single chain of ops the network top can stream (layers are still verified)."""
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One box of the chain. ``kernel``: a lowered Dense/Conv layer (its own Verilog module);
+    ``maxpool``: a window max over ``window`` (a ``ConvGeometry`` with group 1, no dilation);
+    ``reorder``: the H·W·C → C·H·W permutation of a ``frame`` = (C, H, W)."""
+
+    kind: str
+    name: str
+    ident: str
+    in_type: IntType
+    out_type: IntType
+    in_beats: int
+    out_beats: int
+    kernel: KernelSpec | None = None
+    window: ConvGeometry | None = None
+    frame: tuple[int, int, int] | None = None
+    sources: tuple[tuple[int, int], ...] | None = None
+    merge: MergeSpec | None = None
+
+    @property
+    def ports_in(self) -> int:
+        return len(self.merge.in_types) if self.merge is not None else 1
+
+    @property
+    def ports_out(self) -> int:
+        return self.merge.fanout if self.merge is not None else 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in STAGE_KINDS:
+            raise ValueError(f"kind must be one of {STAGE_KINDS}, not {self.kind!r}")
+        needed = {"kernel": self.kernel, "maxpool": self.window, "reorder": self.frame,
+                  **{kind: self.merge for kind in MERGE_KINDS}}[self.kind]
+        if needed is None:
+            raise ValueError(f"a {self.kind} stage needs its {'kernel' if self.kind == 'kernel' else 'geometry'}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "name": self.name, "ident": self.ident, "in_type": self.in_type.to_dict(),
+            "out_type": self.out_type.to_dict(), "in_beats": self.in_beats, "out_beats": self.out_beats,
+            "kernel": self.kernel.to_dict() if self.kernel else None,
+            "window": self.window.to_dict() if self.window else None,
+            "frame": list(self.frame) if self.frame else None,
+            **({"sources": [list(s) for s in self.sources]} if self.sources is not None else {}),
+            **({"merge": self.merge.to_dict()} if self.merge is not None else {}),
+        }
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "StagePlan":
+        return StagePlan(
+            kind=data["kind"], name=data["name"], ident=data["ident"],
+            in_type=IntType(data["in_type"]["bits"], data["in_type"]["signed"]),
+            out_type=IntType(data["out_type"]["bits"], data["out_type"]["signed"]),
+            in_beats=int(data["in_beats"]), out_beats=int(data["out_beats"]),
+            kernel=KernelSpec.from_dict(data["kernel"]) if data["kernel"] else None,
+            window=ConvGeometry.from_dict(data["window"]) if data["window"] else None,
+            frame=tuple(data["frame"]) if data["frame"] else None,  # type: ignore[arg-type]
+            sources=tuple((int(s), int(p)) for s, p in data["sources"]) if "sources" in data else None,
+            merge=MergeSpec.from_dict(data["merge"]) if data.get("merge") else None,
+        )
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """The whole chain: ``input_tensor`` is the integer tensor the top's input stream carries (the
+    output of the graph's Quantize node), fed by name to the integer reference."""
+
+    top: str
+    input_tensor: str
+    output_tensor: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    stages: tuple[StagePlan, ...]
+
+    @property
+    def is_chain(self) -> bool:
+        return all(s.sources is None for s in self.stages)
+
+    def links(self) -> list[Link]:
+        """Every FIFO of the top, in consumer order (a chain: the FIFO behind stage ``i`` is link ``i``)."""
+        if self.is_chain:
+            return [(i, 0, i + 1, 0) for i in range(len(self.stages) - 1)]
+        return [(src, port, dst, index) for dst, stage in enumerate(self.stages)
+                for index, (src, port) in enumerate(stage.sources or ()) if src >= 0]
+
+    @property
+    def in_type(self) -> IntType:
+        return self.stages[0].in_type
+
+    @property
+    def out_type(self) -> IntType:
+        return self.stages[-1].out_type
+
+    @property
+    def in_beats(self) -> int:
+        return self.stages[0].in_beats
+
+    @property
+    def out_beats(self) -> int:
+        return self.stages[-1].out_beats
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"top": self.top, "input_tensor": self.input_tensor, "output_tensor": self.output_tensor,
+                "input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
+                "stages": [s.to_dict() for s in self.stages]}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "NetworkPlan":
+        return NetworkPlan(data["top"], data["input_tensor"], data["output_tensor"], tuple(data["input_shape"]),
+                           tuple(data["output_shape"]), tuple(StagePlan.from_dict(s) for s in data["stages"]))

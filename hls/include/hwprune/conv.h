@@ -22,6 +22,45 @@
 
 namespace hwprune {
 
+// One frame from the stream into the frame buffer, in stream order (h, w, c).
+template <class CFG>
+void read_frame(hls::stream<typename CFG::in_t>& in,
+                typename CFG::in_t fmap[CFG::in_channels][CFG::in_height][CFG::in_width]) {
+    HWPRUNE_PRAGMA(HLS INLINE)
+    HWPRUNE_LOOP(read_input)
+    for (int i = 0; i < CFG::in_height; ++i) {
+        for (int j = 0; j < CFG::in_width; ++j) {
+            for (int c = 0; c < CFG::in_channels; ++c) {
+                HWPRUNE_PRAGMA(HLS PIPELINE II=1)
+                fmap[c][i][j] = in.read();
+            }
+        }
+    }
+}
+
+// The receptive field of output pixel (oy, ox) over the in_features / (kh*kw) channels from
+// `channel0`, in (c, kh, kw) order, as the engine's groups; zero outside the image (padding) and
+// in the padded tail of the last group. A grouped conv gathers each group's channels in turn.
+template <class CFG>
+void gather_window(const typename CFG::in_t fmap[CFG::in_channels][CFG::in_height][CFG::in_width], int oy,
+                   int ox, int channel0, typename CFG::in_t x[CFG::groups][CFG::group_size]) {
+    HWPRUNE_PRAGMA(HLS INLINE)
+    const int S = CFG::group_size;
+    const int WINDOW = CFG::kernel_h * CFG::kernel_w;
+    HWPRUNE_LOOP(gather)
+    for (int k = 0; k < CFG::groups * S; ++k) {
+        HWPRUNE_PRAGMA(HLS PIPELINE II=1)
+        const int c = channel0 + k / WINDOW;
+        const int ky = (k / CFG::kernel_w) % CFG::kernel_h;
+        const int kx = k % CFG::kernel_w;
+        const int iy = oy * CFG::stride_h - CFG::pad_top + ky * CFG::dilation_h;
+        const int ix = ox * CFG::stride_w - CFG::pad_left + kx * CFG::dilation_w;
+        const bool inside = k < CFG::in_features && iy >= 0 && iy < CFG::in_height && ix >= 0 &&
+                            ix < CFG::in_width;
+        x[k / S][k % S] = inside ? fmap[c][iy][ix] : typename CFG::in_t(0);
+    }
+}
+
 template <class CFG, typename W_T, typename O_T, typename B_T, typename M_T, typename S_T>
 void conv2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t>& out,
             const W_T weights[CFG::passes * CFG::lanes][CFG::groups][CFG::kept],
@@ -31,9 +70,7 @@ void conv2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t
     HWPRUNE_PRAGMA(HLS INLINE off)
     static_assert(CFG::in_features == CFG::in_channels * CFG::kernel_h * CFG::kernel_w,
                   "the K axis of a conv is C*kh*kw");
-    const int S = CFG::group_size;
     const int MACS = CFG::macs;
-    const int WINDOW = CFG::kernel_h * CFG::kernel_w;
     typedef typename CFG::in_t in_t;
     typedef typename CFG::out_t out_t;
 
@@ -44,32 +81,13 @@ void conv2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t
     HWPRUNE_PRAGMA(HLS ARRAY_PARTITION variable=x complete dim=2)
     HWPRUNE_UNUSED(MACS);
 
-    HWPRUNE_LOOP(read_input)
-    for (int i = 0; i < CFG::in_height; ++i) {
-        for (int j = 0; j < CFG::in_width; ++j) {
-            for (int c = 0; c < CFG::in_channels; ++c) {
-                HWPRUNE_PRAGMA(HLS PIPELINE II=1)
-                fmap[c][i][j] = in.read();
-            }
-        }
-    }
+    read_frame<CFG>(in, fmap);
 
     HWPRUNE_LOOP(pixels_y)
     for (int oy = 0; oy < CFG::out_height; ++oy) {
         HWPRUNE_LOOP(pixels_x)
         for (int ox = 0; ox < CFG::out_width; ++ox) {
-            HWPRUNE_LOOP(gather)
-            for (int k = 0; k < CFG::groups * S; ++k) {
-                HWPRUNE_PRAGMA(HLS PIPELINE II=1)
-                const int c = k / WINDOW;
-                const int ky = (k / CFG::kernel_w) % CFG::kernel_h;
-                const int kx = k % CFG::kernel_w;
-                const int iy = oy * CFG::stride_h - CFG::pad_top + ky * CFG::dilation_h;
-                const int ix = ox * CFG::stride_w - CFG::pad_left + kx * CFG::dilation_w;
-                const bool inside = k < CFG::in_features && iy >= 0 && iy < CFG::in_height && ix >= 0 &&
-                                    ix < CFG::in_width;
-                x[k / S][k % S] = inside ? fmap[c][iy][ix] : in_t(0);
-            }
+            gather_window<CFG>(fmap, oy, ox, 0, x);
             balanced_mac<CFG>(x, weights, offsets, bias, mult, shift, y);
             HWPRUNE_LOOP(write_pixel)
             for (int f = 0; f < CFG::out_features; ++f) {

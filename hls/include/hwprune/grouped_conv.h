@@ -18,6 +18,7 @@
 #define HWPRUNE_GROUPED_CONV_H
 
 #include "balanced.h"
+#include "conv.h"
 
 namespace hwprune {
 
@@ -41,9 +42,7 @@ void grouped_conv2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CF
     static_assert(CFG::passes == CFG::conv_groups * CFG::group_passes, "passes come group by group");
     static_assert(CFG::in_features == CFG::group_channels * CFG::kernel_h * CFG::kernel_w,
                   "the K axis of a grouped conv is C/G*kh*kw");
-    const int S = CFG::group_size;
     const int MACS = CFG::macs;
-    const int WINDOW = CFG::kernel_h * CFG::kernel_w;
     const int ROWS = CFG::group_passes * CFG::lanes;  // weight rows of one group
     // offsets rows of one group: none to skip when dense, one list per pass when shared
     const int OFFSET_ROWS = CFG::dense ? 0 : (CFG::shared_offsets ? CFG::group_passes : ROWS);
@@ -57,15 +56,7 @@ void grouped_conv2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CF
     HWPRUNE_PRAGMA(HLS ARRAY_PARTITION variable=x complete dim=2)
     HWPRUNE_UNUSED(MACS);
 
-    HWPRUNE_LOOP(read_input)
-    for (int i = 0; i < CFG::in_height; ++i) {
-        for (int j = 0; j < CFG::in_width; ++j) {
-            for (int c = 0; c < CFG::in_channels; ++c) {
-                HWPRUNE_PRAGMA(HLS PIPELINE II=1)
-                fmap[c][i][j] = in.read();
-            }
-        }
-    }
+    read_frame<CFG>(in, fmap);
 
     HWPRUNE_LOOP(pixels_y)
     for (int oy = 0; oy < CFG::out_height; ++oy) {
@@ -73,18 +64,7 @@ void grouped_conv2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CF
         for (int ox = 0; ox < CFG::out_width; ++ox) {
             HWPRUNE_LOOP(conv_groups)
             for (int g = 0; g < CFG::conv_groups; ++g) {
-                HWPRUNE_LOOP(gather)
-                for (int k = 0; k < CFG::groups * S; ++k) {
-                    HWPRUNE_PRAGMA(HLS PIPELINE II=1)
-                    const int c = g * CFG::group_channels + k / WINDOW;
-                    const int ky = (k / CFG::kernel_w) % CFG::kernel_h;
-                    const int kx = k % CFG::kernel_w;
-                    const int iy = oy * CFG::stride_h - CFG::pad_top + ky * CFG::dilation_h;
-                    const int ix = ox * CFG::stride_w - CFG::pad_left + kx * CFG::dilation_w;
-                    const bool inside = k < CFG::in_features && iy >= 0 && iy < CFG::in_height && ix >= 0 &&
-                                        ix < CFG::in_width;
-                    x[k / S][k % S] = inside ? fmap[c][iy][ix] : in_t(0);
-                }
+                gather_window<CFG>(fmap, oy, ox, g * CFG::group_channels, x);
                 balanced_mac<GCFG>(x, weights + g * ROWS, offsets + g * OFFSET_ROWS, bias + g * ROWS,
                                    mult + g * ROWS, shift + g * ROWS, y);
                 HWPRUNE_LOOP(write_group)

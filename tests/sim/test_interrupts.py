@@ -7,9 +7,7 @@ sleep. The compile-step cases are in ``tests/unit/test_flow_robustness.py``."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +19,7 @@ from hwprune.config import CompileConfig
 from hwprune.flow import compile_model
 from hwprune.subprocesses import descendants
 
-from process_checks import in_sessions, proc_stat
+from process_checks import in_sessions, signal_when_ready
 
 pytestmark = pytest.mark.sim
 
@@ -55,31 +53,10 @@ def test_signal_while_the_simulator_builds(tmp_path, build, tool, args, names, s
     scratch.mkdir()
     env = {**os.environ, "TMPDIR": str(scratch), "HWPRUNE_CACHE_DIR": str(tmp_path / "cache")}
     command = [sys.executable, "-m", "hwprune.cli", "sim", str(target), *args]
-    if signame == "SIGINT":  # the parent ignores SIGINT (a background job): hwprune must not
-        command = ["sh", "-c", 'trap "" INT && exec "$@"', "sh", *command]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while not _running(proc.pid, names):
-            assert proc.poll() is None, f"{tool} never ran: {proc.communicate()[1]}"
-            assert time.monotonic() < deadline, f"{tool} never ran"
-            time.sleep(0.005)
-        family = descendants(proc.pid)
-        sessions = {proc.pid} | {int(f[3]) for f in map(proc_stat, family) if f is not None}
-        sent = time.monotonic()
-        proc.send_signal(getattr(signal, signame))
-        _, stderr = proc.communicate(timeout=60)
-        latency = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    timings = os.environ.get("HWPRUNE_INTERRUPT_TIMINGS")  # as in tests/unit/test_flow_robustness.py
-    if timings:
-        with open(timings, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"step": "sim", "where": tool, "signal": signame, "latency_s": latency}) + "\n")
-    assert proc.returncode == 130, stderr
+    result = signal_when_ready(command, env, lambda pid: _running(pid, names), signame, tool,
+                               {"step": "sim", "where": tool})
+    stderr, latency, sessions = result.stderr, result.latency, result.sessions
+    assert result.returncode == 130, stderr
     assert latency <= EXIT_LATENCY_S, f"exited {latency:.2f} s after the signal"
     assert "interrupted" in stderr and "Traceback" not in stderr, stderr
     time.sleep(0.05)

@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from hwprune.config import CompileConfig
 from hwprune.flow import compile_model
 from hwprune.subprocesses import descendants
 
-from process_checks import in_sessions, proc_stat
+from process_checks import in_sessions, proc_stat, signal_when_ready
 
 
 def _snapshot(directory: Path) -> dict[str, bytes]:
@@ -119,32 +118,11 @@ def _interrupt_compile(tmp_path: Path, previous_build: Path, model: Path, step: 
     ready = control / "ready"
     command = [sys.executable, "-c", PAUSED_COMPILE, step, where, str(ready), "compile", str(model), "-o", str(out),
                *args]
-    if signame == "SIGINT":  # as a background job of a non-interactive shell: SIGINT inherited ignored
-        command = ["sh", "-c", 'trap "" INT && exec "$@"', "sh", *command]
     env = {**os.environ, "TMPDIR": str(scratch), "HWPRUNE_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while not (ready_when(proc.pid) if ready_when else ready.exists()):
-            assert proc.poll() is None, f"the compile ended before it reached {step}: {proc.communicate()[1]}"
-            assert time.monotonic() < deadline, f"the compile never reached {step}"
-            time.sleep(0.005)
-        family = descendants(proc.pid)
-        sessions = {proc.pid} | {int(f[3]) for f in map(proc_stat, family) if f is not None}
-        sent = time.monotonic()
-        proc.send_signal(getattr(signal, signame.split("-")[0]))
-        _, stderr = proc.communicate(timeout=60)
-        latency = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    timings = os.environ.get("HWPRUNE_INTERRUPT_TIMINGS")
-    if timings:
-        with open(timings, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"step": step, "where": where, "signal": signame, "latency_s": latency}) + "\n")
-    assert proc.returncode == 130, stderr
+    result = signal_when_ready(command, env, ready_when or (lambda pid: ready.exists()), signame,
+                               f"the compile (to {step})", {"step": step, "where": where})
+    stderr, latency, family, sessions = result.stderr, result.latency, result.family, result.sessions
+    assert result.returncode == 130, stderr
     assert latency <= EXIT_LATENCY_S, f"exited {latency:.2f} s after the signal"
     assert "interrupted" in stderr and "Traceback" not in stderr, stderr
     assert _snapshot(out) == before
@@ -219,7 +197,6 @@ def test_concurrent_compiles_into_one_directory_do_not_corrupt_it(tmp_path, exam
         _, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 0, stderr
     reference = tmp_path / "reference"
-    import json
 
     source = json.loads((out / "report.json").read_text())["source"]["file"]
     compile_model(examples_dir / source, reference, CompileConfig())

@@ -1,26 +1,24 @@
-"""Template contexts for the HLS writer: KernelSpecs and the quantized graph → plain dicts.
+"""Template contexts for the HLS writer: KernelSpecs → plain dicts (the network top's stages are
+``network.py`` and ``stages.py``).
 
-Everything the Jinja templates print is decided here (types, widths, array contents, the stage
-chain), so the templates stay declarative and the numbers are checked once, in Python, with
-messages that name the layer. Arrays are laid out exactly as ``hls/include/hwprune/balanced.h``
+Everything the Jinja templates print is decided here (types, widths, array contents), so the
+templates stay declarative and the numbers are checked once, in Python, with messages that name the
+layer. Arrays are laid out exactly as ``hls/include/hwprune/balanced.h``
 reads them (rows padded to ``passes × lanes``; offsets stored once per pass when the lanes of a pass
 share them, i.e. block-punched balanced).
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
-from hwprune.errors import BuildError, UnsupportedOpError
-from hwprune.ir.graph import Graph, Node
+from hwprune.errors import BuildError
 from hwprune.ir.types import IntType
 from hwprune.lower.kernel_spec import KernelSpec
-from hwprune.lower.names import identifier
 
-__all__ = ["ctype", "host_ctype", "c_array", "mac_layer", "network_stages", "MAX_PRODUCT_BITS", "KERNEL_KINDS"]
+__all__ = ["ctype", "host_ctype", "c_array", "mac_layer", "MAX_PRODUCT_BITS", "KERNEL_KINDS"]
 
 MAX_PRODUCT_BITS = 62
 """acc_bits + mult_bits bound of the requantiser (requant.h keeps acc*M + 2^(sh-1) inside int64)."""
@@ -94,7 +92,7 @@ def _by_slot(spec: KernelSpec, per_row: np.ndarray, rows: int, pad: int) -> np.n
 
 
 def _dense_kind(spec: KernelSpec, where: str, config: dict[str, Any]) -> tuple[str, int, int]:
-    config["flatten_channels"] = 1  # network_stages sets C when a Flatten of a C x H x W map precedes
+    config["flatten_channels"] = 1  # network.network_stages sets C when a Flatten of a C x H x W map precedes
     return "dense", spec.in_features, spec.out_features
 
 
@@ -186,142 +184,3 @@ def mac_layer(spec: KernelSpec) -> dict[str, Any]:
         "in_count": in_count, "out_count": out_count,
         "macs_per_vector": spec.useful_macs, "cycles_per_vector": spec.compute_cycles,
     }
-
-
-def _count(graph: Graph, name: str) -> int:
-    return math.prod(graph.tensor(name).shape[1:])
-
-
-def _int_type(graph: Graph, name: str, node: Node) -> IntType:
-    dtype = graph.tensor(name).dtype
-    if not isinstance(dtype, IntType):
-        raise BuildError(f"tensor {name!r} is not an integer tensor (graph not quantized?)", node=node.name,
-                         op=node.op)
-    return dtype
-
-
-def _reshape_channels(graph: Graph, node: Node, src: str, dst: str) -> int:
-    """How a Reshape acts on channels-last streams: 1 = same beat order (alias the stream), C = a Flatten
-    of a C x H x W map (beats must be reordered to (c, h, w)); anything else has no HLS stage."""
-    x, y = graph.tensor(src).shape[1:], graph.tensor(dst).shape[1:]
-    if math.prod(x) != math.prod(y):
-        raise BuildError("Reshape changes the element count", node=node.name, op=node.op)
-    def trivial(shape: list[int]) -> bool:  # channels-last order equals row-major order
-        return len(shape) != 3 or shape[0] == 1 or shape[1] * shape[2] == 1
-    if trivial(x) and trivial(y):
-        return 1
-    if len(x) == 3 and len(y) == 1:
-        return x[0]
-    raise UnsupportedOpError(f"Reshape {list(x)} -> {list(y)} has no HLS stage (only Flatten)",
-                             node=node.name, op=node.op)
-
-
-def network_stages(graph: Graph, kernels: Sequence[KernelSpec]) -> dict[str, Any]:
-    """The stream chain of a quantized graph: Quantize output in, Dense/Conv/MaxPool/Relu stages, out.
-
-    Feature maps stream channels-last. A Reshape that keeps that beat order reuses its input stream;
-    a Flatten of a C x H x W map is folded into the next Dense's input read (``flatten_channels``) or,
-    when no Dense follows, becomes a ``flatten`` stage. Graphs that are not a single chain, or use ops
-    without an HLS stage, are rejected naming the node.
-    """
-    by_name = {spec.name: spec for spec in kernels}
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise BuildError("the HLS network top needs one input and one output, "
-                         f"not {graph.inputs} → {graph.outputs}")
-    first = graph.nodes[0] if graph.nodes else None
-    if first is None or first.op != "Quantize" or first.inputs[0] != graph.inputs[0]:
-        raise BuildError("the HLS network top starts at the input's Quantize node; the graph has none first")
-    current = first.outputs[0]
-    taken = {spec.ident.lower() for spec in kernels}
-    stages: list[dict[str, Any]] = []
-    pending_flatten: dict[str, Any] | None = None  # a Flatten not yet folded or emitted
-    for node in graph.nodes[1:]:
-        if node.inputs[0] != current or len(graph.consumers(current)) != 1:
-            raise UnsupportedOpError("the HLS writer handles a single chain of layers; this node branches",
-                                     node=node.name, op=node.op)
-        out_name = node.outputs[0]
-        if pending_flatten is not None and node.op != "Dense":
-            stages.append(pending_flatten)
-            pending_flatten = None
-        stage: dict[str, Any] = {"node": node.name, "op": node.op}
-        if node.op == "Reshape":
-            channels = _reshape_channels(graph, node, current, out_name)
-            if channels > 1:
-                dtype = _int_type(graph, out_name, node)
-                pending_flatten = {**stage, "kind": "flatten", "data_t": ctype(dtype), "channels": channels,
-                                   "pixels": _count(graph, out_name) // channels, "out_type": dtype}
-            current = out_name
-            continue
-        if node.op in ("Dense", "Conv"):
-            spec = by_name.get(node.name)
-            where = {"node": node.name, "op": node.op}
-            if spec is None:
-                raise BuildError("no KernelSpec for this layer (lower the graph first)", **where)
-            types = (_int_type(graph, current, node), _int_type(graph, out_name, node))
-            if (spec.in_type, spec.out_type) != types:
-                raise BuildError("KernelSpec types do not match the graph tensors", **where)
-            layer = mac_layer(spec)
-            if (layer["in_count"], layer["out_count"]) != (_count(graph, current), _count(graph, out_name)):
-                raise BuildError("KernelSpec shapes do not match the graph tensors", **where)
-            if pending_flatten is not None:
-                layer["config"]["flatten_channels"] = pending_flatten["channels"]
-                pending_flatten = None
-            stage.update(kind="mac", layer=layer, ident=spec.ident)
-        elif node.op == "MaxPool":
-            dtype = _int_type(graph, out_name, node)
-            if _int_type(graph, current, node) != dtype:
-                raise BuildError("MaxPool input and output types differ", node=node.name, op=node.op)
-            x, y, a = graph.tensor(current).shape, graph.tensor(out_name).shape, node.attrs
-            stage.update(kind="maxpool", data_t=ctype(dtype), config={
-                "channels": x[1], "in_height": x[2], "in_width": x[3], "kernel_h": a["kernel"][0],
-                "kernel_w": a["kernel"][1], "stride_h": a["strides"][0], "stride_w": a["strides"][1],
-                "pad_top": a["pads"][0], "pad_left": a["pads"][1], "out_height": y[2], "out_width": y[3]})
-        elif node.op == "Relu":
-            stage.update(kind="relu", in_t=ctype(_int_type(graph, current, node)),
-                         out_t=ctype(_int_type(graph, out_name, node)), count=_count(graph, out_name))
-        else:
-            raise UnsupportedOpError(
-                "has no HLS stage (supported: Dense, Conv, MaxPool, Relu, Reshape/Flatten)",
-                node=node.name, op=node.op)
-        stage["out_type"] = _int_type(graph, out_name, node)
-        stages.append(stage)
-        current = out_name
-    if pending_flatten is not None:
-        stages.append(pending_flatten)
-    if current != graph.outputs[0]:
-        raise BuildError(f"the chain ends at {current!r}, not at the graph output {graph.outputs[0]!r}")
-    if not stages:
-        raise BuildError("the graph has no layer after its Quantize node")
-    streams: list[dict[str, Any]] = []
-    for index, stage in enumerate(stages):
-        if "ident" not in stage:
-            base = identifier(stage["node"], prefix="stage")
-            ident, n = base, 1
-            while ident.lower() in taken:
-                ident, n = f"{base}_{n}", n + 1
-            taken.add(ident.lower())
-            stage["ident"] = ident
-        stage["in_stream"] = streams[-1]["var"] if streams else "x_in"
-        if index == len(stages) - 1:
-            stage["out_stream"] = "y_out"
-        else:
-            streams.append({"var": f"s{index}_{stage['ident']}", "type": ctype(stage["out_type"]),
-                            "count": _stage_count(stage)})
-            stage["out_stream"] = streams[-1]["var"]
-    return {
-        "stages": stages, "streams": streams, "in_t": ctype(_int_type(graph, first.outputs[0], first)),
-        "out_t": ctype(stages[-1]["out_type"]), "in_count": _count(graph, first.outputs[0]),
-        "out_count": _count(graph, current),
-    }
-
-
-def _stage_count(stage: dict[str, Any]) -> int:
-    """Elements one inference puts on a stage's output stream."""
-    if stage["kind"] == "mac":
-        return int(stage["layer"]["out_count"])
-    if stage["kind"] == "maxpool":
-        c = stage["config"]
-        return int(c["channels"] * c["out_height"] * c["out_width"])
-    if stage["kind"] == "flatten":
-        return int(stage["channels"] * stage["pixels"])
-    return int(stage["count"])

@@ -36,7 +36,7 @@ from typing import Any, Protocol, Sequence
 
 from hwprune.lower.kernel_cycles import kernel_model
 from hwprune.lower.network_plan import NetworkPlan, StagePlan
-from hwprune.lower.stage_cycles import MergeModel, PoolModel, ReorderModel
+from hwprune.lower.stage_cycles import ElementwiseModel, GlobalAverageModel, MergeModel, PoolModel, ReorderModel
 
 __all__ = ["FIFO_LATENCY", "SIZING_VECTORS", "MIN_FIFO_DEPTH", "NetworkTiming", "NetworkSchedule",
            "NetworkModel", "stage_model", "network_timing", "fifo_depth_needed", "isolated_interval",
@@ -64,10 +64,14 @@ def stage_model(stage: StagePlan) -> StageModel | MergeModel:
     if stage.kind == "kernel":
         assert stage.kernel is not None
         return kernel_model(stage.kernel)
-    if stage.kind == "maxpool":
+    if stage.kind in ("hardsigmoid", "hardswish"):
+        return ElementwiseModel(stage.in_beats)
+    if stage.kind in ("maxpool", "avgpool"):
         assert stage.window is not None
         return PoolModel(stage.window)
     assert stage.frame is not None
+    if stage.kind == "globalavg":
+        return GlobalAverageModel(*stage.frame)
     return ReorderModel(*stage.frame)
 
 

@@ -21,11 +21,11 @@ from hwprune.ir.graph import Graph, Node
 from hwprune.ir.types import IntType
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 from hwprune.lower.names import identifier
-from hwprune.lower.network_types import (MERGE_KINDS, STAGE_KINDS, MergeSpec, NetworkPlan, NetworkUnsupported,
-                                         StagePlan)
+from hwprune.lower.network_types import (AVERAGE_KINDS, ELEMENTWISE_KINDS, MERGE_KINDS, STAGE_KINDS, MergeSpec,
+                                         NetworkPlan, NetworkUnsupported, StagePlan)
 
 __all__ = ["NetworkUnsupported", "StagePlan", "NetworkPlan", "MergeSpec", "plan_network", "top_name", "STAGE_KINDS",
-           "MERGE_KINDS"]
+           "MERGE_KINDS", "AVERAGE_KINDS", "ELEMENTWISE_KINDS", "HARD_ACTIVATIONS"]
 
 def top_name(source: str, taken: Sequence[str] = ()) -> str:
     """``<model>_top`` from the source file name, a legal identifier distinct from every kernel's."""
@@ -87,6 +87,10 @@ def _stage(graph: Graph, node: Node, kernels: dict[str, KernelSpec]) -> StagePla
         if tin != tout:
             raise NetworkUnsupported("max pooling that changes the type", node=node.name, op=node.op)
         return StagePlan("maxpool", node.name, ident, tin, tout, beats_in, beats_out, window=window)
+    if node.op in ("AveragePool", "GlobalAveragePool"):
+        return _average(graph, node, ident, tin, tout, beats_in, beats_out)
+    if node.op in HARD_ACTIVATIONS:
+        return _hard_activation(node, ident, tin, tout, beats_in, beats_out)
     if node.op == "Reshape" and len(ys) == 2 and beats_in == beats_out and tin == tout:
         if len(xs) == 4 and xs[1] > 1 and xs[2] * xs[3] > 1:
             return StagePlan("reorder", node.name, ident, tin, tout, beats_in, beats_out,
@@ -94,6 +98,48 @@ def _stage(graph: Graph, node: Node, kernels: dict[str, KernelSpec]) -> StagePla
         if len(xs) in (2, 4):
             return None  # H·W·C and C·H·W coincide: a pure re-interpretation of the stream
     raise NetworkUnsupported("has no stream stage in the network top", node=node.name, op=node.op)
+
+
+HARD_ACTIVATIONS = {
+    "HardSigmoid": ("offset", "requant_mult", "requant_shift"),
+    "HardSwish": ("gate_offset", "gate_mult", "gate_shift", "requant_mult", "requant_shift"),
+}
+"""The node attributes (``hwprune.quant.hard_act``) that make a hard activation stage's ``requant``."""
+
+
+def _hard_activation(node: Node, ident: str, tin: IntType, tout: IntType, beats_in: int,
+                     beats_out: int) -> StagePlan:
+    """A HardSigmoid or HardSwish: an elementwise stage holding the node's integers in ``requant``."""
+    a, keys = node.attrs, HARD_ACTIVATIONS[node.op]
+    if any(key not in a for key in keys):
+        raise NetworkUnsupported("a hard activation without its integers (graph not quantized?)",
+                                 node=node.name, op=node.op)
+    values = [a[key][0] if isinstance(a[key], (list, tuple)) else a[key] for key in keys]
+    return StagePlan(node.op.lower(), node.name, ident, tin, tout, beats_in, beats_out,
+                     requant=tuple(int(v) for v in values))
+
+
+def _average(graph: Graph, node: Node, ident: str, tin: IntType, tout: IntType, beats_in: int,
+             beats_out: int) -> StagePlan:
+    """An average pooling: the window sum requantised by the node's (M, sh) (``hwprune.quant.ptq``).
+    A window that is the whole frame (GlobalAveragePool, or an AveragePool of kernel H×W and no pads)
+    is a ``globalavg`` stage (per-channel accumulators, no row buffer), any other an ``avgpool``."""
+    a = node.attrs
+    if "requant_mult" not in a or "requant_shift" not in a:
+        raise NetworkUnsupported("average pooling without its requantiser (graph not quantized?)",
+                                 node=node.name, op=node.op)
+    requant = (int(a["requant_mult"][0]), int(a["requant_shift"][0]))
+    c, h, w = graph.tensor(node.inputs[0]).shape[1:]
+    if node.op == "AveragePool":
+        if a.get("ceil_mode") or (any(a["pads"]) and not a.get("count_include_pad")):
+            raise NetworkUnsupported("average pooling whose divisor is not the whole window (ceil_mode, or pads "
+                                     "without count_include_pad)", node=node.name, op=node.op)
+        window = _pool_window(graph, node)
+        if window.kernel != (h, w) or any(window.pads) or (window.out_height, window.out_width) != (1, 1):
+            return StagePlan("avgpool", node.name, ident, tin, tout, beats_in, beats_out, window=window,
+                             requant=requant)
+    return StagePlan("globalavg", node.name, ident, tin, tout, beats_in, beats_out, frame=(c, h, w),
+                     requant=requant)
 
 
 def _distinct(stage: StagePlan, earlier: Sequence[StagePlan], kernels: Sequence[KernelSpec]) -> StagePlan:
@@ -223,7 +269,8 @@ def _check_graph(plan: NetworkPlan, output: tuple[int, int] | None) -> None:
 
 
 def _plan_chain(graph: Graph, kernels: Sequence[KernelSpec], top: str, start: str) -> NetworkPlan:
-    """One straight chain of Dense/Conv/MaxPool/Flatten after the input quantizer."""
+    """One straight chain of Dense/Conv/MaxPool/AveragePool/GlobalAveragePool/HardSigmoid/HardSwish/Flatten
+    after the input quantizer."""
     current = start
     by_name = {k.name: k for k in kernels}
     stages: list[StagePlan] = []

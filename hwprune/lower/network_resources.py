@@ -13,7 +13,15 @@ would "fit" on paper only. None of it depends on the lanes, so the fitter adds i
   ``FIFO_LUTS`` / ``FIFO_FFS`` for pointers, level and flags.
 * **Max pool**: the running maximum (a ``b_a``-bit compare and mux, a register) plus
   ``STAGE_LUTS`` / ``STAGE_FFS`` for the window counters and address arithmetic; **reorder**: the
-  counters and address only.
+  counters and address only; **average pooling**: the max pool's row buffer and counters with a sum
+  register and adder in place of the maximum, the requantiser's multiplier (a DSP unless ``M`` is a
+  power of two, as for a 2×2 window) and clamp; **global average**: ``C`` sums in single-port
+  distributed RAM instead of a row buffer; **HardSigmoid / HardSwish**: no buffer, one requantiser
+  (HardSwish: two and the gate product) and the output register. Calibrated on Yosys (``-family xcup``)
+  for a 16×8×8 2×2/2 average (Yosys 100 LUT + 128 LUTRAM, 55 FF, 0 DSP; model 65 + 128, 44, 0 — the max
+  pool of that map: Yosys 89, model 54), DS-CNN's 64×25×5 global average (Yosys 40 + 16, 22 FF, 1 DSP;
+  model 40 + 16, 22, 1), a HardSigmoid (Yosys 11 LUT, 9 FF, 1 DSP; model 11, 9, 1) and a HardSwish
+  (Yosys 18, 9, 3; model 18, 9, 3).
 * **Pacer**: a counter to the interval: ``bits(interval) + 3`` LUTs, ``bits(interval) + 1`` FFs.
 
 Calibrated on Yosys (``synth_xilinx -family xcup``, kernels as black boxes) for the example MLP
@@ -31,6 +39,7 @@ from hwprune.lower.conv_cycles import buffer_rows
 from hwprune.lower.fitting import layer_interval
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.network_plan import NetworkPlan, NetworkUnsupported, StagePlan, plan_network
+from hwprune.lower.network_types import average_sum_bits
 from hwprune.lower.resource_model import Estimate, memory_cost
 
 __all__ = ["glue_breakdown", "glue_resources", "network_glue", "FIFO_LUTS", "FIFO_FFS", "STAGE_LUTS", "STAGE_FFS",
@@ -44,7 +53,7 @@ which runs before the cycle model sizes the FIFOs, assumes it (every example FIF
 
 
 def _frame(stage: StagePlan) -> tuple[int, int, int]:
-    if stage.kind == "maxpool":
+    if stage.window is not None:
         assert stage.window is not None
         return stage.window.in_channels, stage.window.in_height, stage.window.in_width
     assert stage.frame is not None
@@ -62,19 +71,56 @@ def _merge(stage: StagePlan) -> Estimate:
     return Estimate(dsp=multipliers, lut=STAGE_LUTS // 2 + 2 * bits * max(1, multipliers), ff=bits + 8)
 
 
+def _multipliers(*mults: int) -> int:
+    """DSPs of constant multipliers: none for a power of two (Yosys makes it a shift), else one each."""
+    return sum(1 for m in mults if m & (m - 1))
+
+
+def _average(stage: StagePlan, family: str) -> Estimate:
+    """A windowed average: the max pool's logic (``_stage``) with a sum (``average_sum_bits`` wide)
+    in place of the maximum and its multiplier. A global average: no row buffer, ``C`` sums in
+    single-port distributed RAM (read and written at the channel counter: one LUT per bit per 64
+    words, Yosys's RAM64X1S), the adder, the clamp, the counters and the output register."""
+    assert stage.requant is not None
+    channels, height, width = _frame(stage)
+    bits, mult = stage.out_type.bits, stage.requant[0]
+    if stage.window is not None:
+        wide = average_sum_bits(stage.in_type, stage.window.kernel[0] * stage.window.kernel[1], *stage.requant[:2])
+        return Estimate(dsp=_multipliers(mult), lut=STAGE_LUTS + 3 * bits + wide, ff=STAGE_FFS + bits + wide)
+    wide = average_sum_bits(stage.in_type, height * width, *stage.requant[:2])
+    counters = max(1, (channels - 1).bit_length()) + max(1, (height * width - 1).bit_length())
+    return Estimate(dsp=_multipliers(mult), lut=wide + 2 * bits + 8, lutram=wide * -(-channels // 64),
+                    ff=counters + bits + 1)
+
+
+def _hard_activation(stage: StagePlan) -> Estimate:
+    """Per requantiser the offset add, the constant multiplier, the rounding and the clamp (HardSwish:
+    the gate's, the ``q·h`` product, the output's), and the output register."""
+    assert stage.requant is not None
+    bits, r = stage.out_type.bits, stage.requant
+    if stage.kind == "hardsigmoid":
+        return Estimate(dsp=_multipliers(r[1]), lut=bits + 3, ff=bits + 1)
+    return Estimate(dsp=_multipliers(r[1], r[3]) + 1, lut=2 * bits + 2, ff=bits + 1)
+
+
 def _stage(stage: StagePlan, family: str) -> Estimate:
     if stage.merge is not None:
         return _merge(stage)
+    if stage.kind in ("hardsigmoid", "hardswish"):
+        return _hard_activation(stage)
+    if stage.kind == "globalavg":
+        return _average(stage, family)
     channels, height, width = _frame(stage)
     bits = stage.in_type.bits
-    if stage.kind == "maxpool":
-        assert stage.window is not None
+    if stage.window is not None:  # max and average pooling: the row buffer
         words = max(2, buffer_rows(stage.window) * width * channels)  # the RTL's depth is at least 2
     else:
         words = 2 * channels * height * width
     buffer = memory_cost(words, bits, rom=False, synchronous=False, family=family)  # comb read
     if stage.kind == "maxpool":
         return buffer + Estimate(lut=STAGE_LUTS + 3 * bits, ff=STAGE_FFS + 2 * bits)
+    if stage.kind == "avgpool":
+        return buffer + _average(stage, family)
     return buffer + Estimate(lut=STAGE_LUTS, ff=STAGE_FFS)
 
 

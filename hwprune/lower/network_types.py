@@ -16,7 +16,8 @@ from hwprune.errors import HwpruneError
 from hwprune.ir.types import IntType
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 
-__all__ = ["NetworkUnsupported", "StagePlan", "NetworkPlan", "MergeSpec", "STAGE_KINDS", "MERGE_KINDS", "Link"]
+__all__ = ["NetworkUnsupported", "StagePlan", "NetworkPlan", "MergeSpec", "STAGE_KINDS", "MERGE_KINDS",
+           "AVERAGE_KINDS", "ELEMENTWISE_KINDS", "Link", "average_sum_bits", "requant_operand_bits"]
 
 MERGE_KINDS = ("fork", "add", "concat")
 Link = tuple[int, int, int, int]
@@ -54,7 +55,25 @@ class MergeSpec:
                          bool(data["relu"]), tuple(int(c) for c in data["chunks"]))
 
 
-STAGE_KINDS = ("kernel", "maxpool", "reorder", *MERGE_KINDS)
+AVERAGE_KINDS = ("avgpool", "globalavg")
+ELEMENTWISE_KINDS = ("hardsigmoid", "hardswish")
+STAGE_KINDS = ("kernel", "maxpool", "reorder", *MERGE_KINDS, *AVERAGE_KINDS, *ELEMENTWISE_KINDS)
+REQUANT_SIZES = {"avgpool": 2, "globalavg": 2, "hardsigmoid": 3, "hardswish": 5}
+"""How many integers ``StagePlan.requant`` holds per kind: (M, sh) for the averages, (c, M, sh) for a
+HardSigmoid, (c_g, M_g, sh_g, M, sh) for a HardSwish (``hwprune.quant.hard_act``)."""
+
+
+def requant_operand_bits(natural: int, mult: int, shift: int) -> int:
+    """Signed width of a requantiser's operand that needs ``natural`` bits, widened so the rounding
+    constant ``2^(sh-1)`` fits the operand's product with ``M`` (``merge_stages.requantise``)."""
+    return max(natural, shift - max(1, mult.bit_length()) + 1)
+
+
+def average_sum_bits(in_type: IntType, count: int, mult: int, shift: int) -> int:
+    """Signed width of an average stage's sum of ``count`` values of ``in_type`` (one bit more than the
+    sum needs, so an unsigned sum stays non-negative), widened for the requantiser
+    (``requant_operand_bits``): the RTL's register and the resource model's figure."""
+    return requant_operand_bits(in_type.bits + (count - 1).bit_length() + 1, mult, shift)
 
 
 class NetworkUnsupported(HwpruneError):
@@ -65,7 +84,12 @@ class NetworkUnsupported(HwpruneError):
 class StagePlan:
     """One box of the chain. ``kernel``: a lowered Dense/Conv layer (its own Verilog module);
     ``maxpool``: a window max over ``window`` (a ``ConvGeometry`` with group 1, no dilation);
-    ``reorder``: the H·W·C → C·H·W permutation of a ``frame`` = (C, H, W)."""
+    ``reorder``: the H·W·C → C·H·W permutation of a ``frame`` = (C, H, W);
+    ``avgpool``: a window sum over ``window`` (padding counts as 0), requantised by ``requant`` =
+    (M, sh): ``sat((sum·M + 2^(sh-1)) >> sh)``; ``globalavg``: the same over the whole H·W of a ``frame``
+    = (C, H, W), one output per channel (``hwprune.backends.rtl.avgpool`` says why it is a kind apart);
+    ``hardsigmoid``, ``hardswish``: elementwise, the integers of ``hwprune.quant.hard_act`` in ``requant``
+    (``REQUANT_SIZES``), any stream of ``in_beats`` beats."""
 
     kind: str
     name: str
@@ -79,6 +103,7 @@ class StagePlan:
     frame: tuple[int, int, int] | None = None
     sources: tuple[tuple[int, int], ...] | None = None
     merge: MergeSpec | None = None
+    requant: tuple[int, ...] | None = None
 
     @property
     def ports_in(self) -> int:
@@ -91,10 +116,15 @@ class StagePlan:
     def __post_init__(self) -> None:
         if self.kind not in STAGE_KINDS:
             raise ValueError(f"kind must be one of {STAGE_KINDS}, not {self.kind!r}")
-        needed = {"kernel": self.kernel, "maxpool": self.window, "reorder": self.frame,
-                  **{kind: self.merge for kind in MERGE_KINDS}}[self.kind]
+        needed = {"kernel": self.kernel, "maxpool": self.window, "reorder": self.frame, "avgpool": self.window,
+                  "globalavg": self.frame, **{kind: self.merge for kind in MERGE_KINDS}}.get(self.kind, True)
         if needed is None:
             raise ValueError(f"a {self.kind} stage needs its {'kernel' if self.kind == 'kernel' else 'geometry'}")
+        size = REQUANT_SIZES.get(self.kind)
+        if size is None and self.requant is not None:
+            raise ValueError(f"a {self.kind} stage takes no requant integers, not {self.requant!r}")
+        if size is not None and len(self.requant or ()) != size:
+            raise ValueError(f"a {self.kind} stage needs {size} requant integers, not {self.requant!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +135,7 @@ class StagePlan:
             "frame": list(self.frame) if self.frame else None,
             **({"sources": [list(s) for s in self.sources]} if self.sources is not None else {}),
             **({"merge": self.merge.to_dict()} if self.merge is not None else {}),
+            **({"requant": list(self.requant)} if self.requant is not None else {}),
         }
 
     @staticmethod
@@ -119,6 +150,7 @@ class StagePlan:
             frame=tuple(data["frame"]) if data["frame"] else None,  # type: ignore[arg-type]
             sources=tuple((int(s), int(p)) for s, p in data["sources"]) if "sources" in data else None,
             merge=MergeSpec.from_dict(data["merge"]) if data.get("merge") else None,
+            requant=tuple(int(v) for v in data["requant"]) if data.get("requant") else None,
         )
 
 

@@ -1,5 +1,6 @@
-"""Cycle model of the network's stream stages (``hwprune.backends.rtl.stages``): max pooling and the
-H·W·C → C·H·W reorder in front of a flatten. Conventions of ``hwprune.lower.cycles``.
+"""Cycle model of the network's stream stages (``hwprune.backends.rtl.stages``, ``avgpool``,
+``elementwise``, ``merge_stages``): max and average pooling, the H·W·C → C·H·W reorder in front of a
+flatten, global average pooling, HardSigmoid/HardSwish and the merges. Conventions of ``hwprune.lower.cycles``.
 
 Each stage is a write side that takes the input stream and a reader that steps through it in its own
 order. Max pooling keeps the conv window generator's row buffer; the reorder, which reads channel-major
@@ -20,8 +21,10 @@ and so needs a whole frame, keeps a two-half frame buffer:
    frame ``f`` happens no earlier than the cycle after ``e`` was accepted; a step that reads padding
    (max pooling) no earlier than the cycle after the frame's first beat was accepted.
 9. Max pooling reads the window of output ``(oy, ox, c)`` as ``ky, kx`` (``window_sources`` order) and
-   registers the maximum: the output beat leaves the cycle after the window's last step. The reorder
-   stage's step *is* its output beat (the read is combinational), in C·H·W order.
+   registers the maximum: the output beat leaves the cycle after the window's last step. Average
+   pooling (``avgpool``) is the same stage with a sum in place of the maximum (padding reads 0) and the
+   requantiser between the sum and the output register, so rules 7-9 hold for it unchanged. The
+   reorder stage's step *is* its output beat (the read is combinational), in C·H·W order.
 
 Why pooling never deadlocks: on output row ``oy`` the reader reads the ``kh`` rows from
 ``max(0, oy·s_h - pad_top)``, every row above is released, so the writer may fill ``R`` rows from
@@ -31,6 +34,14 @@ there: all the window needs when ``R ≥ kh``, the whole frame when ``R = H`` (t
 13. A fork, add or concat stage (a graph that branches and merges) steps once per cycle in its order,
    a step no earlier than the cycle each element it reads is offered on its input (``MergeModel``); a
    fork's outputs leave in the step's cycle (into every output FIFO), an add's or concat's the cycle after.
+
+14. Global average pooling (``globalavg``, a (C, H, W) frame in, C beats out) keeps one accumulator per
+   channel and no frame: it accepts its input beats in order, one per cycle as they arrive (a frame's
+   first beat no earlier than the cycle after the previous frame's last), and the beat of channel ``c``
+   of the frame's last pixel puts out channel ``c``'s requantised sum the cycle after it is accepted.
+15. An elementwise stage (``hardsigmoid``, ``hardswish``) accepts its beats in order, one per cycle as
+   they arrive, and puts out each beat's result the cycle after it is accepted (latency 1: the
+   requantisers are combinational, into the output register).
 
 The output stream is never back-pressured in the model (the network top puts a FIFO sized from this
 model behind every stage, ``hwprune.lower.network_cycles``).
@@ -44,8 +55,9 @@ from hwprune.lower.conv_cycles import RowWriter, released_rows, window_sources
 from hwprune.lower.cycles import BufferedModel, FrameWriter
 from hwprune.lower.kernel_spec import ConvGeometry
 
-__all__ = ["FrameStageModel", "PoolModel", "ReorderModel", "MergeModel", "reorder_sources", "pool_output_ends",
-           "merge_reads"]
+__all__ = ["FrameStageModel", "PoolModel", "ReorderModel", "MergeModel", "GlobalAverageModel", "ElementwiseModel",
+           "InOrderModel", "reorder_sources",
+           "pool_output_ends", "merge_reads"]
 
 
 def reorder_sources(channels: int, height: int, width: int) -> list[int]:
@@ -87,12 +99,12 @@ class FrameStageModel(BufferedModel):
 
 
 class PoolModel(BufferedModel):
-    """Max pooling over ``window`` (rules 7-9): the conv's row buffer (``RowWriter``), one read per
-    window element, registered output."""
+    """Max or average pooling over ``window`` (rules 7-9): the conv's row buffer (``RowWriter``), one
+    read per window element, registered output."""
 
     def __init__(self, window: ConvGeometry) -> None:
         if window.group != 1 or window.dilations != (1, 1):
-            raise ValueError("max pooling takes no groups and no dilation")
+            raise ValueError("pooling takes no groups and no dilation")
         self.window = window
         self.writer = RowWriter(window)
         self.sources = window_sources(window)
@@ -166,3 +178,51 @@ class MergeModel:
             outs.append(step + self.latency)
         self.free = step + 1
         return taken, [list(outs) for _ in range(self.fanout)]
+
+
+class InOrderModel:
+    """Rules 14-15: a stage with no buffer, every beat accepted as it arrives (one per cycle, a frame's
+    first beat no earlier than the cycle after the previous frame's last); the beats listed in ``ends``
+    put out one output beat each, the cycle after they are accepted (the output register)."""
+
+    def __init__(self, frame_beats: int, ends: Sequence[int]) -> None:
+        self.frame_beats = frame_beats
+        self.ends = list(ends)
+        self.free = 0
+
+    @property
+    def next_ready(self) -> int:
+        return self.free
+
+    def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
+        """(input accept cycles, output beat cycles, step cycles = the accepts) of the next frame."""
+        if len(arrival) != self.frame_beats:
+            raise ValueError(f"a frame has {self.frame_beats} beats, not {len(arrival)}")
+        accepted: list[int] = []
+        previous = self.free - 1
+        for cycle in arrival:
+            previous = max(int(cycle), previous + 1)
+            accepted.append(previous)
+        self.free = previous + 1
+        return accepted, [accepted[e] + 1 for e in self.ends], list(accepted)
+
+
+class GlobalAverageModel(InOrderModel):
+    """Rule 14 (``hwprune.backends.rtl.avgpool.GlobalAverageStage``): channel ``c``'s output the cycle
+    after the last pixel's beat of channel ``c``."""
+
+    def __init__(self, channels: int, height: int, width: int) -> None:
+        for name, value in (("channels", channels), ("height", height), ("width", width)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        beats = channels * height * width
+        super().__init__(beats, range(beats - channels, beats))
+
+
+class ElementwiseModel(InOrderModel):
+    """Rule 15 (``hwprune.backends.rtl.elementwise``): every beat's result the cycle after it."""
+
+    def __init__(self, beats: int) -> None:
+        if not isinstance(beats, int) or beats < 1:
+            raise ValueError(f"beats must be a positive integer, not {beats!r}")
+        super().__init__(beats, range(beats))

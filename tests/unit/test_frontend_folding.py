@@ -361,19 +361,16 @@ def test_cli_refuses_unfoldable_ops_with_exit_2_and_no_build(case, tmp_path):
     assert not out.exists() and list((tmp_path / "out").iterdir()) == []
 
 
-def test_hard_swish_compiles_to_quantize_and_names_itself_where_hardware_stops(tmp_path):
-    """No hardware stage exists for HardSwish yet: import and PTQ work, the build is refused by node."""
+def test_hard_swish_compiles_to_a_stream_stage_in_rtl_and_hls(tmp_path):
+    """HardSwish has an integer form, an RTL stream stage and an HLS stage: the whole build goes through."""
     nn = torch.nn
     module = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.Hardswish(), nn.Flatten(), nn.Linear(100, 3))
     path = _export(module, [1, 2, 5, 5], tmp_path / "hswish.onnx")
     calibration = tmp_path / "calibration.npz"
     np.savez(calibration, x=_feeds([1, 2, 5, 5], 0, batch=8)["x"])
-    quantized = tmp_path / "quantized"
-    result = _run_cli("compile", str(path), "--calibration", str(calibration), "--stop-after", "quantize",
-                      "-o", str(quantized))
-    assert result.returncode == 0, result.stderr
-    (tmp_path / "out").mkdir()
-    out = tmp_path / "out" / "build"
+    out = tmp_path / "build"
     result = _run_cli("compile", str(path), "--calibration", str(calibration), "--no-estimate", "-o", str(out))
-    assert result.returncode == 2 and "node '/1/HardSwish' (HardSwish)" in result.stderr, result.stderr
-    assert not out.exists()
+    assert result.returncode == 0, result.stderr
+    plan = json.loads((out / "rtl" / "network.json").read_text())
+    assert [s["kind"] for s in plan["plan"]["stages"]].count("hardswish") == 1
+    assert "hwprune::hard_swish<" in (out / "hls" / "firmware" / "hswish.cpp").read_text()

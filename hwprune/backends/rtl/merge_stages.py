@@ -19,7 +19,7 @@ from hwprune.backends.rtl.engine import _counter, stream_shape
 from hwprune.ir.types import IntType
 from hwprune.lower.network_types import MergeSpec
 
-__all__ = ["ForkStage", "AddStage", "ConcatStage", "merge_component"]
+__all__ = ["ForkStage", "AddStage", "ConcatStage", "merge_component", "requantise"]
 
 
 def _ports(in_types: tuple[IntType, ...], out: IntType, fanout: int) -> dict[str, object]:
@@ -29,9 +29,11 @@ def _ports(in_types: tuple[IntType, ...], out: IntType, fanout: int) -> dict[str
     return ports
 
 
-def _requantise(m: Module, value: object, mults: tuple[int, ...], shift: int, out: IntType, relu: bool,
+def requantise(m: Module, value: object, mults: tuple[int, ...], shift: int, out: IntType, relu: bool,
                 name: str) -> Signal:
-    """``sat((Σ x_p·M_p + 2^(sh-1)) >> sh)`` of the values given (``value`` is a list of signals)."""
+    """``sat((Σ x_p·M_p + 2^(sh-1)) >> sh)`` of the values given (``value`` is a list of signals): the
+    requantiser of every stream stage (add, concat, average pooling, HardSigmoid/HardSwish). The rounding
+    constant must fit the widest product (``network_types.requant_operand_bits`` sizes an operand so)."""
     terms = [v * mult for v, mult in zip(value, mults)]  # type: ignore[call-overload]
     width = max(len(t) for t in terms) + len(terms) + 2
     acc = Signal(signed(width), name=f"{name}_acc")
@@ -80,7 +82,7 @@ class AddStage(wiring.Component):
         g = self.merge
         step = Signal()
         a, b = (_widen(m, getattr(self, f"i{p}").payload, g.in_types[p], f"x{p}") for p in range(2))
-        y = _requantise(m, [a, b], g.mults, g.shift, self.out, g.relu, "add")
+        y = requantise(m, [a, b], g.mults, g.shift, self.out, g.relu, "add")
         m.d.comb += step.eq(self.i0.valid & self.i1.valid & (~self.o0.valid | self.o0.ready))
         m.d.comb += [self.i0.ready.eq(step), self.i1.ready.eq(step)]
         with m.If(self.o0.ready):
@@ -108,7 +110,7 @@ class ConcatStage(wiring.Component):
         values = []
         for p, i in enumerate(ins):
             if g.mults:
-                values.append(_requantise(m, [_widen(m, i.payload, g.in_types[p], f"x{p}")], (g.mults[p],),
+                values.append(requantise(m, [_widen(m, i.payload, g.in_types[p], f"x{p}")], (g.mults[p],),
                                           g.shift, self.out, False, f"cat{p}"))
             else:
                 values.append(i.payload)

@@ -6,8 +6,8 @@ Why this shape::
     s_axis ─► pacer ─► stage 0 ─► FIFO ─► stage 1 ─► FIFO ─► … ─► stage n-1 ─► m_axis (+ tlast)
 
 * Kernels are instances of the per-kernel modules (``<ident>.v``, each verified on its own), so the
-  network runs exactly the verified Verilog; max-pool and reorder stages (``stages.py``) and the
-  FIFOs (``amaranth.lib.fifo.SyncFIFO``) are generated here.
+  network runs exactly the verified Verilog; max-pool and reorder stages (``stages.py``), average
+  pooling (``avgpool.py``), HardSigmoid/HardSwish (``elementwise.py``) and the FIFOs (``amaranth.lib.fifo.SyncFIFO``) are generated here.
 * The pacer admits a vector's first beat no sooner than ``interval`` cycles after the previous one's:
   the network's initiation interval from the cycle model. Then no stage outruns the one behind it,
   each FIFO (depth from the model, ``hwprune.lower.network_cycles``) only absorbs bursts, no stage
@@ -27,6 +27,8 @@ from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
+from hwprune.backends.rtl.avgpool import AveragePoolStage, GlobalAverageStage
+from hwprune.backends.rtl.elementwise import HardActivationStage
 from hwprune.backends.rtl.engine import _counter, stream_shape
 from hwprune.backends.rtl.merge_stages import merge_component
 from hwprune.backends.rtl.stages import MaxPoolStage, ReorderStage
@@ -148,6 +150,15 @@ class NetworkTop(wiring.Component):
         if stage.kind == "maxpool":
             assert stage.window is not None
             box: wiring.Component = MaxPoolStage(stage.window, bits, signed)
+        elif stage.kind == "avgpool":
+            assert stage.window is not None and stage.requant is not None
+            box = AveragePoolStage(stage.window, stage.in_type, stage.out_type, *stage.requant[:2])
+        elif stage.kind in ("hardsigmoid", "hardswish"):
+            assert stage.requant is not None
+            box = HardActivationStage(stage.kind, stage.in_type, stage.out_type, stage.requant)
+        elif stage.kind == "globalavg":
+            assert stage.frame is not None and stage.requant is not None
+            box = GlobalAverageStage(stage.frame, stage.in_type, stage.out_type, *stage.requant[:2])
         else:
             assert stage.frame is not None
             box = ReorderStage(*stage.frame, bits, signed)

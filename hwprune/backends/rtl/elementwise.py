@@ -1,0 +1,68 @@
+"""Elementwise stages of the network top: HardSigmoid and HardSwish, exactly the integer forms of
+``hwprune.quant.hard_act`` as ``hwprune.quant.reference`` executes them:
+
+- HardSigmoid: ``clamp(((q + c)·M + 2^(sh-1)) >> sh, 0, qmax)`` (unsigned output);
+- HardSwish: the gate ``h`` as a HardSigmoid to an unsigned ``b_out``-bit value (``c_g, M_g, sh_g``), then
+  ``sat((q·h·M + 2^(sh-1)) >> sh)``.
+
+Why no buffer and no pipeline: each output needs only its own input beat, so the stage keeps the stream
+order and rate, one beat per cycle. The requantisers are the add stage's (``merge_stages.requantise``),
+combinational into the output register, so a result leaves the cycle after its beat is taken (cycle
+rule 15, ``hwprune.lower.stage_cycles``); the input waits while the output register is full (``o.ready``).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hwprune.backends.rtl.engine import stream_shape
+from hwprune.backends.rtl.merge_stages import requantise
+from hwprune.ir.types import IntType
+from hwprune.lower.network_types import REQUANT_SIZES, requant_operand_bits
+
+__all__ = ["HardActivationStage"]
+
+
+class HardActivationStage(wiring.Component):
+    """``kind`` "hardsigmoid" (``requant`` = (c, M, sh)) or "hardswish" (c_g, M_g, sh_g, M, sh): one
+    beat in, its activation out, any number of beats per vector."""
+
+    def __init__(self, kind: str, in_type: IntType, out_type: IntType, requant: tuple[int, ...]) -> None:
+        if kind not in ("hardsigmoid", "hardswish"):
+            raise ValueError(f"kind must be 'hardsigmoid' or 'hardswish', not {kind!r}")
+        if len(requant) != REQUANT_SIZES[kind] or any(not isinstance(v, int) for v in requant):
+            raise ValueError(f"a {kind} stage needs {REQUANT_SIZES[kind]} integers, not {requant!r}")
+        for mult, shift in (requant[1:3], requant[3:5])[:len(requant) // 2]:
+            if mult < 1 or shift < 1:
+                raise ValueError(f"requantiser (M={mult}, sh={shift}) needs M >= 1 and sh >= 1")
+        self.kind, self.in_type, self.out_type, self.requant = kind, in_type, out_type, tuple(requant)
+        super().__init__({"i": In(stream.Signature(stream_shape(in_type.bits, in_type.signed))),
+                          "o": Out(stream.Signature(stream_shape(out_type.bits, out_type.signed)))})
+
+    def _gate(self, m: Module, offset: int, mult: int, shift: int, out: IntType, name: str) -> Signal:
+        """``clamp(((q + c)·M + 2^(sh-1)) >> sh, out)``."""
+        bits = requant_operand_bits(max(self.in_type.bits, abs(offset).bit_length() + 1) + 2, mult, shift)
+        shifted = Signal(signed(bits), name=f"{name}_in")
+        m.d.comb += shifted.eq(self.i.payload + offset)
+        return requantise(m, [shifted], (mult,), shift, out, False, name)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        r = self.requant
+        if self.kind == "hardsigmoid":
+            y = self._gate(m, r[0], r[1], r[2], self.out_type, "hsig")
+        else:
+            gate = self._gate(m, r[0], r[1], r[2], IntType(self.out_type.bits, False), "gate")
+            natural = self.in_type.bits + self.out_type.bits + 2
+            product = Signal(signed(requant_operand_bits(natural, r[3], r[4])), name="hswish_product")
+            m.d.comb += product.eq(self.i.payload * gate)
+            y = requantise(m, [product], (r[3],), r[4], self.out_type, False, "hswish")
+        take = Signal()
+        m.d.comb += [self.i.ready.eq(~self.o.valid | self.o.ready), take.eq(self.i.valid & self.i.ready)]
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(take):
+            m.d.sync += [self.o.payload.eq(y), self.o.valid.eq(1)]
+        return m

@@ -28,6 +28,8 @@ from hwprune import subprocesses
 from hwprune.cache import cache_dir, tool_cache_environment
 from hwprune.errors import HwpruneError
 
+from .synth_script import NEEDS_BRAM, fast_script, memory_step, standard_script
+
 __all__ = ["Resources", "EstimateError", "synthesize", "synthesize_all", "SynthJob", "cache_key", "yosys_command",
            "yosys_version", "parse_stat", "default_cache_dir", "LUTRAM_CELLS", "lutram_luts"]
 
@@ -111,13 +113,6 @@ def parse_stat(stat: dict, top: str, family: str) -> Resources:
     )
 
 
-def _script(files: list[str], top: str, family: str, blackboxes: list[str]) -> str:
-    read = "; ".join([f"read_verilog -sv -lib {name}" for name in blackboxes]
-                     + [f"read_verilog -sv {name}" for name in files])
-    synth = f"synth -top {top} -flatten" if family == "generic" else f"synth_xilinx -family {family} -top {top} -flatten"
-    return f"{read}; {synth}; tee -q -o stat.json stat -json"
-
-
 @functools.lru_cache(maxsize=None)
 def yosys_version() -> str:
     """``yosys -V`` of the Yosys that runs (part of every cache key: another Yosys maps differently)."""
@@ -146,10 +141,18 @@ def _blobs(paths: Sequence[Path]) -> list[tuple[str, bytes]]:
     return [(Path(p).name, Path(p).read_bytes()) for p in paths]
 
 
-def _inputs(job: SynthJob, family: str) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]], str]:
-    """The job's source and black-box files (name, bytes) and its Yosys script, read once."""
+def _inputs(job: SynthJob, family: str, cache_dir: Path | None = None
+            ) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]], str]:
+    """The job's source and black-box files (name, bytes) and its Yosys scripts, read once: the fast
+    script, a newline, then the standard one it falls back to (``hwprune.estimate.synth_script``);
+    the standard script alone where there is no fast one (generic family)."""
     blobs, boxes = _blobs(job.sources), _blobs(job.blackboxes)
-    return blobs, boxes, _script([n for n, _ in blobs], job.top, family, [n for n, _ in boxes])
+    files, libs = [n for n, _ in blobs], [n for n, _ in boxes]
+    standard = standard_script(files, job.top, family, libs)
+    step = memory_step(yosys_command(), yosys_version(), family, cache_dir or default_cache_dir())
+    if step is None:
+        return blobs, boxes, standard
+    return blobs, boxes, fast_script(files, job.top, family, libs, step) + "\n" + standard
 
 
 def _key(job: SynthJob, family: str, blobs: list[tuple[str, bytes]], boxes: list[tuple[str, bytes]],
@@ -162,10 +165,10 @@ def _key(job: SynthJob, family: str, blobs: list[tuple[str, bytes]], boxes: list
     return key.hexdigest()
 
 
-def cache_key(job: SynthJob, family: str) -> str:
+def cache_key(job: SynthJob, family: str, cache_dir: Path | None = None) -> str:
     """sha256 of everything the result depends on: sources, black boxes, top, family, the synthesis
     script and the Yosys version (so a cached figure is reused across builds and models, never stale)."""
-    return _key(job, family, *_inputs(job, family))
+    return _key(job, family, *_inputs(job, family, cache_dir))
 
 
 def synthesize(
@@ -178,25 +181,18 @@ def synthesize(
     cells of their module's name and cost nothing, so a top is counted without what it instantiates.
     """
     job = SynthJob.of(sources, top, blackboxes)
-    blobs, boxes, script = _inputs(job, family)
-    cache = (cache_dir or default_cache_dir()) / f"{_key(job, family, blobs, boxes, script)}.json"
+    blobs, boxes, scripts = _inputs(job, family, cache_dir)
+    cache = (cache_dir or default_cache_dir()) / f"{_key(job, family, blobs, boxes, scripts)}.json"
     if cache.is_file():
         return parse_stat(json.loads(cache.read_text()), top, family)
     with tempfile.TemporaryDirectory(prefix="hwprune-yosys-") as scratch:
         for name, data in blobs + boxes:
             (Path(scratch) / name).write_bytes(data)
         log.info("synthesizing %s for %s with Yosys", top, family)
-        env = {**os.environ, **tool_cache_environment()}
-        try:
-            result = subprocesses.run([*yosys_command(), "-q", "-p", script], cwd=scratch, timeout=timeout_s, env=env)
-            if result.returncode in _CRASH_CODES:
-                # measured in a fresh checkout: SIGBUS (-7) when several first-ever Yosys runs compile the
-                # WebAssembly into one cache at once; the rerun finds the cache complete
-                log.warning("Yosys died of signal %d on %s; running it once more", -result.returncode, top)
-                result = subprocesses.run([*yosys_command(), "-q", "-p", script], cwd=scratch, timeout=timeout_s,
-                                          env=env)
-        except subprocess.TimeoutExpired:
-            raise EstimateError(f"Yosys did not finish within {timeout_s} s", node=top) from None
+        script, _, standard = scripts.partition("\n")
+        result = _run_yosys(script, Path(scratch), top, timeout_s)
+        if standard and result.returncode != 0 and NEEDS_BRAM in result.stdout + result.stderr:
+            result = _run_yosys(standard, Path(scratch), top, timeout_s)  # a block RAM: the full map_memory
         stat_path = Path(scratch) / "stat.json"
         if result.returncode != 0 or not stat_path.is_file():
             lines = [line for line in (result.stdout + result.stderr).splitlines() if "ERROR" in line]
@@ -208,6 +204,21 @@ def synthesize(
     tmp.write_text(json.dumps(stat, sort_keys=True))
     tmp.replace(cache)
     return parse_stat(stat, top, family)
+
+
+def _run_yosys(script: str, scratch: Path, top: str, timeout_s: int) -> subprocess.CompletedProcess:
+    env = {**os.environ, **tool_cache_environment()}
+    command = [*yosys_command(), "-q", "-p", script]
+    try:
+        result = subprocesses.run(command, cwd=scratch, timeout=timeout_s, env=env)
+        if result.returncode in _CRASH_CODES:
+            # measured in a fresh checkout: SIGBUS (-7) when several first-ever Yosys runs compile the
+            # WebAssembly into one cache at once; the rerun finds the cache complete
+            log.warning("Yosys died of signal %d on %s; running it once more", -result.returncode, top)
+            result = subprocesses.run(command, cwd=scratch, timeout=timeout_s, env=env)
+    except subprocess.TimeoutExpired:
+        raise EstimateError(f"Yosys did not finish within {timeout_s} s", node=top) from None
+    return result
 
 
 Progress = Callable[[int, int, int], None]

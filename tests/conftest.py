@@ -1,4 +1,5 @@
-"""Shared fixtures: paths of the bundled examples, the digits split, caches kept out of $HOME."""
+"""Shared fixtures: paths of the bundled examples, the digits split, caches kept out of $HOME, and
+Verilated models compiled for short simulations."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 os.environ.setdefault("YOWASP_CACHE_DIR", str(ROOT / ".venv" / ".yowasp-cache"))
+# the suite's simulations are short: compile Verilated models at -O0 (hwprune.sim.rtl_runner.model_opt_level)
+os.environ.setdefault("HWPRUNE_VERILATOR_OPT", "-O0")
 
 
 @pytest.fixture(scope="session")

@@ -107,3 +107,22 @@ def gapped_arrivals(plan: NetworkPlan, timing: NetworkTiming, vectors: int, seed
         free = accepts[-1] + 1
         arrivals.append(arrival)
     return arrivals
+
+
+def replay_and_check_network(build: Path) -> dict[str, Any]:
+    """Replay a bundle's network case timed and under backpressure, and check the trace independently of
+    the testbench's verdict: values, every output beat's cycle and every input accept; returns the case."""
+    import json
+
+    from hwprune.sim.golden import read_case
+    from hwprune.sim.network import NETWORK_CASE, replay_network
+
+    result = replay_network(build, build / "sim" / NETWORK_CASE, ("timed", "backpressure"))
+    assert result.tests == 2 and result.failures == 0, result.log.read_text()[-3000:]
+    case = read_case(build / "sim" / NETWORK_CASE)
+    trace = json.loads(result.trace.read_text(encoding="utf-8"))  # type: ignore[union-attr]
+    assert [v for _, v in trace["timed"]["beats"]] == case["expected"]
+    assert [c for c, _ in trace["timed"]["beats"]] == case["expected_cycles"]
+    assert trace["timed"]["accepts"] == case["expected_accepts"]
+    assert [v for _, v in trace["backpressure"]["beats"]] == case["expected"]
+    return case

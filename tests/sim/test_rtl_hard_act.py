@@ -9,7 +9,6 @@ and the backpressure replay must lose or duplicate nothing. Then a torch-built c
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +23,11 @@ from hwprune.lower.stage_cycles import ElementwiseModel
 from hwprune.quant.hard_act import hard_sigmoid_params, hard_swish_params
 from hwprune.quant.reference import run_integer
 from hwprune.sim.bundle import write_sim_bundle
-from hwprune.sim.golden import make_case, read_case, source_arrivals, write_case
-from hwprune.sim.network import NETWORK_CASE, load_network, replay_network
+from hwprune.sim.golden import make_case, source_arrivals, write_case
+from hwprune.sim.network import load_network
 from hwprune.sim.rtl_runner import build_design, run_case
 
-from network_cases import emit_stage, frames
+from network_cases import emit_stage, replay_and_check_network, frames
 
 pytestmark = pytest.mark.sim
 
@@ -109,11 +108,4 @@ def test_hard_activation_network_timed_and_backpressure(sim_root: Path) -> None:
     plan, _, _ = load_network(build)
     assert [s.kind for s in plan.stages] == ["kernel", "hardswish", "kernel", "hardsigmoid", "reorder", "kernel"]
     assert plan.stages[3].out_type == U8 and plan.stages[1].out_type == S8
-    result = replay_network(build, build / "sim" / NETWORK_CASE, ("timed", "backpressure"))
-    assert result.tests == 2 and result.failures == 0, result.log.read_text()[-3000:]
-    case = read_case(build / "sim" / NETWORK_CASE)
-    trace = json.loads(result.trace.read_text(encoding="utf-8"))  # type: ignore[union-attr]
-    assert [v for _, v in trace["timed"]["beats"]] == case["expected"]
-    assert [c for c, _ in trace["timed"]["beats"]] == case["expected_cycles"]
-    assert trace["timed"]["accepts"] == case["expected_accepts"]
-    assert [v for _, v in trace["backpressure"]["beats"]] == case["expected"]
+    replay_and_check_network(build)

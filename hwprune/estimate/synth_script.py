@@ -33,7 +33,10 @@ from hwprune.cache import tool_cache_environment
 
 __all__ = ["standard_script", "fast_script", "memory_step", "NEEDS_BRAM", "MemoryStep"]
 
-NEEDS_BRAM = "@hwprune_pre"
+_PRE = "hwprune_pre"
+"""The cells of type ``$__*`` before map_memory, kept as a named selection."""
+
+NEEDS_BRAM = f"@{_PRE}"
 """The selection the fast script's assertion names: Yosys's error output carries it when, and only when,
 that assertion fails (the design has a block RAM)."""
 
@@ -63,7 +66,7 @@ def fast_script(files: list[str], top: str, family: str, blackboxes: list[str], 
     """The standard script's passes without the block-RAM techmap, asserting it had nothing to map."""
     synth = f"synth_xilinx -family {family} -top {top} -flatten"
     return "; ".join([
-        _reads(files, blackboxes), f"{synth} -run :map_memory", f"select -set {NEEDS_BRAM[1:]} t:$__*", *step,
+        _reads(files, blackboxes), f"{synth} -run :map_memory", f"select -set {_PRE} t:$__*", *step,
         f"select -assert-none t:$__* {NEEDS_BRAM} %d", f"{synth} -run map_ffram:", "tee -q -o stat.json stat -json",
     ])
 

@@ -142,22 +142,22 @@ def _blobs(paths: Sequence[Path]) -> list[tuple[str, bytes]]:
 
 
 def _inputs(job: SynthJob, family: str, cache_dir: Path | None = None
-            ) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]], str]:
+            ) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]], tuple[str, ...]]:
     """The job's source and black-box files (name, bytes) and its Yosys scripts, read once: the fast
-    script, a newline, then the standard one it falls back to (``hwprune.estimate.synth_script``);
-    the standard script alone where there is no fast one (generic family)."""
+    script, then the standard one it falls back to (``hwprune.estimate.synth_script``); the standard
+    script alone where there is no fast one (generic family)."""
     blobs, boxes = _blobs(job.sources), _blobs(job.blackboxes)
     files, libs = [n for n, _ in blobs], [n for n, _ in boxes]
     standard = standard_script(files, job.top, family, libs)
     step = memory_step(yosys_command(), yosys_version(), family, cache_dir or default_cache_dir())
     if step is None:
-        return blobs, boxes, standard
-    return blobs, boxes, fast_script(files, job.top, family, libs, step) + "\n" + standard
+        return blobs, boxes, (standard,)
+    return blobs, boxes, (fast_script(files, job.top, family, libs, step), standard)
 
 
 def _key(job: SynthJob, family: str, blobs: list[tuple[str, bytes]], boxes: list[tuple[str, bytes]],
-         script: str) -> str:
-    key = hashlib.sha256(json.dumps([job.top, family, script, yosys_version()]).encode())
+         scripts: tuple[str, ...]) -> str:
+    key = hashlib.sha256(json.dumps([job.top, family, "\n".join(scripts), yosys_version()]).encode())
     for name, data in blobs:
         key.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     for name, data in boxes:
@@ -189,10 +189,9 @@ def synthesize(
         for name, data in blobs + boxes:
             (Path(scratch) / name).write_bytes(data)
         log.info("synthesizing %s for %s with Yosys", top, family)
-        script, _, standard = scripts.partition("\n")
-        result = _run_yosys(script, Path(scratch), top, timeout_s)
-        if standard and result.returncode != 0 and NEEDS_BRAM in result.stdout + result.stderr:
-            result = _run_yosys(standard, Path(scratch), top, timeout_s)  # a block RAM: the full map_memory
+        result = _run_yosys(scripts[0], Path(scratch), top, timeout_s)
+        if len(scripts) > 1 and result.returncode != 0 and NEEDS_BRAM in result.stdout + result.stderr:
+            result = _run_yosys(scripts[1], Path(scratch), top, timeout_s)  # a block RAM: the full map_memory
         stat_path = Path(scratch) / "stat.json"
         if result.returncode != 0 or not stat_path.is_file():
             lines = [line for line in (result.stdout + result.stderr).splitlines() if "ERROR" in line]

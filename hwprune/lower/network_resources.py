@@ -54,7 +54,6 @@ which runs before the cycle model sizes the FIFOs, assumes it (every example FIF
 
 def _frame(stage: StagePlan) -> tuple[int, int, int]:
     if stage.window is not None:
-        assert stage.window is not None
         return stage.window.in_channels, stage.window.in_height, stage.window.in_width
     assert stage.frame is not None
     return stage.frame

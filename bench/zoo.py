@@ -4,8 +4,9 @@ resources, beside the published hls4ml/FINN figures for the same architectures.
 Run: ``.venv/bin/python bench/zoo.py [--models a,b] [--boards zcu102,pynq-z2] [--yosys]`` (not part of
 ``make bench`` by default: minutes per convolutional model). Models: ``examples/zoo/build_zoo.py``
 (public architectures, seeded random weights). For each model and board: ``hwprune compile
---no-estimate`` of the dense model, ``hwprune prune --pattern balanced_stochastic --sparsity 0.75`` and
-the same compile of the pruned one. MACs are counted on the torch model (every Conv/Linear, dense);
+--no-estimate --vectors 0 --stop-after report`` of the dense model (no random golden vectors and no
+bring-up files: nothing here reads them, and a conv layer's 200 golden frames were most of a compile),
+``hwprune prune --pattern balanced_stochastic --sparsity 0.75`` and the same compile of the pruned one. MACs are counted on the torch model (every Conv/Linear, dense);
 kept MACs come from each build's ``report.json`` (``totals.nonzero_macs``); interval and latency from
 the network top's cycle model (``rtl/network.json``, what ``hwprune sim`` checks the RTL against);
 DSP/LUT/BRAM18 from the analytic model (kernels + the top's glue, what the fitter budgets with), or
@@ -106,7 +107,8 @@ def measure_build(build: Path, yosys: bool) -> dict[str, Any]:
 
 def compile_one(model: Path, calibration: Path, board: str, build: Path, yosys: bool) -> dict[str, Any]:
     """``hwprune compile`` in a child process (the CLI's own error line); the measured row or the error."""
-    command = [HWPRUNE, "compile", str(model), "--board", board, "-o", str(build), "--calibration", str(calibration)]
+    command = [HWPRUNE, "compile", str(model), "--board", board, "-o", str(build), "--calibration", str(calibration),
+               "--vectors", "0", "--stop-after", "report"]
     start = time.perf_counter()
     done = subprocess.run(command + ([] if yosys else ["--no-estimate"]), capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -143,25 +145,25 @@ def table(macs: dict[str, int], rows: list[dict[str, Any]], yosys: bool) -> list
     source = "Yosys" if yosys else "analytic"
     lines = [f"| model | board | MACs | kept MACs dense | kept MACs 75% | interval dense / 75% (cycles) | "
              f"latency dense / 75% (µs) | DSP dense / 75% ({source}) | LUT dense / 75% | BRAM18 dense / 75% | "
-             "hls4ml / FINN (published) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "compile dense / 75% (s) | hls4ml / FINN (published) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     done = {r["model"] for r in rows}
     for r in rows:
         d, p = r["dense"], r.get("pruned")
         if "error" in d:
             lines.append(f"| `{r['model']}` | {r['board']} | {macs[r['model']]} | does not compile (exit {d['rc']}): "
-                         f"{d['error'][:160]} | | | | | | | {PUBLISHED[r['model']]} |")
+                         f"{d['error'][:160]} | | | | | | | {d['seconds']:.0f} | {PUBLISHED[r['model']]} |")
             continue
         if p is not None and "error" in p:
-            p = {"kept": f"pruned build failed: {p['error'][:120]}"}
+            p = {"kept": f"pruned build failed: {p['error'][:120]}", "seconds": p["seconds"]}
         pair = lambda k, s=1.0: f"{_cell(d, k, s)} / {_cell(p, k, s)}"  # noqa: E731
         lat = f"{d['latency'] / d['clock']:.2f} / " + (f"{p['latency'] / p['clock']:.2f}" if p and "latency" in p else "–")
         lines.append(f"| `{r['model']}` | {r['board']} | {macs[r['model']]} | {d['kept']} | {_cell(p, 'kept')} | "
                      f"{pair('interval')} | {lat} | {pair('dsp')} | {pair('lut')} | {pair('bram18')} | "
-                     f"{PUBLISHED[r['model']]} |")
+                     f"{d['seconds']:.0f} / " + (f"{p['seconds']:.0f}" if p else "–") + f" | {PUBLISHED[r['model']]} |")
     for name in macs:
         if name not in done:
             lines.append(f"| `{name}` | – | {macs[name]} | not compiled in this run (today's result per board: "
-                         f"`tests/sim/test_zoo.py`, `CASES`) | | | | | | | {PUBLISHED[name]} |")
+                         f"`tests/sim/test_zoo.py`, `CASES`) | | | | | | | | {PUBLISHED[name]} |")
     return lines
 
 
@@ -190,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         "the first input beat to the last output beat of one inference, both from the network top's cycle model "
         "(which `hwprune sim` checks the RTL against cycle for cycle), latency in µs at the board's PL clock. "
         f"Resources: {'Yosys estimates (`estimate.json`, design = kernels + network glue)' if args.yosys else 'the analytic model (kernels + the network top glue; `--yosys` for Yosys figures)'}. "
-        "MACs: every Conv and Linear of the torch model, dense.",
+        "MACs: every Conv and Linear of the torch model, dense. *compile* = wall seconds of `hwprune compile "
+        f"{'' if args.yosys else '--no-estimate '}--vectors 0 --stop-after report` (no random golden vectors, "
+        "no bring-up files).",
         "",
         *table(macs, rows, args.yosys),
         "",

@@ -1,7 +1,9 @@
 """``hwprune sim BUILD_DIR``: rerun a build's RTL verification (Verilator + cocotb) and print, per
 layer, the vectors, whether the outputs are bit-exact, measured vs predicted cycles and PE
 utilisation, then the same for the chained network top (``network`` line). Exit code 0 only if
-every layer and the network are bit-exact and cycle-exact (and pass the backpressure replay)."""
+every layer and the network are bit-exact and cycle-exact (and pass the backpressure replay).
+``--no-layers`` replays the network top alone: for a large model (a zoo CNN's layers take seconds each
+per frame), the top checks every layer in context, at a fraction of the time."""
 
 from __future__ import annotations
 
@@ -30,6 +32,9 @@ def register(app: typer.Typer) -> None:
         build_dir: Path = typer.Argument(..., help="A build directory written by `hwprune compile` (has rtl/ and sim/)."),
         no_backpressure: bool = typer.Option(False, "--no-backpressure", help="Skip the random-ready replay."),
         hls: bool = typer.Option(False, "--hls", help="Run the HLS C-simulation (g++) of BUILD_DIR/hls instead."),
+        no_layers: bool = typer.Option(
+            False, "--no-layers", help="Replay only the network top (and token selectors), not each layer's case."
+        ),
     ) -> None:
         """Replay the golden vectors of BUILD_DIR/sim on the Verilator-built RTL (or, with --hls, the
         golden vectors of BUILD_DIR/hls through the g++ C-simulation)."""
@@ -43,7 +48,10 @@ def register(app: typer.Typer) -> None:
         if not (build_dir / "sim" / "manifest.json").is_file():
             raise HwpruneError(f"{build_dir}: no sim/manifest.json (was it built with `hwprune compile`?)")
         tests = ("timed",) if no_backpressure else ("timed", "backpressure")
-        reports = run_sim(build_dir, tests)
+        if no_layers and not _has_network_case(build_dir) and not _has_plugin_cases(build_dir):
+            raise HwpruneError(f"{build_dir}: --no-layers leaves nothing to replay (network: "
+                               f"{_network_skipped(build_dir)})")
+        reports = run_sim(build_dir, tests, layers=not no_layers)
         typer.echo(f"{'layer':<24} {'vectors':>7} {'bit-exact':>9} {'cycles (RTL/model)':>20} {'PE util.':>8}")
         for r in reports:
             cycles = f"{r.measured_last_cycle}/{r.predicted_last_cycle}" + ("" if r.cycle_exact else " MISMATCH")
@@ -56,8 +64,9 @@ def register(app: typer.Typer) -> None:
         network = [r for r in reports if r.kind == "network"]
         ok = all(r.bit_exact and r.cycle_exact and r.passed for r in reports)
         selectors = [r for r in reports if r.kind == "selector"]
-        what = f"all {len(layers)} layers" + (" and the network" if network else "")
-        what += f" and {len(selectors)} token selector(s)" if selectors else ""
+        what = ("the network" if network else "") if no_layers else \
+            f"all {len(layers)} layers" + (" and the network" if network else "")
+        what += (" and " if what else "") + f"{len(selectors)} token selector(s)" if selectors else ""
         typer.echo(f"{what}: {'bit-exact and cycle-exact' if ok else 'FAILED'}")
         if not network:
             skipped = _network_skipped(build_dir)
@@ -73,3 +82,19 @@ def _network_skipped(build_dir: Path) -> str:
 
     manifest = json.loads((build_dir / "sim" / "manifest.json").read_text(encoding="utf-8"))
     return str(manifest.get("network", {}).get("skipped", "no network case in sim/manifest.json"))
+
+
+def _has_network_case(build_dir: Path) -> bool:
+    import json
+
+    manifest = json.loads((build_dir / "sim" / "manifest.json").read_text(encoding="utf-8"))
+    return bool(manifest.get("network", {}).get("case"))
+
+
+def _has_plugin_cases(build_dir: Path) -> bool:
+    """Whether ``sim/`` holds a manifest a plug-in replays (token selectors'), beside the layers'."""
+    from hwprune import plugins
+    from hwprune.sim.bundle import BUILD_CHECKS
+
+    plugins.load("sim")
+    return any((build_dir / "sim" / name).is_file() for name in BUILD_CHECKS)

@@ -55,6 +55,11 @@ class CompileConfig:
     target_interval: int | None = None
     """Cycles per inference the design must reach (board clock / required inferences per second): the
     fitter then builds the cheapest design that reaches it, not the fastest that fits."""
+    vectors: int = 200
+    """Random golden vectors in each layer's case in ``sim/`` (four edge vectors come on top); the
+    network top's case takes ``vectors + 4`` (at most about ``NETWORK_CYCLE_BUDGET`` cycles, at least
+    ``min(8, vectors + 4)``) and the HLS testbench the first ``min(32, vectors + 4)`` calibration
+    samples. Fewer make ``hwprune sim`` of a large model quicker (a conv layer's vector is a frame)."""
 
     def __post_init__(self) -> None:
         for name in ("weight_bits", "act_bits"):
@@ -77,6 +82,8 @@ class CompileConfig:
             raise ConfigError(f"jobs must be an integer in 1..256, not {self.jobs!r}")
         if self.cache_dir is not None and (not isinstance(self.cache_dir, str) or not self.cache_dir):
             raise ConfigError(f"cache_dir must be a directory path, not {self.cache_dir!r}")
+        if not isinstance(self.vectors, int) or isinstance(self.vectors, bool) or not 0 <= self.vectors <= 100_000:
+            raise ConfigError(f"vectors must be an integer in 0..100000, not {self.vectors!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, not {self.seed!r}")
 

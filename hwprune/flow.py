@@ -126,12 +126,13 @@ def _step_lower(ctx: BuildContext) -> None:
 
 
 GOLDEN_VECTORS = 32
-"""Inputs (the first calibration samples) whose integer-reference outputs the build's testbenches check."""
+"""Inputs (the first calibration samples) whose integer-reference outputs the build's testbenches check
+(fewer when ``CompileConfig.vectors`` asks for fewer: ``vectors + 4``)."""
 
 
 def _golden_inputs(ctx: BuildContext) -> np.ndarray:
     assert ctx.graph is not None
-    return ctx.calibration[ctx.graph.inputs[0]][:GOLDEN_VECTORS]
+    return ctx.calibration[ctx.graph.inputs[0]][:min(GOLDEN_VECTORS, ctx.config.vectors + 4)]
 
 
 def _step_emit(ctx: BuildContext) -> None:
@@ -145,7 +146,8 @@ def _step_emit(ctx: BuildContext) -> None:
     from hwprune.sim.csim import write_network_vectors
 
     assert ctx.qgraph is not None
-    write_sim_bundle(ctx.kernels, ctx.staging, seed=ctx.config.seed, source=ctx.model_path.name)
+    write_sim_bundle(ctx.kernels, ctx.staging, vectors=ctx.config.vectors, seed=ctx.config.seed,
+                     source=ctx.model_path.name)
     ctx.emitted["rtl"] = f"rtl/ and sim/ ({len(ctx.kernels)} layers, each with its golden case)"
     if ctx.board.family == "asic":
         ctx.emitted["hls"] = "not emitted: the ASIC target has no Vitis HLS flow"

@@ -43,7 +43,7 @@ class ZooModel:
     build: Callable[[], nn.Module]
     shape: tuple[int, ...]
     data: str  # "uniform": images in [0, 1); "normal": standardised features (MFCCs, jet features, spectra)
-    residual: bool  # has residual Adds (the network top does not stream them yet)
+    residual: bool  # has residual Adds (fork and add stages in the network top)
     summary: str
 
 

@@ -30,12 +30,15 @@ beats, vector ``i`` computing group ``i``'s ``F/g`` filters (rules 1-4 per vecto
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
+
+import numpy as np
 
 from hwprune.lower.cycles import BufferedModel, EngineModel, EngineTiming
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 
-__all__ = ["ConvModel", "RowWriter", "buffer_rows", "released_rows", "window_sources"]
+__all__ = ["ConvModel", "RowWriter", "buffer_rows", "released_rows", "window_sources", "window_source_array"]
 
 
 def buffer_rows(g: ConvGeometry) -> int:
@@ -57,18 +60,21 @@ def released_rows(g: ConvGeometry, oy: int) -> int:
 
 def window_sources(g: ConvGeometry) -> list[int]:
     """For every window beat of a frame, in order, the input element it reads (``-1`` = padding)."""
+    return window_source_array(g).reshape(-1).tolist()
+
+
+@lru_cache(maxsize=64)
+def window_source_array(g: ConvGeometry) -> np.ndarray:
+    """``window_sources`` as a read-only int64 array ``[OH, OW·C·kh·kw]`` (one row per output row):
+    pixel by pixel (oy, ox), then c, ky, kx."""
     C, H, W = g.in_channels, g.in_height, g.in_width
     (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.strides, g.dilations
     top, left = g.pads[0], g.pads[1]
-    sources = []
-    for oy in range(g.out_height):
-        for ox in range(g.out_width):
-            for c in range(C):
-                for ky in range(kh):
-                    for kx in range(kw):
-                        iy, ix = oy * sh + ky * dh - top, ox * sw + kx * dw - left
-                        inside = 0 <= iy < H and 0 <= ix < W
-                        sources.append((iy * W + ix) * C + c if inside else -1)
+    oy, ox, c, ky, kx = np.ix_(*(np.arange(n, dtype=np.int64) for n in (g.out_height, g.out_width, C, kh, kw)))
+    iy, ix = oy * sh + ky * dh - top, ox * sw + kx * dw - left
+    inside = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W)
+    sources = np.where(inside, (iy * W + ix) * C + c, -1).reshape(g.out_height, -1)
+    sources.flags.writeable = False
     return sources
 
 
@@ -83,8 +89,10 @@ class RowWriter:
         self.released: dict[int, int] = {}  # global row → cycle from which its slot may be rewritten
         self.writer_free = 0
         self.frames = 0
-        self.arrival: list[int] = []
-        self.accepted: list[int] = []
+        self.arrival = np.zeros(0, dtype=np.int64)
+        self.taken = np.zeros(0, dtype=np.int64)  # accept cycles of the frame's first ``filled`` beats
+        self.filled = 0
+        self._ramp = np.arange(self.row_beats, dtype=np.int64)
 
     def slot_free(self, row: int) -> int:
         """First cycle a beat of global row ``row`` may be accepted (its slot's previous row released)."""
@@ -99,20 +107,36 @@ class RowWriter:
     def next_ready(self) -> int:
         return max(self.writer_free, self.slot_free(self.frames * self.height))
 
+    @property
+    def accepted(self) -> list[int]:
+        """Accept cycles of the beats filled so far."""
+        return self.taken[:self.filled].tolist()
+
     def start(self, arrival: Sequence[int]) -> None:
         if len(arrival) != self.frame_beats:
             raise ValueError(f"frame {self.frames} has {len(arrival)} arrival cycles, the layer takes "
                              f"{self.frame_beats} beats")
-        self.arrival = [int(a) for a in arrival]
-        self.accepted = []
+        self.arrival = np.asarray(arrival, dtype=np.int64)
+        self.taken = np.empty(self.frame_beats, dtype=np.int64)
+        self.filled = 0
 
     def fill(self, beat: int) -> None:
-        """Accept every beat of the frame up to ``beat`` (one per cycle, in order, rule 5)."""
+        """Accept every beat of the frame up to ``beat`` (one per cycle, in order, rule 5): within a row
+        the slot's release is one bound, so each row's run is ``in_order``'s closed form."""
         base = self.frames * self.height
-        previous = self.accepted[-1] if self.accepted else self.writer_free - 1
-        for i in range(len(self.accepted), beat + 1):
-            previous = max(self.arrival[i], previous + 1, self.slot_free(base + i // self.row_beats))
-            self.accepted.append(previous)
+        i = self.filled
+        previous = int(self.taken[i - 1]) if i else self.writer_free - 1
+        while i <= beat:
+            row = i // self.row_beats
+            end = min(beat + 1, (row + 1) * self.row_beats)
+            ramp = self._ramp[:end - i]
+            run = np.maximum.accumulate(self.arrival[i:end] - ramp)
+            np.maximum(run, max(previous + 1, self.slot_free(base + row)), out=run)
+            run += ramp
+            self.taken[i:end] = run
+            previous = int(run[-1])
+            i = end
+        self.filled = max(self.filled, i)
 
     def release(self, rows: range, cycle: int) -> None:
         """Rows ``rows`` of the frame being read are released from ``cycle``."""
@@ -123,16 +147,20 @@ class RowWriter:
     def finish(self) -> list[int]:
         """The frame's accept cycles, once every row of it is released."""
         self.fill(self.frame_beats - 1)
-        self.writer_free = self.accepted[-1] + 1
+        self.writer_free = int(self.taken[-1]) + 1
         self.frames += 1
         oldest = self.frames * self.height - self.rows
         for row in [r for r in self.released if r < oldest]:
             del self.released[row]
-        return self.accepted
+        return self.taken.tolist()
 
 
 class ConvModel(BufferedModel):
-    """Rules 5-6 around an ``EngineModel``; ``push`` takes one frame's input arrivals."""
+    """Rules 5-6 around an ``EngineModel``; ``push`` takes one frame's input arrivals.
+
+    One output row at a time: the row buffer is filled for the whole row first (its accept cycles
+    depend only on releases, which happen at row ends), every window beat's offer cycle follows at
+    once, and the engine takes the row's vectors through ``EngineModel.push_bounds``."""
 
     def __init__(self, spec: KernelSpec) -> None:
         if spec.conv is None:
@@ -141,26 +169,29 @@ class ConvModel(BufferedModel):
         self.engine = EngineModel(EngineTiming.of(spec))
         self.window = spec.in_features * spec.groups
         self.vector = spec.in_features
-        self.sources = window_sources(spec.conv)
+        rows = window_source_array(spec.conv)
+        self.sources = rows.reshape(-1)
+        self._row_last = [max(0, int(r.max())) for r in rows]
+        self._row_reads = np.where(rows >= 0, rows, 0)
+        self._row_padding = [bool((r < 0).any()) for r in rows]
+        self._ramp = np.arange(self.vector, dtype=np.int64)
         self.writer = RowWriter(spec.conv)
 
     def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
         """(input accept cycles, output cycles of every pixel's outputs, last-step cycles) of a frame."""
-        g, writer = self.geometry, self.writer
+        g, writer, engine = self.geometry, self.writer, self.engine
         writer.start(arrival)
-        outputs: list[int] = []
-        lasts: list[int] = []
-        pixel = 0
+        lasts: list[np.ndarray] = []
         for oy in range(g.out_height):
-            for _ in range(g.out_width):
-                sources = self.sources[pixel * self.window:(pixel + 1) * self.window]
-                writer.fill(max(0, *sources))
-                accepted = writer.accepted
-                offers = [accepted[e] + 1 if e >= 0 else accepted[0] + 1 for e in sources]
-                for start in range(0, self.window, self.vector):  # one engine vector per group
-                    taken, beats, steps = self.engine.push(offers[start:start + self.vector])
-                    outputs.extend(beats)
-                    lasts.extend(steps)
-                pixel += 1
-            writer.release(range(released_rows(g, oy), released_rows(g, oy + 1)), taken[-1] + 1)
-        return writer.finish(), outputs, lasts
+            writer.fill(self._row_last[oy])
+            taken = writer.taken
+            offers = taken[self._row_reads[oy]]
+            if self._row_padding[oy]:
+                offers[self.sources[oy * offers.shape[0]:(oy + 1) * offers.shape[0]] < 0] = taken[0]
+            offers += 1
+            bounds = (offers.reshape(-1, self.vector) - self._ramp).max(axis=1)
+            last_taken, row_lasts = engine.push_bounds(bounds)
+            lasts.append(row_lasts)
+            writer.release(range(released_rows(g, oy), released_rows(g, oy + 1)), last_taken + 1)
+        steps = np.concatenate(lasts)
+        return writer.finish(), engine.output_cycles(steps).tolist(), steps.reshape(-1).tolist()

@@ -41,6 +41,8 @@ import math
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
+import numpy as np
+
 from hwprune.lower.kernel_spec import KernelSpec
 
 __all__ = [
@@ -55,6 +57,8 @@ __all__ = [
     "back_to_back",
     "steady_state_interval",
     "first_output_latency",
+    "in_order",
+    "in_order_array",
 ]
 
 PIPELINE_DEPTH = 4
@@ -63,6 +67,33 @@ select + multiply, accumulate into the result register, requantise into the outp
 
 RESULT_TURNAROUND = 3
 """Cycles from the issue of a pass's last step to the result register starting to drain."""
+
+
+_SHORT = 24
+"""Below this many beats a plain loop is faster than numpy's call overhead (same results either way)."""
+
+
+def in_order_array(offers: np.ndarray, first: int) -> np.ndarray:
+    """``in_order`` on an int64 array, as an array: ``taken[i] = max(offers[i], taken[i-1] + 1)`` with
+    ``taken[-1] = first - 1``, in closed form ``taken[i] = i + max(first, max_{j<=i}(offers[j] - j))``."""
+    ramp = np.arange(offers.shape[0], dtype=np.int64)
+    bound = np.maximum.accumulate(offers - ramp)
+    np.maximum(bound, first, out=bound)
+    bound += ramp
+    return bound
+
+
+def in_order(offers: Sequence[int], first: int) -> list[int]:
+    """Cycles at which a one-beat-per-cycle, in-order reader takes beats offered from ``offers[i]``,
+    starting no earlier than ``first`` (the recurrence of every write side and reader in the models)."""
+    if len(offers) < _SHORT:
+        taken: list[int] = []
+        previous = first - 1
+        for cycle in offers:
+            previous = previous + 1 if previous + 1 > cycle else int(cycle)
+            taken.append(previous)
+        return taken
+    return in_order_array(np.asarray(offers, dtype=np.int64), first).tolist()
 
 
 @dataclass(frozen=True)
@@ -134,11 +165,7 @@ class FrameWriter:
         if len(arrival) != self.frame_beats:
             raise ValueError(f"{self.unit} {self.frames} has {len(arrival)} arrival cycles, the {self.what} "
                              f"takes {self.frame_beats} beats")
-        accepted: list[int] = []
-        previous = self.next_ready - 1
-        for cycle in arrival:
-            previous = max(int(cycle), previous + 1)
-            accepted.append(previous)
+        accepted = in_order(arrival, self.next_ready)
         self.writer_free = accepted[-1] + 1
         return accepted
 
@@ -204,6 +231,63 @@ class EngineModel:
         self.issue_free = step
         self.banks.release(step - 1)  # the bank is free from ``step``, the cycle after the last step
         return accepted, beats, lasts
+
+    def push_bounds(self, bounds: Sequence[int]) -> tuple[int, np.ndarray]:
+        """``push`` for many vectors at once, each given only by ``max_i(offer[i] - i)`` over its beats'
+        offer cycles (all rule 1 needs: by ``in_order``'s closed form its last beat is taken at
+        ``K - 1 + max(next_ready, bound)``). Returns (the last vector's last accept cycle, the last-step
+        cycles ``[vector, pass]``); ``output_cycles`` turns the latter into output beats."""
+        if isinstance(bounds, np.ndarray):
+            bounds = bounds.tolist()  # Python ints: every cycle the models keep stays an ``int``
+        t = self.timing
+        banks = self.banks
+        k1, cpp, passes = t.in_beats - 1, t.cycles_per_pass, t.passes
+        free, halves, frames = banks.writer_free, banks.half_free, banks.frames
+        issue, result = self.issue_free, self.result_free
+        lasts = np.empty((len(bounds), passes), dtype=np.int64)
+        taken = free - 1
+        if cpp >= t.lanes + RESULT_TURNAROUND:
+            # rule 3 never waits (the result register drains within a pass): passes back to back
+            firsts = np.empty(len(bounds), dtype=np.int64)
+            span = passes * cpp
+            for v, bound in enumerate(bounds):
+                start = halves[frames & 1]
+                if free > start:
+                    start = free
+                taken = k1 + (start if start > bound else bound)
+                free = taken + 1
+                step = free if free > issue else issue
+                firsts[v] = step
+                issue = step + span
+                halves[frames & 1] = issue
+                frames += 1
+            if len(bounds):
+                result = issue - 1 + RESULT_TURNAROUND + t.outputs_of_pass(passes - 1)
+            lasts[:] = firsts[:, None] + np.arange(1, passes + 1, dtype=np.int64) * cpp - 1
+        else:
+            sizes = [t.outputs_of_pass(p) for p in range(passes)]
+            for v, bound in enumerate(bounds):
+                start = max(free, halves[frames & 1])
+                taken = k1 + max(start, int(bound))
+                free = taken + 1
+                step = max(free, issue)
+                for p, n in enumerate(sizes):
+                    last = max(step + cpp - 1, result)
+                    result = last + RESULT_TURNAROUND + n
+                    lasts[v, p] = last
+                    step = last + 1
+                issue = step
+                halves[frames & 1] = step
+                frames += 1
+        banks.writer_free, banks.frames = free, frames
+        self.issue_free, self.result_free = issue, result
+        return int(taken), lasts
+
+    def output_cycles(self, lasts: np.ndarray) -> np.ndarray:
+        """Rule 4 for ``push_bounds``'s last steps: every output beat's cycle, in order, flat."""
+        t = self.timing
+        beats = lasts[:, :, None] + (PIPELINE_DEPTH + np.arange(t.lanes, dtype=np.int64))
+        return beats.reshape(lasts.shape[0], -1)[:, :t.out_features].reshape(-1)
 
 
 def engine_schedule(timing: EngineTiming, arrivals: Sequence[Sequence[int]]) -> KernelSchedule:

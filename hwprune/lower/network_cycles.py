@@ -34,6 +34,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
+import numpy as np
+
 from hwprune.lower.kernel_cycles import kernel_model
 from hwprune.lower.network_plan import NetworkPlan, StagePlan
 from hwprune.lower.stage_cycles import ElementwiseModel, GlobalAverageModel, MergeModel, PoolModel, ReorderModel
@@ -122,6 +124,11 @@ def push_stage(model: StageModel | MergeModel, arrivals: Sequence[Sequence[int]]
 
 def fifo_depth_needed(writes: Sequence[int], takes: Sequence[int]) -> int:
     """1 + the most beats written before and not taken before the cycle of any write (0: no writes)."""
+    if len(writes) and len(takes):
+        w, t = np.asarray(writes, dtype=np.int64), np.asarray(takes, dtype=np.int64)
+        if bool(np.all(t[1:] >= t[:-1])):  # takes in order (they always are): count them by bisection
+            taken = np.searchsorted(t, np.maximum.accumulate(w), side="left")
+            return max(0, int((np.arange(1, len(w) + 1) - taken).max()))
     need, taken = 0, 0
     for index, cycle in enumerate(writes):
         while taken < len(takes) and takes[taken] < cycle:

@@ -51,8 +51,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from hwprune.lower.conv_cycles import RowWriter, released_rows, window_sources
-from hwprune.lower.cycles import BufferedModel, FrameWriter
+import numpy as np
+
+from hwprune.lower.conv_cycles import RowWriter, released_rows, window_source_array
+from hwprune.lower.cycles import BufferedModel, FrameWriter, in_order, in_order_array
 from hwprune.lower.kernel_spec import ConvGeometry
 
 __all__ = ["FrameStageModel", "PoolModel", "ReorderModel", "MergeModel", "GlobalAverageModel", "ElementwiseModel",
@@ -84,18 +86,18 @@ class FrameStageModel(BufferedModel):
         self.ends = list(ends)
         self.latency = latency
         self.reader_free = 0
+        reads = np.asarray(self.sources, dtype=np.int64)
+        self._reads = np.where(reads >= 0, reads, 0)
+        self._ends = np.asarray(self.ends, dtype=np.int64)
 
     def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
         """(input accept cycles, output beat cycles, step cycles) of the next frame."""
         accepted = self.writer.accept(arrival)
-        steps: list[int] = []
-        step = self.reader_free - 1
-        for e in self.sources:
-            step = max(step + 1, (accepted[e] if e >= 0 else accepted[0]) + 1)
-            steps.append(step)
-        self.reader_free = steps[-1] + 1
-        self.writer.release(steps[-1])
-        return accepted, [steps[i] + self.latency for i in self.ends], steps
+        # a padding read (-1) is offered with element 0, so reading element 0 stands for it
+        steps = in_order_array(np.asarray(accepted, dtype=np.int64)[self._reads] + 1, self.reader_free)
+        self.reader_free = int(steps[-1]) + 1
+        self.writer.release(int(steps[-1]))
+        return accepted, (steps[self._ends] + self.latency).tolist(), steps.tolist()
 
 
 class PoolModel(BufferedModel):
@@ -107,25 +109,31 @@ class PoolModel(BufferedModel):
             raise ValueError("pooling takes no groups and no dilation")
         self.window = window
         self.writer = RowWriter(window)
-        self.sources = window_sources(window)
+        rows = window_source_array(window)
+        self.sources = rows.reshape(-1).tolist()
         self.ends = pool_output_ends(window)
-        self.row_reads = len(self.sources) // window.out_height
+        self.row_reads = rows.shape[1]
+        self._rows = np.maximum(rows, 0)  # a padding read is offered with element 0 (rule 8)
+        self._row_last = [int(r.max()) for r in self._rows]
+        self._ends = np.asarray(self.ends, dtype=np.int64)
         self.reader_free = 0
 
     def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
-        """(input accept cycles, output beat cycles, step cycles) of the next frame."""
+        """(input accept cycles, output beat cycles, step cycles) of the next frame; one output row
+        at a time (its reads need the rows filled up to its last element, releases come at its end)."""
         g, writer = self.window, self.writer
         writer.start(arrival)
-        steps: list[int] = []
+        runs: list[np.ndarray] = []
         step = self.reader_free - 1
         for oy in range(g.out_height):
-            for e in self.sources[oy * self.row_reads:(oy + 1) * self.row_reads]:
-                writer.fill(max(e, 0))
-                step = max(step + 1, writer.accepted[max(e, 0)] + 1)
-                steps.append(step)
+            writer.fill(self._row_last[oy])
+            run = in_order_array(writer.taken[self._rows[oy]] + 1, step + 1)
+            runs.append(run)
+            step = int(run[-1])
             writer.release(range(released_rows(g, oy), released_rows(g, oy + 1)), step + 1)
         self.reader_free = step + 1
-        return writer.finish(), [steps[i] + 1 for i in self.ends], steps
+        steps = np.concatenate(runs)
+        return writer.finish(), (steps[self._ends] + 1).tolist(), steps.tolist()
 
 
 class ReorderModel(FrameStageModel):
@@ -161,6 +169,11 @@ class MergeModel:
         self.fanout = fanout
         self.latency = 0 if kind == "fork" else 1
         self.free = 0
+        # per input port: the step that reads each of its elements (every element is read once)
+        self._steps_of: list[np.ndarray] = [np.full(beats, -1, dtype=np.int64) for beats in self.in_beats]
+        for index, reads in enumerate(self.reads):
+            for p, e in reads:
+                self._steps_of[p][e] = index
 
     @property
     def next_ready(self) -> int:
@@ -168,15 +181,16 @@ class MergeModel:
 
     def push_ports(self, arrivals: Sequence[Sequence[int]]) -> tuple[list[list[int]], list[list[int]]]:
         """(take cycles per input port, output beat cycles per output port) of the next vector."""
-        taken = [[0] * beats for beats in self.in_beats]
-        outs: list[int] = []
-        step = self.free - 1
-        for reads in self.reads:
-            step = max(step + 1, *(int(arrivals[p][e]) for p, e in reads))
-            for p, e in reads:
-                taken[p][e] = step
-            outs.append(step + self.latency)
-        self.free = step + 1
+        offers = np.full(len(self.reads), np.iinfo(np.int64).min, dtype=np.int64)
+        for p, steps_of in enumerate(self._steps_of):
+            read = steps_of >= 0
+            arrival = np.asarray(arrivals[p], dtype=np.int64)[:len(steps_of)]
+            index = steps_of[read]  # a step reads at most one element of each port: no repeated index
+            offers[index] = np.maximum(offers[index], arrival[read])
+        steps = in_order_array(offers, self.free)
+        self.free = int(steps[-1]) + 1
+        taken = [np.where(steps_of >= 0, steps[np.maximum(steps_of, 0)], 0).tolist() for steps_of in self._steps_of]
+        outs = (steps + self.latency).tolist()
         return taken, [list(outs) for _ in range(self.fanout)]
 
 
@@ -198,12 +212,8 @@ class InOrderModel:
         """(input accept cycles, output beat cycles, step cycles = the accepts) of the next frame."""
         if len(arrival) != self.frame_beats:
             raise ValueError(f"a frame has {self.frame_beats} beats, not {len(arrival)}")
-        accepted: list[int] = []
-        previous = self.free - 1
-        for cycle in arrival:
-            previous = max(int(cycle), previous + 1)
-            accepted.append(previous)
-        self.free = previous + 1
+        accepted = in_order(arrival, self.free)
+        self.free = accepted[-1] + 1
         return accepted, [accepted[e] + 1 for e in self.ends], list(accepted)
 
 

@@ -100,7 +100,7 @@ def write_sim_bundle(design: Sequence[KernelSpec] | Graph, build_dir: Path, vect
                      network_vectors: int | None = None) -> Path:
     """Emit ``rtl/`` (if missing) and write one case per kernel, and the network case, into
     ``build_dir/sim``; returns it. ``network_vectors`` defaults to ``vectors`` + 4 edge vectors,
-    capped by ``NETWORK_CYCLE_BUDGET``."""
+    capped by ``NETWORK_CYCLE_BUDGET`` (but never fewer than ``min(8, vectors + 4)``)."""
     build_dir = Path(build_dir)
     kernels = _kernels(design)
     rtl_dir = build_dir / "rtl"
@@ -139,7 +139,7 @@ def _write_network_case(build_dir: Path, graph: Graph | None, vectors: int, coun
     if graph is None:
         return {"skipped": "no quantized graph for the network reference"}
     if count is None:
-        count = max(8, min(vectors + 4, NETWORK_CYCLE_BUDGET // timing.interval))
+        count = max(min(8, vectors + 4), min(vectors + 4, NETWORK_CYCLE_BUDGET // timing.interval))
     x = network_stimulus(plan, count, seed + 1000)
     case = network_case(plan, timing, x, network_reference(graph, plan, x), seed=seed)
     path = write_case(case, build_dir / "sim" / NETWORK_CASE)
@@ -181,16 +181,17 @@ BUILD_CHECKS: dict[str, BuildCheck] = {}
 token selectors' ``token_selectors.json``); filled by plug-ins of stage ``sim`` (``hwprune.plugins``)."""
 
 
-def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure")) -> list[LayerReport]:
-    """Build (Verilator) and replay every case of ``build_dir/sim``; one report per kernel, then one
-    for the network top (when the bundle has one)."""
+def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure"), layers: bool = True) -> list[LayerReport]:
+    """Build (Verilator) and replay every case of ``build_dir/sim``; one report per kernel (none with
+    ``layers=False``: a large model's layers take minutes, its network top checks them all in context),
+    then one for the network top (when the bundle has one)."""
     build_dir = Path(build_dir).resolve()  # cocotb runs in the build's obj/ directory: no relative paths
     sim_dir = build_dir / "sim"
     manifest = json.loads((sim_dir / "manifest.json").read_text(encoding="utf-8"))
     reports = []
     specs = _kernel_specs(build_dir)
     progress.step("sim")
-    for index, entry in enumerate(manifest["kernels"]):
+    for index, entry in enumerate(manifest["kernels"] if layers else []):
         progress.advance(index + 1, len(manifest["kernels"]), "layer", "Verilator")
         case_path = sim_dir / entry["case"]
         case = read_case(case_path)

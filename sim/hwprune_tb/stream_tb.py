@@ -37,7 +37,10 @@ async def reset(dut: Any, case: dict[str, Any]) -> tuple[CycleClock, StreamPorts
     cycle 0 is the next rising edge."""
     ports = case["ports"]
     clk = getattr(dut, ports["clock"])
-    cocotb.start_soon(Clock(clk, PERIOD_PS, unit="ps").start())
+    # toggled by the simulator interface, not a Python task: with the driver and monitor asleep while
+    # their stream is idle, no Python runs in a quiet cycle (ResNet-8's top, one vector, 221,572 cycles:
+    # 5.2 s, against 11.6 s with a Python clock and a driver and monitor that woke every cycle)
+    Clock(clk, PERIOD_PS, unit="ps", impl="gpi").start()
     source, sink = StreamPorts.of(dut, ports["in"]), StreamPorts.of(dut, ports["out"])
     rst = getattr(dut, ports["reset"])
     rst.value = 1

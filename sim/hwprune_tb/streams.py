@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, First, RisingEdge
 from cocotb.utils import get_sim_time
 
 
@@ -60,29 +60,42 @@ class StreamDriver:
         self.accepted: list[int] = []
 
     async def run(self, beats: Sequence[int], arrivals: Sequence[int]) -> None:
-        p = self.ports
+        """Cycle by cycle only where something happens: before a beat's arrival cycle the source
+        sleeps (``valid`` low) until that cycle's rising edge, and while an offered beat is refused it
+        sleeps until ``ready`` rises, then samples it at the next falling edge, which is the cycle a
+        per-cycle poll would take it in (``ready`` changes only after a rising edge)."""
+        p, clk = self.ports, self.clock.clk
         index = 0
         while index < len(beats):
-            await RisingEdge(self.clock.clk)
+            await RisingEdge(clk)
             cycle = self.clock.now()
-            offer = cycle >= arrivals[index]
-            p.valid.value = int(offer)
-            if offer:
-                p.data.value = int(beats[index]) & self.mask
-                if p.last is not None and self.lasts is not None:
-                    p.last.value = int(self.lasts[index])
-            await FallingEdge(self.clock.clk)
-            if offer and int(p.ready.value):
-                self.accepted.append(cycle)
-                index += 1
-        await RisingEdge(self.clock.clk)
+            if cycle < arrivals[index]:
+                p.valid.value = 0
+                await ClockCycles(clk, arrivals[index] - cycle)
+                cycle = self.clock.now()
+            p.valid.value = 1
+            p.data.value = int(beats[index]) & self.mask
+            if p.last is not None and self.lasts is not None:
+                p.last.value = int(self.lasts[index])
+            await FallingEdge(clk)
+            while not int(p.ready.value):
+                await RisingEdge(p.ready)
+                await FallingEdge(clk)
+            self.accepted.append(self.clock.now())
+            index += 1
+        await RisingEdge(clk)
         p.valid.value = 0
 
 
 @dataclass
 class StreamMonitor:
     """Sink: drives ``ready`` (always, or with probability ``ready_probability`` from a seeded RNG)
-    and records ``(cycle, value[, last])`` of every beat."""
+    and records ``(cycle, value[, last])`` of every beat.
+
+    It works cycle by cycle only while ``valid`` is high: after a cycle with ``valid`` low it keeps
+    ``ready`` as it is and sleeps until ``valid`` rises (or the cycle at which it stops), then draws
+    ``ready`` for that cycle; so a random ``ready`` is drawn for every cycle in which a beat is offered,
+    and an idle output costs no Python per cycle."""
 
     ports: StreamPorts
     clock: CycleClock
@@ -96,17 +109,26 @@ class StreamMonitor:
         """Record until cycle ``stop_after``, or until ``tail`` cycles after the ``expected``-th beat
         (watching the tail catches duplicated beats)."""
         rng = random.Random(self.seed)
-        p = self.ports
+        always = self.ready_probability >= 1.0
+        p, clk = self.ports, self.clock.clk
+        await RisingEdge(clk)
+        cycle = self.clock.now()
         while True:
-            await RisingEdge(self.clock.clk)
-            cycle = self.clock.now()
-            done = bool(self.beats) and len(self.beats) >= expected and cycle > self.beats[-1][0] + tail
-            if cycle > stop_after or done:
+            enough = bool(self.beats) and len(self.beats) >= expected
+            stop = min(stop_after, self.beats[-1][0] + tail) + 1 if enough else stop_after + 1
+            if cycle >= stop:
                 break
-            p.ready.value = int(self.ready_probability >= 1.0 or rng.random() < self.ready_probability)
-            await FallingEdge(self.clock.clk)
-            if int(p.valid.value) and int(p.ready.value):
-                value = p.data.value.to_signed() if self.signed else p.data.value.to_unsigned()
-                self.beats.append((cycle, int(value)))
-                if p.last is not None:
-                    self.lasts.append(int(p.last.value))
+            p.ready.value = int(always or rng.random() < self.ready_probability)
+            await FallingEdge(clk)
+            if int(p.valid.value):
+                if int(p.ready.value):
+                    value = p.data.value.to_signed() if self.signed else p.data.value.to_unsigned()
+                    self.beats.append((cycle, int(value)))
+                    if p.last is not None:
+                        self.lasts.append(int(p.last.value))
+                await RisingEdge(clk)
+            elif cycle + 1 < stop:
+                await First(RisingEdge(p.valid), ClockCycles(clk, stop - cycle))
+            else:
+                await RisingEdge(clk)
+            cycle = self.clock.now()

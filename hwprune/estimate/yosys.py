@@ -8,6 +8,8 @@ unchanged kernel is free in any build of any model; independent jobs run on a po
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -19,10 +21,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from hwprune import subprocesses
 from hwprune.cache import cache_dir, tool_cache_environment
@@ -185,6 +188,42 @@ def synthesize(
     cache = (cache_dir or default_cache_dir()) / f"{_key(job, family, blobs, boxes, scripts)}.json"
     if cache.is_file():
         return parse_stat(json.loads(cache.read_text()), top, family)
+    with _claimed(cache):
+        if cache.is_file():  # another compile synthesized it while this one waited
+            return parse_stat(json.loads(cache.read_text()), top, family)
+        stat = _synthesize_uncached(blobs, boxes, scripts, top, family, timeout_s)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp-{os.getpid()}-{threading.get_ident()}")
+        tmp.write_text(json.dumps(stat, sort_keys=True))
+        tmp.replace(cache)
+    return parse_stat(stat, top, family)
+
+
+@contextlib.contextmanager
+def _claimed(cache: Path) -> Iterator[None]:
+    """Hold ``<key>.lock`` while one process synthesizes a key. Why: compiles running at once (a user's
+    parallel builds, test workers, two identical kernels of one model) would otherwise all run the same
+    Yosys job; the others wait and read its figure. The kernel drops the lock if the holder dies."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache.with_suffix(".lock"), "w") as handle:
+        while True:  # polled, not blocking: an interrupted compile must not wait for another's Yosys
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if subprocesses.interrupted():
+                    raise KeyboardInterrupt("interrupted while waiting for another compile's Yosys job") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _synthesize_uncached(blobs: list[tuple[str, bytes]], boxes: list[tuple[str, bytes]], scripts: tuple[str, ...],
+                         top: str, family: str, timeout_s: int) -> dict:
+    """Yosys's ``stat -json`` of one job, run in a scratch directory: the fast script, and the standard
+    one if the fast script's assertion says the design has a block RAM."""
     with tempfile.TemporaryDirectory(prefix="hwprune-yosys-") as scratch:
         for name, data in blobs + boxes:
             (Path(scratch) / name).write_bytes(data)
@@ -197,12 +236,7 @@ def synthesize(
             lines = [line for line in (result.stdout + result.stderr).splitlines() if "ERROR" in line]
             raise EstimateError(f"Yosys failed: {lines[0] if lines else 'exit code ' + str(result.returncode)}",
                                 node=top)
-        stat = json.loads(stat_path.read_text())
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp-{os.getpid()}-{threading.get_ident()}")
-    tmp.write_text(json.dumps(stat, sort_keys=True))
-    tmp.replace(cache)
-    return parse_stat(stat, top, family)
+        return json.loads(stat_path.read_text())
 
 
 def _run_yosys(script: str, scratch: Path, top: str, timeout_s: int) -> subprocess.CompletedProcess:

@@ -96,3 +96,31 @@ def test_map_memory_commands_are_read_from_the_echo_log():
     assert _parse_step(log.replace("yosys> memory_libmap", "yosys> memory_bram")) is None
     script = fast_script(["k.v"], "k", "xc7", [], _parse_step(log))
     assert "brams_xc6v_map" not in script and f"select -assert-none t:$__* {NEEDS_BRAM} %d" in script
+
+
+@pytest.mark.slow
+def test_jobs_of_one_key_at_once_run_yosys_once(tmp_path, monkeypatch):
+    """Two compiles asking for the same figure at the same time: one synthesizes, the other waits on the
+    key's lock and reads the cached figure (the same counts, one Yosys run)."""
+    import threading
+    import time
+
+    from hwprune.estimate import yosys
+
+    source = _mac_verilog(tmp_path / "mac.v")
+    real, runs = yosys._synthesize_uncached, []
+
+    def slow(*args, **kwargs):
+        runs.append(threading.get_ident())
+        time.sleep(0.5)  # long enough that the second thread arrives while the first holds the lock
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(yosys, "_synthesize_uncached", slow)
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(
+        synthesize([source], "mac", "xcup", cache_dir=tmp_path / "cache"))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(runs) == 1 and len(results) == 2 and results[0] == results[1] and results[0].dsp == 1

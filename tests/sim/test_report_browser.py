@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from hwprune.config import CompileConfig
-from hwprune.flow import compile_model
-from hwprune.report.html import SECTIONS, write_html_report
+from hwprune.report.html import SECTIONS
+
+from shared_builds import shared_build
 
 pytestmark = pytest.mark.sim
 
@@ -58,15 +59,12 @@ class Dom(HTMLParser):
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> dict[str, Path]:
-    builds = {"cnn": ("cnn_digits.onnx", CompileConfig(board="pynq-z2")),
+    """The builds of tests/unit/test_report_html.py (compiled once per run, shared, read-only)."""
+    builds = {"cnn": ("cnn_digits.onnx", CompileConfig()),
               "pruned": ("mlp_digits_pruned_qonnx.onnx",
                          CompileConfig(calibration="examples/calibration.npz"))}
-    out = {}
-    for name, (model, config) in builds.items():
-        build = tmp_path_factory.mktemp(f"browser-{name}") / "build"
-        compile_model(examples_dir / model, build, config)
-        out[name] = write_html_report(build)
-    return out
+    return {name: shared_build(tmp_path_factory, examples_dir / model, config, html=True) / "report.html"
+            for name, (model, config) in builds.items()}
 
 
 @pytest.mark.parametrize("name", ["cnn", "pruned"])

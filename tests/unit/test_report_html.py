@@ -12,11 +12,12 @@ import pytest
 
 from hwprune.cli import main
 from hwprune.config import CompileConfig
-from hwprune.flow import compile_model
 from hwprune.lower.fitting import layer_interval
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.resource_model import design_resources
 from hwprune.report.html import SECTIONS, ReportError, write_html_report
+
+from shared_builds import shared_build
 
 BUILDS = {
     "cnn": ("cnn_digits.onnx", CompileConfig()),
@@ -64,13 +65,10 @@ class Page(HTMLParser):
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> dict[str, Path]:
-    out = {}
-    for name, (model, config) in BUILDS.items():
-        build = tmp_path_factory.mktemp(f"report-{name}") / "build"
-        compile_model(examples_dir / model, build, config)
-        write_html_report(build)
-        out[name] = build
-    return out
+    """Compiled once per run and shared with tests/sim/test_report_browser.py (read-only: a test that
+    changes a build copies it first)."""
+    return {name: shared_build(tmp_path_factory, examples_dir / model, config, html=True)
+            for name, (model, config) in BUILDS.items()}
 
 
 def page(build: Path) -> Page:

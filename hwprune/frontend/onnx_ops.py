@@ -125,7 +125,7 @@ def add_mul(ctx: ImportContext, node: onnx.NodeProto) -> None:
     ctx.emit(node.op_type, [_elementwise_input(ctx, name) for name in node.input], _out(node))
 
 
-@handler("Relu", "Sigmoid")
+@handler("Relu", "Sigmoid", "Tanh")
 def unary(ctx: ImportContext, node: onnx.NodeProto) -> None:
     ctx.emit(node.op_type, [ctx.name(node.input[0])], _out(node))
 

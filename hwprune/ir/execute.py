@@ -78,6 +78,7 @@ _kernel("Add")(lambda node, xs: _activation(node, xs[0] + xs[1]))  # a Relu fuse
 _kernel("Mul")(lambda node, xs: xs[0] * xs[1])
 _kernel("Relu")(lambda node, xs: torch.relu(xs[0]))
 _kernel("Sigmoid")(lambda node, xs: torch.sigmoid(xs[0]))
+_kernel("Tanh")(lambda node, xs: torch.tanh(xs[0]))
 _kernel("HardSigmoid")(lambda node, xs: torch.clamp(float(node.attrs["alpha"]) * xs[0] + float(node.attrs["beta"]),
                                                    0.0, 1.0))
 _kernel("HardSwish")(lambda node, xs: xs[0] * torch.clamp(xs[0] / 6.0 + 0.5, 0.0, 1.0))

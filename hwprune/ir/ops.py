@@ -176,6 +176,7 @@ OPS: dict[str, OpSpec] = {
         _spec("Relu", 1, 1, (), _same, "max(x, 0)"),
         _spec("Clip", 1, 1, ("min", "max"), _same, "min(max(x, min), max)"),
         _spec("Sigmoid", 1, 1, (), _same, "1 / (1 + exp(-x))"),
+        _spec("Tanh", 1, 1, (), _same, "tanh(x)"),
         _spec("HardSigmoid", 1, 1, ("alpha", "beta"), _same, "max(0, min(1, alpha * x + beta))"),
         _spec("HardSwish", 1, 1, (), _same, "x * max(0, min(1, x / 6 + 1 / 2))"),
         _spec("Gelu", 1, 1, ("approximate",), _same, "x * Phi(x); approximate none|tanh"),

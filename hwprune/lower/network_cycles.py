@@ -66,7 +66,7 @@ def stage_model(stage: StagePlan) -> StageModel | MergeModel:
     if stage.kind == "kernel":
         assert stage.kernel is not None
         return kernel_model(stage.kernel)
-    if stage.kind in ("hardsigmoid", "hardswish"):
+    if stage.kind in ("hardsigmoid", "hardswish", "lut"):
         return ElementwiseModel(stage.in_beats)
     if stage.kind in ("maxpool", "avgpool"):
         assert stage.window is not None

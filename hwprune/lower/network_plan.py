@@ -21,6 +21,7 @@ from hwprune.ir.graph import Graph, Node
 from hwprune.ir.types import IntType
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 from hwprune.lower.names import identifier
+from hwprune.quant.tables import TABLE_OPS
 from hwprune.lower.network_types import (AVERAGE_KINDS, ELEMENTWISE_KINDS, MERGE_KINDS, STAGE_KINDS, MergeSpec,
                                          NetworkPlan, NetworkUnsupported, StagePlan)
 
@@ -91,6 +92,12 @@ def _stage(graph: Graph, node: Node, kernels: dict[str, KernelSpec]) -> StagePla
         return _average(graph, node, ident, tin, tout, beats_in, beats_out)
     if node.op in HARD_ACTIVATIONS:
         return _hard_activation(node, ident, tin, tout, beats_in, beats_out)
+    if node.op in TABLE_OPS:
+        if "table" not in node.attrs:
+            raise NetworkUnsupported("a table activation without its table (graph not quantized?)",
+                                     node=node.name, op=node.op)
+        return StagePlan("lut", node.name, ident, tin, tout, beats_in, beats_out,
+                         requant=tuple(int(v) for v in node.attrs["table"]))
     if node.op == "Reshape" and len(ys) == 2 and beats_in == beats_out and tin == tout:
         if len(xs) == 4 and xs[1] > 1 and xs[2] * xs[3] > 1:
             return StagePlan("reorder", node.name, ident, tin, tout, beats_in, beats_out,

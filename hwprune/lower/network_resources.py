@@ -21,7 +21,8 @@ would "fit" on paper only. None of it depends on the lanes, so the fitter adds i
   for a 16×8×8 2×2/2 average (Yosys 100 LUT + 128 LUTRAM, 55 FF, 0 DSP; model 65 + 128, 44, 0 — the max
   pool of that map: Yosys 89, model 54), DS-CNN's 64×25×5 global average (Yosys 40 + 16, 22 FF, 1 DSP;
   model 40 + 16, 22, 1), a HardSigmoid (Yosys 11 LUT, 9 FF, 1 DSP; model 11, 9, 1) and a HardSwish
-  (Yosys 18, 9, 3; model 18, 9, 3).
+  (Yosys 18, 9, 3; model 18, 9, 3); **Sigmoid / Tanh**: a ROM of one entry per input code and the
+  output register (``_table``; Yosys 51 / 50 LUT, 9 FF for 8-bit tables; model 50, 9).
 * **Pacer**: a counter to the interval: ``bits(interval) + 3`` LUTs, ``bits(interval) + 1`` FFs.
 
 Calibrated on Yosys (``synth_xilinx -family xcup``, kernels as black boxes) for the example MLP
@@ -102,9 +103,19 @@ def _hard_activation(stage: StagePlan) -> Estimate:
     return Estimate(dsp=_multipliers(r[1], r[3]) + 1, lut=2 * bits + 2, ff=bits + 1)
 
 
+def _table(stage: StagePlan) -> Estimate:
+    """The ROM of a Sigmoid/Tanh: per output bit one LUT6 per 64 entries and half as many again to
+    select among them, and the output register. Yosys (xcup, 8-bit in and out): Sigmoid 51 LUT, 9 FF;
+    Tanh 50 LUT, 9 FF; model 50, 9 (a smooth table minimises well, so more entries cost less than this)."""
+    bits, rows = stage.out_type.bits, max(1, (1 << stage.in_type.bits) // 64)
+    return Estimate(dsp=0, lut=bits * (rows + rows // 2) + 2, ff=bits + 1)
+
+
 def _stage(stage: StagePlan, family: str) -> Estimate:
     if stage.merge is not None:
         return _merge(stage)
+    if stage.kind == "lut":
+        return _table(stage)
     if stage.kind in ("hardsigmoid", "hardswish"):
         return _hard_activation(stage)
     if stage.kind == "globalavg":

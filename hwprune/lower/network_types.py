@@ -56,11 +56,12 @@ class MergeSpec:
 
 
 AVERAGE_KINDS = ("avgpool", "globalavg")
-ELEMENTWISE_KINDS = ("hardsigmoid", "hardswish")
+ELEMENTWISE_KINDS = ("hardsigmoid", "hardswish", "lut")
 STAGE_KINDS = ("kernel", "maxpool", "reorder", *MERGE_KINDS, *AVERAGE_KINDS, *ELEMENTWISE_KINDS)
 REQUANT_SIZES = {"avgpool": 2, "globalavg": 2, "hardsigmoid": 3, "hardswish": 5}
 """How many integers ``StagePlan.requant`` holds per kind: (M, sh) for the averages, (c, M, sh) for a
-HardSigmoid, (c_g, M_g, sh_g, M, sh) for a HardSwish (``hwprune.quant.hard_act``)."""
+HardSigmoid, (c_g, M_g, sh_g, M, sh) for a HardSwish (``hwprune.quant.hard_act``). A ``lut`` stage
+(Sigmoid, Tanh: ``hwprune.quant.tables``) holds its table, one entry per input code (``2^in_bits``)."""
 
 
 def requant_operand_bits(natural: int, mult: int, shift: int) -> int:
@@ -89,7 +90,8 @@ class StagePlan:
     (M, sh): ``sat((sum·M + 2^(sh-1)) >> sh)``; ``globalavg``: the same over the whole H·W of a ``frame``
     = (C, H, W), one output per channel (``hwprune.backends.rtl.avgpool`` says why it is a kind apart);
     ``hardsigmoid``, ``hardswish``: elementwise, the integers of ``hwprune.quant.hard_act`` in ``requant``
-    (``REQUANT_SIZES``), any stream of ``in_beats`` beats."""
+    (``REQUANT_SIZES``), any stream of ``in_beats`` beats; ``lut``: elementwise, ``requant`` is the
+    table of ``hwprune.quant.tables`` (entry ``q - in_min`` for input code ``q``)."""
 
     kind: str
     name: str
@@ -120,7 +122,7 @@ class StagePlan:
                   "globalavg": self.frame, **{kind: self.merge for kind in MERGE_KINDS}}.get(self.kind, True)
         if needed is None:
             raise ValueError(f"a {self.kind} stage needs its {'kernel' if self.kind == 'kernel' else 'geometry'}")
-        size = REQUANT_SIZES.get(self.kind)
+        size = (1 << self.in_type.bits) if self.kind == "lut" else REQUANT_SIZES.get(self.kind)
         if size is None and self.requant is not None:
             raise ValueError(f"a {self.kind} stage takes no requant integers, not {self.requant!r}")
         if size is not None and len(self.requant or ()) != size:

@@ -39,7 +39,7 @@ there: all the window needs when ``R ≥ kh``, the whole frame when ``R = H`` (t
    channel and no frame: it accepts its input beats in order, one per cycle as they arrive (a frame's
    first beat no earlier than the cycle after the previous frame's last), and the beat of channel ``c``
    of the frame's last pixel puts out channel ``c``'s requantised sum the cycle after it is accepted.
-15. An elementwise stage (``hardsigmoid``, ``hardswish``) accepts its beats in order, one per cycle as
+15. An elementwise stage (``hardsigmoid``, ``hardswish``, ``lut``) accepts its beats in order, one per cycle as
    they arrive, and puts out each beat's result the cycle after it is accepted (latency 1: the
    requantisers are combinational, into the output register).
 

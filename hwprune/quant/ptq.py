@@ -30,12 +30,13 @@ from hwprune.quant.hard_act import hard_sigmoid_params, hard_swish_params
 from hwprune.quant.input_affine import apply_chain, input_chain, remove_chain
 from hwprune.quant.merge import fuse_add_relu, quantize_add, quantize_concat
 from hwprune.quant.requant import requant_params
+from hwprune.quant.tables import MAX_TABLE_BITS, TABLE_OPS, activation_table, table_output
 
 __all__ = ["QuantSpec", "quantize_graph", "INTEGER_OPS", "accumulator_bits", "NODE_QUANTIZERS", "NodeQuantizer",
            "integer_ops"]
 
 INTEGER_OPS = ("Quantize", "Dense", "Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Reshape",
-               "Transpose", "Add", "Concat", "HardSigmoid", "HardSwish")
+               "Transpose", "Add", "Concat", "HardSigmoid", "HardSwish", *TABLE_OPS)
 """The ops this module quantizes itself; ``integer_ops()`` adds the plug-ins'."""
 PASS_THROUGH = ("Relu", "MaxPool", "Reshape", "Transpose")
 
@@ -189,6 +190,18 @@ class _Quantizer:
         out = self.set_output(node, signed=True)
         node.attrs.update(hard_swish_params(x.scale[0], out.scale[0], bits))
 
+    def table(self, node: Node) -> None:
+        """Sigmoid / Tanh: a table over every input code (``hwprune.quant.tables``)."""
+        x = self.int_input(node)
+        assert isinstance(x.dtype, IntType) and x.scale is not None
+        if x.dtype.bits > MAX_TABLE_BITS:
+            raise self.fail(node, f"its {x.dtype.bits}-bit input would need a {1 << x.dtype.bits}-entry table "
+                                  f"(tables take inputs of up to {MAX_TABLE_BITS} bits)")
+        out = self.g.tensor(node.outputs[0])
+        out.dtype, scale = table_output(node.op, self.spec.act_bits)
+        out.scale = [scale]
+        node.attrs["table"] = activation_table(node.op, x.dtype, x.scale[0], out.dtype, scale)
+
     def unfoldable(self, node: Node) -> QuantizationError:
         """Why an op that only folds into a neighbour is still here (the passes left it alone)."""
         if node.op == "Clip":
@@ -237,6 +250,8 @@ class _Quantizer:
                 quantize_concat(self.g, node, self.spec.act_bits, self.act_scale)
             elif node.op in ("HardSigmoid", "HardSwish"):
                 self.hard(node)
+            elif node.op in TABLE_OPS:
+                self.table(node)
             elif node.op in NODE_QUANTIZERS:
                 NODE_QUANTIZERS[node.op].quantize(self.g, node, self.calibration.get(node.name, []))
             elif node.op in PASS_THROUGH:

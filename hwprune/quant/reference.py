@@ -191,6 +191,17 @@ def _hard_swish(graph: Graph, node: Node, xs: list[torch.Tensor]) -> torch.Tenso
     return _scalar_requant(node, xs[0] * gate, out, "requant_")
 
 
+@_kernel("Sigmoid")
+@_kernel("Tanh")
+def _table(graph: Graph, node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    """``table[q - in_min]`` (``hwprune.quant.tables``): every input code has its output code."""
+    in_type = graph.tensor(node.inputs[0]).dtype
+    if not isinstance(in_type, IntType) or "table" not in node.attrs:
+        raise GraphError("a table activation without its table (graph not quantized?)", node=node.name, op=node.op)
+    table = torch.tensor([int(v) for v in node.attrs["table"]], dtype=torch.int64)
+    return table[xs[0].to(torch.int64) - in_type.min]
+
+
 @_kernel("Reshape")
 def _reshape(graph: Graph, node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
     target = [int(d) for d in node.attrs["shape"]]

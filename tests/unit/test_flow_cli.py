@@ -94,7 +94,7 @@ def _unsupported_model(path: Path) -> None:
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
-    graph = helper.make_graph([helper.make_node("Tanh", ["x"], ["y"], name="my_tanh")], "g", [x], [y])
+    graph = helper.make_graph([helper.make_node("Softsign", ["x"], ["y"], name="my_softsign")], "g", [x], [y])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
@@ -104,13 +104,13 @@ def _bad_inputs(tmp_path: Path, examples_dir: Path) -> dict[str, tuple[list[str]
     truncated = tmp_path / "truncated.onnx"
     raw = (examples_dir / "mlp_digits.onnx").read_bytes()
     truncated.write_bytes(raw[: len(raw) // 2])
-    unsupported = tmp_path / "tanh.onnx"
+    unsupported = tmp_path / "softsign.onnx"
     _unsupported_model(unsupported)
     mlp = str(examples_dir / "mlp_digits.onnx")
     return {
         "non-onnx": ([str(text)], "not a valid ONNX model"),
         "truncated": ([str(truncated)], "not a valid ONNX model"),
-        "unsupported-op": ([str(unsupported)], "node 'my_tanh' (Tanh): op type Tanh is not supported; supported:"),
+        "unsupported-op": ([str(unsupported)], "node 'my_softsign' (Softsign): op type Softsign is not supported; supported:"),
         "unknown-board": ([mlp, "--board", "zcu999"], "unknown board 'zcu999'; known boards:"),
         "missing-file": ([str(tmp_path / "nope.onnx")], "model file not found"),
         "bad-stop-step": ([mlp, "--stop-after", "emit-everything"], "unknown step 'emit-everything'"),

@@ -86,13 +86,13 @@ def _lstm() -> onnx.ModelProto:
     return ob.make_model([node], {"x": [2, 1, 4]}, {"W": f32(1, 12, 4), "R": f32(1, 12, 3)})
 
 
-def _tanh() -> onnx.ModelProto:
+def _softsign() -> onnx.ModelProto:
     nodes = [helper.make_node("Relu", ["x"], ["h"], name="first"),
-             helper.make_node("Tanh", ["h"], ["y"], name="encoder.act7")]
+             helper.make_node("Softsign", ["h"], ["y"], name="encoder.act7")]
     return ob.make_model(nodes, {"x": ["N", 4]})
 
 
-@pytest.mark.parametrize("build,node,op", [(_tanh, "encoder.act7", "Tanh"), (_lstm, "rnn_layer", "LSTM")])
+@pytest.mark.parametrize("build,node,op", [(_softsign, "encoder.act7", "Softsign"), (_lstm, "rnn_layer", "LSTM")])
 def test_unsupported_op_names_node_op_and_supported_list(build, node, op, tmp_path):
     path = ob.save(build(), tmp_path)
     err = import_error(path, UnsupportedOpError)
@@ -105,9 +105,9 @@ def test_unsupported_op_names_node_op_and_supported_list(build, node, op, tmp_pa
 
 
 def test_unnamed_node_gets_a_positional_name(tmp_path):
-    model = ob.make_model([helper.make_node("Relu", ["x"], ["h"]), helper.make_node("Tanh", ["h"], ["y"])],
+    model = ob.make_model([helper.make_node("Relu", ["x"], ["h"]), helper.make_node("Softsign", ["h"], ["y"])],
                           {"x": ["N", 4]})
-    assert import_error(ob.save(model, tmp_path), UnsupportedOpError).node == "Tanh_1"
+    assert import_error(ob.save(model, tmp_path), UnsupportedOpError).node == "Softsign_1"
 
 
 def test_custom_domain_op_is_named(tmp_path):
@@ -220,5 +220,5 @@ def test_import_torch_names_the_module_on_export_failure():
 
 def test_import_torch_names_the_module_on_unsupported_op():
     with pytest.raises(UnsupportedOpError) as info:
-        import_torch(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Tanh()), torch.randn(1, 4), name="seq")
-    assert str(info.value).startswith("seq: node ") and "(Tanh)" in str(info.value)
+        import_torch(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Softplus()), torch.randn(1, 4), name="seq")
+    assert str(info.value).startswith("seq: node ") and "(Softplus)" in str(info.value)

@@ -1,4 +1,5 @@
-// hwprune HLS kernel library: the piecewise-linear activations HardSigmoid and HardSwish.
+// hwprune HLS kernel library: the piecewise-linear activations HardSigmoid and HardSwish, and the
+// table activations Sigmoid and Tanh (lookup).
 //
 //   hard_sigmoid  y = sat(((q + c)*M + 2^(sh-1)) >> sh) to the unsigned output (0 .. qmax is 0 .. 1.0)
 //   hard_swish    the gate h = sat(((q + c_g)*M_g + 2^(sh_g-1)) >> sh_g) to gate_t (unsigned, the
@@ -47,6 +48,20 @@ void hard_swish(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::o
         const acc_t product = acc_t(q) * acc_t(h);
         out.write(requantize<typename CFG::out_t, false, CFG::acc_bits, CFG::mult_bits, CFG::shift_bits>(
             product, ap_int<CFG::mult_bits>(CFG::mult), ap_uint<CFG::shift_bits>(CFG::shift)));
+    }
+}
+
+// Sigmoid / Tanh: y = CFG::table(q - in_min), the table of hwprune.quant.tables (one entry per input
+// code, written into the config by the project writer; a function-local static array: a ROM).
+// CFG: typedefs in_t, out_t; ints count, in_min.
+template <class CFG>
+void lookup(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t>& out) {
+    HWPRUNE_PRAGMA(HLS INLINE off)
+    HWPRUNE_LOOP(elements)
+    for (int i = 0; i < CFG::count; ++i) {
+        HWPRUNE_PRAGMA(HLS PIPELINE II=1)
+        const int index = int(in.read()) - CFG::in_min;
+        out.write(typename CFG::out_t(CFG::table(index)));
     }
 }
 

@@ -200,10 +200,23 @@ def _hard_swish(graph: Graph, node: Node, xs: list[str]) -> dict[str, Any]:
                       config, {}, tout)
 
 
+def _table(graph: Graph, node: Node, xs: list[str]) -> dict[str, Any]:
+    """Sigmoid / Tanh: ``lookup`` of the node's table (``hwprune.quant.tables``)."""
+    tin, tout = int_type(graph, xs[0], node), int_type(graph, node.outputs[0], node)
+    table = [int(v) for v in node.attrs["table"]]
+    if len(table) != 1 << tin.bits:
+        raise BuildError(f"a {tin.bits}-bit input needs {1 << tin.bits} table entries, not {len(table)}",
+                         node=node.name, op=node.op)
+    stage = call_stage(node, "lookup", f"{node.op} (a table over every input code)",
+                       {"in_t": ctype(tin), "out_t": ctype(tout)},
+                       {"count": count(graph, node.outputs[0]), "in_min": tin.min}, {}, tout)
+    return {**stage, "tables": {"table": table}}
+
+
 StageBuilder = Callable[[Graph, Node, "list[str]"], "dict[str, Any]"]
 NODE_STAGES: dict[str, StageBuilder] = {
     "MaxPool": _maxpool, "Relu": _relu, "AveragePool": _avgpool, "GlobalAveragePool": _global_avg, "Add": _add,
-    "HardSigmoid": _hard_sigmoid, "HardSwish": _hard_swish,
+    "HardSigmoid": _hard_sigmoid, "HardSwish": _hard_swish, "Sigmoid": _table, "Tanh": _table,
 }
 """Op -> builder of its stream stage (activation input names in, stage dict out). Dense/Conv (kernels),
 Reshape (aliases, flatten) and Concat (chained ``concat2`` links) are handled by the graph walk."""

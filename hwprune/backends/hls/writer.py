@@ -51,7 +51,7 @@ MANIFEST = "hls.json"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 OPTIONAL_HEADERS: dict[str, tuple[str, ...]] = {
     "grouped_conv.h": ("grouped_conv2d",), "merge.h": ("fork2", "add2", "concat2"),
-    "average.h": ("avgpool2d", "global_avgpool"), "hard_act.h": ("hard_sigmoid", "hard_swish"),
+    "average.h": ("avgpool2d", "global_avgpool"), "hard_act.h": ("hard_sigmoid", "hard_swish", "lookup"),
 }
 """Library headers outside the umbrella ``hwprune.h`` -> their functions: a header is copied into (and
 included by) only the projects whose layers or stages call one of them, so a project without such a

@@ -9,6 +9,7 @@ Why no buffer and no pipeline: each output needs only its own input beat, so the
 order and rate, one beat per cycle. The requantisers are the add stage's (``merge_stages.requantise``),
 combinational into the output register, so a result leaves the cycle after its beat is taken (cycle
 rule 15, ``hwprune.lower.stage_cycles``); the input waits while the output register is full (``o.ready``).
+Sigmoid and Tanh (``TableStage``) are a ROM of ``hwprune.quant.tables`` read into the same output register.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from hwprune.backends.rtl.merge_stages import requantise
 from hwprune.ir.types import IntType
 from hwprune.lower.network_types import REQUANT_SIZES, requant_operand_bits
 
-__all__ = ["HardActivationStage"]
+__all__ = ["HardActivationStage", "TableStage"]
 
 
 class HardActivationStage(wiring.Component):
@@ -59,6 +60,36 @@ class HardActivationStage(wiring.Component):
             product = Signal(signed(requant_operand_bits(natural, r[3], r[4])), name="hswish_product")
             m.d.comb += product.eq(self.i.payload * gate)
             y = requantise(m, [product], (r[3],), r[4], self.out_type, False, "hswish")
+        take = Signal()
+        m.d.comb += [self.i.ready.eq(~self.o.valid | self.o.ready), take.eq(self.i.valid & self.i.ready)]
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(take):
+            m.d.sync += [self.o.payload.eq(y), self.o.valid.eq(1)]
+        return m
+
+
+class TableStage(wiring.Component):
+    """Sigmoid / Tanh: ``table[q - in_min]`` (``hwprune.quant.tables``), one beat in, one out, latency 1.
+    The table is a case statement on the input code (a ROM: Yosys maps it to LUTs), read
+    combinationally into the output register that every elementwise stage has."""
+
+    def __init__(self, in_type: IntType, out_type: IntType, table: tuple[int, ...]) -> None:
+        if len(table) != 1 << in_type.bits:
+            raise ValueError(f"a {in_type.bits}-bit input needs {1 << in_type.bits} table entries, not {len(table)}")
+        if any(not out_type.min <= v <= out_type.max for v in table):
+            raise ValueError(f"a table entry does not fit {out_type}")
+        self.in_type, self.out_type, self.table = in_type, out_type, tuple(table)
+        super().__init__({"i": In(stream.Signature(stream_shape(in_type.bits, in_type.signed))),
+                          "o": Out(stream.Signature(stream_shape(out_type.bits, out_type.signed)))})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        y = Signal(stream_shape(self.out_type.bits, self.out_type.signed), name="table_out")
+        with m.Switch(self.i.payload):
+            for index, value in enumerate(self.table):
+                with m.Case(self.in_type.min + index):
+                    m.d.comb += y.eq(value)
         take = Signal()
         m.d.comb += [self.i.ready.eq(~self.o.valid | self.o.ready), take.eq(self.i.valid & self.i.ready)]
         with m.If(self.o.ready):

@@ -28,7 +28,7 @@ from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.avgpool import AveragePoolStage, GlobalAverageStage
-from hwprune.backends.rtl.elementwise import HardActivationStage
+from hwprune.backends.rtl.elementwise import HardActivationStage, TableStage
 from hwprune.backends.rtl.engine import _counter, stream_shape
 from hwprune.backends.rtl.merge_stages import merge_component
 from hwprune.backends.rtl.stages import MaxPoolStage, ReorderStage
@@ -156,6 +156,9 @@ class NetworkTop(wiring.Component):
         elif stage.kind in ("hardsigmoid", "hardswish"):
             assert stage.requant is not None
             box = HardActivationStage(stage.kind, stage.in_type, stage.out_type, stage.requant)
+        elif stage.kind == "lut":
+            assert stage.requant is not None
+            box = TableStage(stage.in_type, stage.out_type, stage.requant)
         elif stage.kind == "globalavg":
             assert stage.frame is not None and stage.requant is not None
             box = GlobalAverageStage(stage.frame, stage.in_type, stage.out_type, *stage.requant[:2])

@@ -240,6 +240,25 @@ def _design_cache(files: Sequence[Path | str], top: str, args: Sequence[str]) ->
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+LEVEL_STAMP = ".hwprune-opt-level"
+
+
+def _forget_other_level(build_dir: Path) -> None:
+    """Empty a Verilator build directory whose objects were compiled at another ``model_opt_level``.
+    Why: make sees them up to date (the sources did not change, the flags are not its dependencies),
+    so the model would keep the old level; the stamp records the level of what the directory holds."""
+    import shutil
+
+    stamp, level = build_dir / LEVEL_STAMP, model_opt_level()
+    if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() != level:
+        for entry in build_dir.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    stamp.write_text(level + "\n", encoding="utf-8")
+
+
 def build_design(sources: Sequence[Path], top: str, build_dir: Path, simulator: str = "verilator") -> None:
     """Compile ``sources`` (top module ``top``) into ``build_dir``; reuses an up-to-date build, and for
     Verilator an identical earlier build anywhere (``_design_cache``).
@@ -262,6 +281,7 @@ def build_design(sources: Sequence[Path], top: str, build_dir: Path, simulator: 
         if simulator == "verilator":
             files = [waiver_file(), *files]
             args = ["-Wall"]
+            _forget_other_level(build_dir)
             cached = stack.enter_context(_design_cache(files, top, [*args, f"OPT_FAST={model_opt_level()}"]))
             if cached.is_file():
                 shutil.copy2(cached, build_dir / top)

@@ -170,10 +170,10 @@ class ConvModel(BufferedModel):
         self.window = spec.in_features * spec.groups
         self.vector = spec.in_features
         rows = window_source_array(spec.conv)
-        self.sources = rows.reshape(-1)
         self._row_last = [max(0, int(r.max())) for r in rows]
         self._row_reads = np.where(rows >= 0, rows, 0)
-        self._row_padding = [bool((r < 0).any()) for r in rows]
+        self._row_pads = rows < 0
+        self._row_padding = [bool(pads.any()) for pads in self._row_pads]
         self._ramp = np.arange(self.vector, dtype=np.int64)
         self.writer = RowWriter(spec.conv)
 
@@ -187,7 +187,7 @@ class ConvModel(BufferedModel):
             taken = writer.taken
             offers = taken[self._row_reads[oy]]
             if self._row_padding[oy]:
-                offers[self.sources[oy * offers.shape[0]:(oy + 1) * offers.shape[0]] < 0] = taken[0]
+                offers[self._row_pads[oy]] = taken[0]
             offers += 1
             bounds = (offers.reshape(-1, self.vector) - self._ramp).max(axis=1)
             last_taken, row_lasts = engine.push_bounds(bounds)

@@ -112,7 +112,6 @@ class PoolModel(BufferedModel):
         rows = window_source_array(window)
         self.sources = rows.reshape(-1).tolist()
         self.ends = pool_output_ends(window)
-        self.row_reads = rows.shape[1]
         self._rows = np.maximum(rows, 0)  # a padding read is offered with element 0 (rule 8)
         self._row_last = [int(r.max()) for r in self._rows]
         self._ends = np.asarray(self.ends, dtype=np.int64)

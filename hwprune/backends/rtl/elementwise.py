@@ -14,7 +14,9 @@ Sigmoid and Tanh (``TableStage``) are a ROM of ``hwprune.quant.tables`` read int
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from typing import Any
+
+from amaranth.hdl import Module, Signal, Value, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,7 +25,18 @@ from hwprune.backends.rtl.merge_stages import requantise
 from hwprune.ir.types import IntType
 from hwprune.lower.network_types import REQUANT_SIZES, requant_operand_bits
 
-__all__ = ["HardActivationStage", "TableStage"]
+__all__ = ["HardActivationStage", "TableStage", "register_output"]
+
+
+def register_output(m: Module, i: Any, o: Any, y: Value) -> None:
+    """The output register every elementwise stage ends in: ``y`` of the beat taken this cycle leaves the
+    next cycle (latency 1, rule 15); the input waits while the register is full and ``o`` not ready."""
+    take = Signal()
+    m.d.comb += [i.ready.eq(~o.valid | o.ready), take.eq(i.valid & i.ready)]
+    with m.If(o.ready):
+        m.d.sync += o.valid.eq(0)
+    with m.If(take):
+        m.d.sync += [o.payload.eq(y), o.valid.eq(1)]
 
 
 class HardActivationStage(wiring.Component):
@@ -60,12 +73,7 @@ class HardActivationStage(wiring.Component):
             product = Signal(signed(requant_operand_bits(natural, r[3], r[4])), name="hswish_product")
             m.d.comb += product.eq(self.i.payload * gate)
             y = requantise(m, [product], (r[3],), r[4], self.out_type, False, "hswish")
-        take = Signal()
-        m.d.comb += [self.i.ready.eq(~self.o.valid | self.o.ready), take.eq(self.i.valid & self.i.ready)]
-        with m.If(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        with m.If(take):
-            m.d.sync += [self.o.payload.eq(y), self.o.valid.eq(1)]
+        register_output(m, self.i, self.o, y)
         return m
 
 
@@ -90,10 +98,5 @@ class TableStage(wiring.Component):
             for index, value in enumerate(self.table):
                 with m.Case(self.in_type.min + index):
                     m.d.comb += y.eq(value)
-        take = Signal()
-        m.d.comb += [self.i.ready.eq(~self.o.valid | self.o.ready), take.eq(self.i.valid & self.i.ready)]
-        with m.If(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        with m.If(take):
-            m.d.sync += [self.o.payload.eq(y), self.o.valid.eq(1)]
+        register_output(m, self.i, self.o, y)
         return m

@@ -14,10 +14,16 @@ root through :func:`tool_cache_environment`, unless the user already set their v
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import time
 from pathlib import Path
+from typing import Iterator
 
-__all__ = ["cache_root", "cache_dir", "tool_cache_environment", "use_tool_caches"]
+from hwprune import subprocesses
+
+__all__ = ["cache_root", "cache_dir", "tool_cache_environment", "use_tool_caches", "exclusive"]
 
 CACHE_ENV = "HWPRUNE_CACHE_DIR"
 
@@ -53,3 +59,32 @@ def use_tool_caches() -> None:
     """Set :func:`tool_cache_environment` in this process (before matplotlib is first imported)."""
     for variable, value in tool_cache_environment().items():
         os.environ[variable] = value
+
+
+POLL_S = 0.05
+"""Seconds between tries of a held lock."""
+
+
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (a lock file, created if missing, or a directory, so no
+    lock file is left beside a user's files) for the block: one process at a time per cache entry, build
+    directory or output parent. The kernel drops the lock if the holder dies.
+
+    Polled rather than blocking, and aborted with ``KeyboardInterrupt`` once an interrupt was seen: a
+    compile interrupted while another process holds the lock must still exit at once (the CLI's handler
+    only records the interrupt; a blocking ``flock`` would be restarted after it, PEP 475)."""
+    path = Path(path)
+    fd = os.open(path, os.O_RDONLY) if path.is_dir() else os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if subprocesses.interrupted():
+                    raise KeyboardInterrupt(f"interrupted while waiting for the lock on {path}") from None
+                time.sleep(POLL_S)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

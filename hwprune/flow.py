@@ -8,7 +8,6 @@ the previous one. An existing directory that is not an hwprune build is never ov
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -18,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-
 import numpy as np
 
 from hwprune import __version__, progress, subprocesses
 from hwprune.boards import Board, load_board
+from hwprune.cache import exclusive
 from hwprune.config import CompileConfig
 from hwprune.errors import BuildError, ConfigError, QuantizationError
 from hwprune.frontend.keras import is_saved_model_dir
@@ -276,12 +275,8 @@ def _publish(staging: Path, out: Path) -> None:
 def _directory_lock(directory: Path) -> Iterator[None]:
     """Serialise compiles that publish into the same parent directory (flock on the directory itself,
     so no lock file is ever left beside the user's files)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with exclusive(directory):
         yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def compile_model(model_path: str | Path, out: str | Path, config: CompileConfig) -> BuildContext:

@@ -6,7 +6,6 @@ The build directory is read-only by contract: a test that changes a build copies
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from hwprune.cache import exclusive
 from hwprune.config import CompileConfig
 
 
@@ -34,16 +34,12 @@ def shared_build(tmp_path_factory: pytest.TempPathFactory, model: Path, config: 
     root = _run_root(tmp_path_factory) / "shared-builds"
     root.mkdir(parents=True, exist_ok=True)
     build = root / f"{model.stem}-{key}" / "build"
-    with open(root / f"{key}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            if not (build.parent / "complete").exists():
-                compile_model(model, build, config)
-                if html:
-                    from hwprune.report.html import write_html_report
+    with exclusive(root / f"{key}.lock"):
+        if not (build.parent / "complete").exists():
+            compile_model(model, build, config)
+            if html:
+                from hwprune.report.html import write_html_report
 
-                    write_html_report(build)
-                (build.parent / "complete").write_text("ok\n")
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+                write_html_report(build)
+            (build.parent / "complete").write_text("ok\n")
     return build

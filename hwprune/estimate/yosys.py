@@ -9,7 +9,6 @@ unchanged kernel is free in any build of any model; independent jobs run on a po
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -21,14 +20,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 from hwprune import subprocesses
-from hwprune.cache import cache_dir, tool_cache_environment
+from hwprune.cache import cache_dir, exclusive, tool_cache_environment
 from hwprune.errors import HwpruneError
 
 from .synth_script import NEEDS_BRAM, fast_script, memory_step, standard_script
@@ -199,25 +197,12 @@ def synthesize(
     return parse_stat(stat, top, family)
 
 
-@contextlib.contextmanager
-def _claimed(cache: Path) -> Iterator[None]:
+def _claimed(cache: Path) -> contextlib.AbstractContextManager[None]:
     """Hold ``<key>.lock`` while one process synthesizes a key. Why: compiles running at once (a user's
     parallel builds, test workers, two identical kernels of one model) would otherwise all run the same
-    Yosys job; the others wait and read its figure. The kernel drops the lock if the holder dies."""
+    Yosys job; the others wait (interruptibly) and read its figure."""
     cache.parent.mkdir(parents=True, exist_ok=True)
-    with open(cache.with_suffix(".lock"), "w") as handle:
-        while True:  # polled, not blocking: an interrupted compile must not wait for another's Yosys
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if subprocesses.interrupted():
-                    raise KeyboardInterrupt("interrupted while waiting for another compile's Yosys job") from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return exclusive(cache.with_suffix(".lock"))
 
 
 def _synthesize_uncached(blobs: list[tuple[str, bytes]], boxes: list[tuple[str, bytes]], scripts: tuple[str, ...],

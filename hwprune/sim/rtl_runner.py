@@ -9,7 +9,6 @@ results XML with ``get_results`` and returns the counts; callers assert on them.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import json
 import os
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from hwprune import subprocesses
+from hwprune.cache import exclusive
 from hwprune.errors import HwpruneError
 from hwprune.resources import shipped_dir
 
@@ -89,12 +89,8 @@ def tool_environment() -> Iterator[None]:
 def _locked(build_dir: Path) -> Iterator[None]:
     """One process at a time per build directory (pytest-xdist workers may share one)."""
     build_dir.mkdir(parents=True, exist_ok=True)
-    with open(build_dir.parent / f".{build_dir.name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive(build_dir.parent / f".{build_dir.name}.lock"):
+        yield
 
 
 RUNTIME_OBJECTS = ("verilator", "verilated", "verilated_dpi", "verilated_vpi", "verilated_threads")
@@ -232,12 +228,8 @@ def _design_cache(files: Sequence[Path | str], top: str, args: Sequence[str]) ->
     """
     entry = _cache_root() / "designs" / _design_key(files, top, args)
     entry.mkdir(parents=True, exist_ok=True)
-    with open(entry / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield entry / top
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive(entry / ".lock"):
+        yield entry / top
 
 
 LEVEL_STAMP = ".hwprune-opt-level"

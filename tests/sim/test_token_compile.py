@@ -8,7 +8,6 @@ file's digest is taken before any test simulates inside the build."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -21,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 
+from hwprune.cache import exclusive
 from hwprune.ir.execute import run_float
 from hwprune.ir.graph import Graph
 from hwprune.quant import run_integer
@@ -66,8 +66,7 @@ def token_build(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Tok
     base = tmp_path_factory.getbasetemp()
     root = (base if worker_id == "master" else base.parent) / "token-compile"
     root.mkdir(exist_ok=True)
-    with open(root.parent / "token-compile.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(root.parent / "token-compile.lock"):
         done = root / "done.json"
         if not done.is_file():
             model = write_token_model(root / "model")

@@ -10,6 +10,7 @@
 #ifndef HWPRUNE_AVERAGE_H
 #define HWPRUNE_AVERAGE_H
 
+#include "frame.h"
 #include "requant.h"
 #include "stream.h"
 
@@ -22,15 +23,7 @@ void avgpool2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::ou
     HWPRUNE_PRAGMA(HLS INLINE off)
     typedef ap_int<CFG::sum_bits> sum_t;
     typename CFG::in_t fmap[CFG::channels][CFG::in_height][CFG::in_width];
-    HWPRUNE_LOOP(read_input)
-    for (int i = 0; i < CFG::in_height; ++i) {
-        for (int j = 0; j < CFG::in_width; ++j) {
-            for (int c = 0; c < CFG::channels; ++c) {
-                HWPRUNE_PRAGMA(HLS PIPELINE II=1)
-                fmap[c][i][j] = in.read();
-            }
-        }
-    }
+    read_feature_map<typename CFG::in_t, CFG::channels, CFG::in_height, CFG::in_width>(in, fmap);
     HWPRUNE_LOOP(pool)
     for (int oy = 0; oy < CFG::out_height; ++oy) {
         for (int ox = 0; ox < CFG::out_width; ++ox) {

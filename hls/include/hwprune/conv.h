@@ -19,24 +19,9 @@
 #define HWPRUNE_CONV_H
 
 #include "balanced.h"
+#include "frame.h"
 
 namespace hwprune {
-
-// One frame from the stream into the frame buffer, in stream order (h, w, c).
-template <class CFG>
-void read_frame(hls::stream<typename CFG::in_t>& in,
-                typename CFG::in_t fmap[CFG::in_channels][CFG::in_height][CFG::in_width]) {
-    HWPRUNE_PRAGMA(HLS INLINE)
-    HWPRUNE_LOOP(read_input)
-    for (int i = 0; i < CFG::in_height; ++i) {
-        for (int j = 0; j < CFG::in_width; ++j) {
-            for (int c = 0; c < CFG::in_channels; ++c) {
-                HWPRUNE_PRAGMA(HLS PIPELINE II=1)
-                fmap[c][i][j] = in.read();
-            }
-        }
-    }
-}
 
 // The receptive field of output pixel (oy, ox) over the in_features / (kh*kw) channels from
 // `channel0`, in (c, kh, kw) order, as the engine's groups; zero outside the image (padding) and
@@ -81,7 +66,7 @@ void conv2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CFG::out_t
     HWPRUNE_PRAGMA(HLS ARRAY_PARTITION variable=x complete dim=2)
     HWPRUNE_UNUSED(MACS);
 
-    read_frame<CFG>(in, fmap);
+    read_feature_map<in_t, CFG::in_channels, CFG::in_height, CFG::in_width>(in, fmap);
 
     HWPRUNE_LOOP(pixels_y)
     for (int oy = 0; oy < CFG::out_height; ++oy) {

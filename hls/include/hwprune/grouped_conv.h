@@ -56,7 +56,7 @@ void grouped_conv2d(hls::stream<typename CFG::in_t>& in, hls::stream<typename CF
     HWPRUNE_PRAGMA(HLS ARRAY_PARTITION variable=x complete dim=2)
     HWPRUNE_UNUSED(MACS);
 
-    read_frame<CFG>(in, fmap);
+    read_feature_map<in_t, CFG::in_channels, CFG::in_height, CFG::in_width>(in, fmap);
 
     HWPRUNE_LOOP(pixels_y)
     for (int oy = 0; oy < CFG::out_height; ++oy) {

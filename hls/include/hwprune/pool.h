@@ -6,6 +6,7 @@
 #ifndef HWPRUNE_POOL_H
 #define HWPRUNE_POOL_H
 
+#include "frame.h"
 #include "stream.h"
 #include "types.h"
 
@@ -18,15 +19,7 @@ void maxpool2d(hls::stream<typename CFG::data_t>& in, hls::stream<typename CFG::
     HWPRUNE_PRAGMA(HLS INLINE off)
     typedef typename CFG::data_t data_t;
     data_t fmap[CFG::channels][CFG::in_height][CFG::in_width];
-    HWPRUNE_LOOP(read_input)
-    for (int i = 0; i < CFG::in_height; ++i) {
-        for (int j = 0; j < CFG::in_width; ++j) {
-            for (int c = 0; c < CFG::channels; ++c) {
-                HWPRUNE_PRAGMA(HLS PIPELINE II=1)
-                fmap[c][i][j] = in.read();
-            }
-        }
-    }
+    read_feature_map<data_t, CFG::channels, CFG::in_height, CFG::in_width>(in, fmap);
     HWPRUNE_LOOP(pool)
     for (int oy = 0; oy < CFG::out_height; ++oy) {
         for (int ox = 0; ox < CFG::out_width; ++ox) {

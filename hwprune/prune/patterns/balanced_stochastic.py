@@ -24,7 +24,7 @@ import math
 
 import torch
 
-from hwprune.prune.patterns.base import BalancedPattern, PatternError, register_pattern
+from hwprune.prune.patterns.base import BalancedPattern, PatternError, positive_int, register_pattern
 
 __all__ = ["BalancedStochasticPattern"]
 
@@ -46,9 +46,7 @@ class BalancedStochasticPattern(BalancedPattern):
     name = "balanced_stochastic"
 
     def __init__(self, group_size: int = 8, p: float | int | str = 2.0) -> None:
-        if not isinstance(group_size, int) or isinstance(group_size, bool) or group_size < 1:
-            raise PatternError(f"group_size must be a positive integer, not {group_size!r}")
-        self.group_size = group_size
+        self.group_size = positive_int("group_size", group_size)
         self.p = _parse_p(p)
 
     def params(self) -> dict[str, int | float | str]:

@@ -15,9 +15,9 @@ import math
 from hwprune.prune.patterns.base import (
     BalancedPattern,
     GroupLayout,
-    PatternError,
     check_sparsity,
     mask_matrix_shape,
+    positive_int,
     register_pattern,
 )
 
@@ -31,9 +31,7 @@ class BankBalancedPattern(BalancedPattern):
     name = "bank_balanced"
 
     def __init__(self, banks: int = 4) -> None:
-        if not isinstance(banks, int) or isinstance(banks, bool) or banks < 1:
-            raise PatternError(f"banks must be a positive integer, not {banks!r}")
-        self.banks = banks
+        self.banks = positive_int("banks", banks)
 
     def params(self) -> dict[str, int | float | str]:
         return {"banks": self.banks}

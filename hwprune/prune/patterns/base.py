@@ -63,9 +63,7 @@ class GroupLayout:
 
     def __post_init__(self) -> None:
         for name in ("in_features", "group_size", "kept_per_group"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise PatternError(f"{name} must be a positive integer, not {value!r}")
+            positive_int(name, getattr(self, name))
         if self.kept_per_group > self.group_size:
             raise PatternError(f"kept_per_group {self.kept_per_group} exceeds group_size {self.group_size}")
 
@@ -232,6 +230,13 @@ __all__ += [
     "StorageReport",
     "storage_report",
 ]
+
+
+def positive_int(name: str, value: object) -> int:
+    """``value`` if it is an int >= 1 (not a bool), else a PatternError naming the parameter."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise PatternError(f"{name} must be a positive integer, not {value!r}")
+    return value
 
 
 def check_sparsity(sparsity: float) -> float:

@@ -37,6 +37,7 @@ from hwprune.prune.patterns.base import (
     GroupLayout,
     Pattern,
     PatternError,
+    positive_int,
     check_sparsity,
     kept_count,
     register_pattern,
@@ -77,10 +78,7 @@ class BlockPunchedPattern(Pattern):
         if score not in ("l2sum", "energy"):
             raise PatternError(f"score must be 'l2sum' (YOLObile) or 'energy' (sum of squares), not {score!r}")
         self.score = score
-        for label, value in (("filters", filters), ("channels", channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise PatternError(f"{label} must be a positive integer, not {value!r}")
-        self.filters, self.channels = filters, channels
+        self.filters, self.channels = positive_int("filters", filters), positive_int("channels", channels)
         self.balanced = _bool_arg(balanced, "balanced")
 
     def params(self) -> dict[str, int | float | str]:

@@ -15,6 +15,7 @@ from hwprune.prune.patterns.base import (
     PatternError,
     check_sparsity,
     mask_matrix_shape,
+    positive_int,
     register_pattern,
 )
 
@@ -28,9 +29,7 @@ class DensePattern(BalancedPattern):
     name = "dense"
 
     def __init__(self, macs: int = 8) -> None:
-        if not isinstance(macs, int) or isinstance(macs, bool) or macs < 1:
-            raise PatternError(f"macs must be a positive integer, not {macs!r}")
-        self.macs = macs
+        self.macs = positive_int("macs", macs)
 
     def params(self) -> dict[str, int | float | str]:
         return {"macs": self.macs}

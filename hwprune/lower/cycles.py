@@ -104,12 +104,16 @@ class EngineTiming:
     out_features: int
     lanes: int
     cycles_per_pass: int
+    out_pe: int = 1
+    """Outputs per output beat (it divides ``lanes``): a pass of ``n`` rows leaves in ``ceil(n / out_pe)`` beats."""
 
     def __post_init__(self) -> None:
-        for name in ("in_beats", "out_features", "lanes", "cycles_per_pass"):
+        for name in ("in_beats", "out_features", "lanes", "cycles_per_pass", "out_pe"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        if self.lanes % self.out_pe:
+            raise ValueError(f"out_pe {self.out_pe} must divide the {self.lanes} lanes")
 
     @property
     def passes(self) -> int:
@@ -119,14 +123,27 @@ class EngineTiming:
     def compute_cycles(self) -> int:
         return self.passes * self.cycles_per_pass
 
+    @property
+    def pass_beats(self) -> int:
+        """Output beats of a full pass."""
+        return self.lanes // self.out_pe
+
+    @property
+    def out_beats(self) -> int:
+        """Output beats of one vector."""
+        return math.ceil(self.out_features / self.out_pe)
+
     def outputs_of_pass(self, p: int) -> int:
         return min(self.lanes, self.out_features - p * self.lanes)
 
+    def beats_of_pass(self, p: int) -> int:
+        return math.ceil(self.outputs_of_pass(p) / self.out_pe)
+
     @staticmethod
     def of(spec: KernelSpec) -> "EngineTiming":
-        """Timing of a kernel's dot-product engine: one input vector of K beats (for a grouped conv,
-        one group's window, giving that group's ``F/g`` outputs)."""
-        return EngineTiming(spec.in_features, spec.group_outputs, spec.lanes, spec.cycles_per_pass)
+        """Timing of a kernel's dot-product engine: one input vector of ``ceil(K / in_simd)`` beats (for
+        a grouped conv, one group's window, giving that group's ``F/g`` outputs)."""
+        return EngineTiming(spec.in_beats, spec.group_outputs, spec.lanes, spec.cycles_per_pass, spec.out_pe)
 
 
 @dataclass(frozen=True)
@@ -223,7 +240,7 @@ class EngineModel:
         lasts: list[int] = []
         for p in range(t.passes):
             last = max(step + t.cycles_per_pass - 1, self.result_free)
-            n = t.outputs_of_pass(p)
+            n = t.beats_of_pass(p)
             beats.extend(last + PIPELINE_DEPTH + j for j in range(n))
             self.result_free = last + RESULT_TURNAROUND + n
             lasts.append(last)
@@ -246,7 +263,7 @@ class EngineModel:
         issue, result = self.issue_free, self.result_free
         lasts = np.empty((len(bounds), passes), dtype=np.int64)
         taken = free - 1
-        if cpp >= t.lanes + RESULT_TURNAROUND:
+        if cpp >= t.pass_beats + RESULT_TURNAROUND:
             # rule 3 never waits (the result register drains within a pass): passes back to back
             firsts = np.empty(len(bounds), dtype=np.int64)
             span = passes * cpp
@@ -262,10 +279,10 @@ class EngineModel:
                 halves[frames & 1] = issue
                 frames += 1
             if len(bounds):
-                result = issue - 1 + RESULT_TURNAROUND + t.outputs_of_pass(passes - 1)
+                result = issue - 1 + RESULT_TURNAROUND + t.beats_of_pass(passes - 1)
             lasts[:] = firsts[:, None] + np.arange(1, passes + 1, dtype=np.int64) * cpp - 1
         else:
-            sizes = [t.outputs_of_pass(p) for p in range(passes)]
+            sizes = [t.beats_of_pass(p) for p in range(passes)]
             for v, bound in enumerate(bounds):
                 start = max(free, halves[frames & 1])
                 taken = k1 + max(start, int(bound))
@@ -286,8 +303,8 @@ class EngineModel:
     def output_cycles(self, lasts: np.ndarray) -> np.ndarray:
         """Rule 4 for ``push_bounds``'s last steps: every output beat's cycle, in order, flat."""
         t = self.timing
-        beats = lasts[:, :, None] + (PIPELINE_DEPTH + np.arange(t.lanes, dtype=np.int64))
-        return beats.reshape(lasts.shape[0], -1)[:, :t.out_features].reshape(-1)
+        beats = lasts[:, :, None] + (PIPELINE_DEPTH + np.arange(t.pass_beats, dtype=np.int64))
+        return beats.reshape(lasts.shape[0], -1)[:, :t.out_beats].reshape(-1)
 
 
 def engine_schedule(timing: EngineTiming, arrivals: Sequence[Sequence[int]]) -> KernelSchedule:

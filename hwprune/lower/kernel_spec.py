@@ -17,7 +17,7 @@ from hwprune.ir.graph import _array_from_dict, _array_to_dict
 from hwprune.ir.types import IntType
 from hwprune.prune.patterns.base import GroupLayout, PackedWeights
 
-__all__ = ["ConvGeometry", "KernelSpec"]
+__all__ = ["ConvGeometry", "KernelSpec", "stream_width_problem"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,10 @@ class KernelSpec:
     relu: bool
     conv: ConvGeometry | None = None
     pattern_params: dict[str, Any] = field(default_factory=dict)
+    in_simd: int = 1
+    """Activations per input beat (a wide stream: element ``j`` of a beat in bits ``[j·b, (j+1)·b)``)."""
+    out_pe: int = 1
+    """Outputs per output beat (``out_pe`` requantisers side by side)."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("dense", "conv"):
@@ -99,6 +103,9 @@ class KernelSpec:
         for name in ("bias", "requant_mult", "requant_shift"):
             if len(getattr(self, name)) != self.out_features:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries, not {self.out_features}")
+        problem = stream_width_problem(self, self.in_simd, self.out_pe)
+        if problem:
+            raise ValueError(f"kernel {self.name!r}: {problem}")
 
     @property
     def layout(self) -> GroupLayout:
@@ -143,6 +150,17 @@ class KernelSpec:
         return [r // per * width + r % per for r in range(self.out_features)]
 
     @property
+    def in_beats(self) -> int:
+        """Input beats of one vector: ``ceil(K / in_simd)`` (the last beat's spare elements are zero)."""
+        return -(-self.in_features // self.in_simd)
+
+    @property
+    def out_beats(self) -> int:
+        """Output beats of one vector: every pass's rows in beats of ``out_pe`` (``out_pe`` divides the
+        lanes, so only the last pass can end in a part-filled beat, its spare elements zero)."""
+        return -(-self.out_features // self.out_pe)
+
+    @property
     def compute_cycles(self) -> int:
         """Compute cycles of one input vector (one output pixel for conv), pipeline depth excluded."""
         return self.passes * self.cycles_per_pass
@@ -175,6 +193,9 @@ class KernelSpec:
             "out_type": self.out_type.to_dict(),
             "relu": self.relu,
             "conv": self.conv.to_dict() if self.conv else None,
+            # written only when wide, so a one-element stream's kernels.json is the same as before
+            **({"in_simd": self.in_simd} if self.in_simd != 1 else {}),
+            **({"out_pe": self.out_pe} if self.out_pe != 1 else {}),
             "cycles": {"passes": self.passes, "cycles_per_pass": self.cycles_per_pass,
                        "compute_cycles": self.compute_cycles},
         }
@@ -193,4 +214,31 @@ class KernelSpec:
             out_type=IntType(data["out_type"]["bits"], data["out_type"]["signed"]), relu=bool(data["relu"]),
             conv=ConvGeometry.from_dict(data["conv"]) if data["conv"] else None,
             pattern_params=dict(data.get("pattern_params", {})),
+            in_simd=int(data.get("in_simd", 1)), out_pe=int(data.get("out_pe", 1)),
         )
+
+
+def stream_width_problem(spec: KernelSpec, in_simd: int, out_pe: int) -> str | None:
+    """Why the engine of ``spec`` cannot take ``in_simd`` activations / give ``out_pe`` outputs per beat
+    (None when it can). Why these rules: a beat must fill whole group words of the input banks or a
+    whole share of one (``in_simd`` divides the group size ``S``, or ``S`` divides it and the groups of
+    one beat land in distinct banks at one address: ``in_simd / S`` divides the MAC units), and the
+    output beats must not straddle passes (``out_pe`` divides the lanes). Conv kernels stream one
+    activation per beat (their window generator reads one element per cycle)."""
+    for name, value in (("in_simd", in_simd), ("out_pe", out_pe)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            return f"{name} must be a positive integer, not {value!r}"
+    if in_simd == 1 and out_pe == 1:
+        return None
+    if spec.kind != "dense":
+        return "only dense kernels take wide streams (in_simd, out_pe > 1)"
+    size, macs = spec.layout.group_size, spec.macs_per_lane
+    if in_simd > 1:
+        if in_simd > size * spec.layout.groups:
+            return f"in_simd {in_simd} exceeds the {size * spec.layout.groups} padded inputs"
+        if size % in_simd and (in_simd % size or macs % (in_simd // size)):
+            return (f"in_simd {in_simd} must divide the group size {size}, or be a multiple of it whose "
+                    f"groups per beat divide the {macs} MAC units")
+    if out_pe > 1 and spec.lanes % out_pe:
+        return f"out_pe {out_pe} must divide the {spec.lanes} lanes"
+    return None

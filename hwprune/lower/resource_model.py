@@ -12,11 +12,11 @@ Per kernel, with ``L`` lanes, ``P`` MACs per lane, group size ``S``, ``kept`` pe
 bits ``b_a`` and accumulator bits ``b_acc``:
 
 * **DSP** = ``L·P·dsp(b_w, b_a + unsigned)`` (one multiplier per MAC) ``+ dsp(b_acc + 1, b_M)`` (the
-  requantiser's ``(acc + bias)·M``, one per kernel, shared by the lanes). ``dsp(a, b)`` = 1 when the
+  requantiser's ``(acc + bias)·M``, one per output element of a beat, ``out_pe``, shared by the lanes). ``dsp(a, b)`` = 1 when the
   product fits the family's multiplier (27×18 for UltraScale+ DSP48E2, 25×18 for 7-series DSP48E1),
   otherwise the number of tiles ``ceil((a-1)/(A-1))·ceil((b-1)/(B-1))``. ``generic`` counts multipliers.
 * **Weight ROM** (values + metadata): ``passes·rounds·kept`` words × ``L·P·(b_w + b_o)`` bits, read
-  synchronously; **parameter ROM**: ``out`` words × ``(b_acc + b_M + b_shift)`` bits, read
+  synchronously; **parameter ROM**: ``ceil(out / out_pe)`` words × ``out_pe·(b_acc + b_M + b_shift)`` bits, read
   combinationally. **Input banks**: ``P`` RAMs of ``2·rounds`` words × ``S·b_a`` bits (ping-pong);
   conv adds a **frame buffer**, the window generator's circular row buffer of ``R·W·C`` words × ``b_a``
   bits with ``R = min(H, (kh - 1)·d_h + 1 + s_h)`` rows (read combinationally: LUTRAM).
@@ -31,7 +31,7 @@ bits ``b_a`` and accumulator bits ``b_acc``:
   ``ceil((S2 - 1) / 3)`` LUT6 per bit (a tree of 4:1 muxes over ``S`` padded to a power of two);
   the adder tree and accumulator, ``L·P·b_acc``; the result shift register, ``L·b_acc``; the
   requantiser's bias add, rounding add, shifter (``ceil(b_shift / 2)`` 4:1 stages) and clamp on
-  ``b_acc + b_M`` bits; ``CONTROL_LUTS`` for counters and handshakes (``+ CONV_CONTROL_LUTS`` for a
+  ``b_acc + b_M`` bits, ``out_pe`` times; ``CONTROL_LUTS`` for counters and handshakes (``+ CONV_CONTROL_LUTS`` for a
   conv window generator); plus the logic ROMs above.
 * **FF**: the product registers ``L·P·(b_w + b_a + 1)``, the accumulators and result registers
   ``2·L·b_acc``, the ROM output register ``L·P·(b_w + b_o)``, ``CONTROL_FFS``.
@@ -189,7 +189,7 @@ def kernel_breakdown(spec: KernelSpec, family: str = "xcup") -> dict[str, Estima
             ff=mults * (spec.weight_bits + act_bits + 1)),
         "weight_rom": weight_rom + Estimate(ff=mults * slot,
                                             storage_bits=spec.out_features * layout.kept_per_row * slot),
-        "param_rom": memory_cost(spec.out_features, acc + mult_bits + shift_bits, rom=True,
+        "param_rom": memory_cost(spec.out_beats, spec.out_pe * (acc + mult_bits + shift_bits), rom=True,
                                  synchronous=False),
         "input_banks": _total(memory_cost(2 * rounds, layout.group_size * act_bits, rom=False, family=family)
                               for _ in range(macs)),
@@ -197,9 +197,9 @@ def kernel_breakdown(spec: KernelSpec, family: str = "xcup") -> dict[str, Estima
         "select_muxes": Estimate(lut=(mults if layout.offset_bits else macs) * act_bits
                                  * mux_luts_per_bit(layout.group_size)),
         "adders": Estimate(lut=mults * acc + lanes * acc, ff=2 * lanes * acc),
-        "requantiser": Estimate(dsp=multiplier_dsps(acc + 1, mult_bits, family),
-                                lut=acc + 2 * requant_width + requant_width * math.ceil(shift_bits / 2),
-                                ff=spec.out_type.bits + 2),
+        "requantiser": Estimate(dsp=spec.out_pe * multiplier_dsps(acc + 1, mult_bits, family),
+                                lut=spec.out_pe * (acc + 2 * requant_width + requant_width * math.ceil(shift_bits / 2)),
+                                ff=spec.out_pe * spec.out_type.bits + 2),
         "control": Estimate(lut=CONTROL_LUTS, ff=CONTROL_FFS),
     }
     if spec.conv is not None:

@@ -18,7 +18,7 @@ from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.sim.vectors import kernel_reference
 
 __all__ = ["CASE_FORMAT", "TimingModel", "source_arrivals", "kernel_case", "write_case", "read_case",
-           "mutate_value", "mutate_cycle", "stream_order"]
+           "mutate_value", "mutate_cycle", "stream_order", "pack_beats", "unpack_beats"]
 
 CASE_FORMAT = "hwprune-sim-case/1"
 
@@ -79,10 +79,43 @@ def kernel_case(spec: KernelSpec, x: np.ndarray, seed: int, name: str | None = N
 
     expected = stream_order(spec, kernel_reference(spec, x))
     beats = stream_order(spec, x)
-    arrivals, cycles = source_arrivals(kernel_model(spec), beats.shape[0], beats.shape[1], seed)
-    return make_case(name or spec.ident, spec.ident, KERNEL_PORTS, spec.in_type.bits, spec.in_type.signed,
-                     spec.out_type.bits, spec.out_type.signed, beats.reshape(-1), arrivals,
-                     expected.reshape(-1), cycles, ready_probability, seed)
+    in_beats = -(-beats.shape[1] // spec.in_simd)  # a dense vector, or a conv frame (one element per beat)
+    arrivals, cycles = source_arrivals(kernel_model(spec), beats.shape[0], in_beats, seed)
+    if spec.in_simd == 1 and spec.out_pe == 1:
+        return make_case(name or spec.ident, spec.ident, KERNEL_PORTS, spec.in_type.bits, spec.in_type.signed,
+                         spec.out_type.bits, spec.out_type.signed, beats.reshape(-1), arrivals,
+                         expected.reshape(-1), cycles, ready_probability, seed)
+    # wide beats travel as raw words (pack_beats); the case keeps the element layout for readers
+    return make_case(name or spec.ident, spec.ident, KERNEL_PORTS, spec.in_simd * spec.in_type.bits, False,
+                     spec.out_pe * spec.out_type.bits, False, pack_beats(beats, spec.in_simd, spec.in_type.bits),
+                     arrivals, pack_beats(expected, spec.out_pe, spec.out_type.bits), cycles, ready_probability,
+                     seed, elements={"in": [spec.in_simd, spec.in_type.bits, spec.in_type.signed],
+                                     "out": [spec.out_pe, spec.out_type.bits, spec.out_type.signed]})
+
+
+def pack_beats(values: np.ndarray, width: int, bits: int) -> list[int]:
+    """``[vectors, n]`` elements into beats of ``width`` elements, element ``j`` of a beat in bits
+    ``[j·bits, (j+1)·bits)`` (two's complement), each vector's last beat zero-filled: the words a wide
+    stream carries (``hwprune.backends.rtl.engine.beat_shape``). Python ints: a beat may exceed 64 bits."""
+    values = np.asarray(values, dtype=np.int64)
+    if width == 1:
+        return values.reshape(-1).tolist()
+    vectors, n = values.shape
+    beats = -(-n // width)
+    padded = np.zeros((vectors, beats * width), dtype=np.int64)
+    padded[:, :n] = values
+    fields = (padded & ((1 << bits) - 1)).reshape(vectors * beats, width).tolist()
+    return [sum(v << (j * bits) for j, v in enumerate(beat)) for beat in fields]
+
+
+def unpack_beats(words: Sequence[int], width: int, bits: int, signed: bool) -> list[int]:
+    """The elements of ``pack_beats``'s words, in order (padding included)."""
+    out = []
+    for word in words:
+        for j in range(width):
+            v = (int(word) >> (j * bits)) & ((1 << bits) - 1)
+            out.append(v - (1 << bits) if signed and v >> (bits - 1) else v)
+    return out
 
 
 def make_case(name: str, top: str, ports: dict[str, Any], in_bits: int, in_signed: bool, out_bits: int,

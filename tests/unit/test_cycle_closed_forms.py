@@ -127,6 +127,23 @@ def test_passes_that_wait_for_the_result_register() -> None:
     assert last == expected[-1][0][-1] and fast.next_ready == slow.next_ready
 
 
+@pytest.mark.parametrize("out_pe, cycles_per_pass", [(2, 9), (2, 2), (3, 1), (6, 1), (6, 5)])
+def test_wide_output_beats_in_both_paths(out_pe: int, cycles_per_pass: int) -> None:
+    """``out_pe`` outputs per beat: a pass of n rows drains in ceil(n / out_pe) beats (rules 3-4 count
+    beats), the same in ``push`` and in ``push_bounds`` with and without waiting passes."""
+    timing = EngineTiming(in_beats=3, out_features=14, lanes=6, cycles_per_pass=cycles_per_pass, out_pe=out_pe)
+    assert timing.out_beats == -(-14 // out_pe) and timing.beats_of_pass(2) == -(-2 // out_pe)
+    fast, slow = EngineModel(timing), EngineModel(timing)
+    bounds = [0, 1, 30, 31, 80]
+    last, lasts = fast.push_bounds(bounds)
+    expected = [slow.push([b, b + 1, b + 2]) for b in bounds]
+    assert lasts.reshape(-1).tolist() == [c for _, _, steps in expected for c in steps]
+    outputs = fast.output_cycles(lasts).tolist()
+    assert outputs == [c for _, beats, _ in expected for c in beats]
+    assert len(outputs) == len(bounds) * timing.out_beats
+    assert last == expected[-1][0][-1] and fast.next_ready == slow.next_ready
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_pool_model_equals_the_per_read_rules(seed: int) -> None:
     rng = np.random.default_rng(100 + seed)

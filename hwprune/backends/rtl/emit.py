@@ -96,8 +96,10 @@ def emit_kernel(spec: KernelSpec, rtl_dir: Path, source: str = "") -> RtlDesign:
     path.write_text(to_verilog(kernel_component(spec), spec.ident, header), encoding="utf-8")
     write_hex(rtl_dir / f"{spec.ident}_weights.hex", weight_rom(spec), shape.rom_width,
               f"{header}\nweight ROM: {shape.rom_depth} words x {shape.rom_width} bits (layout: roms.weight_rom)")
-    write_hex(rtl_dir / f"{spec.ident}_params.hex", param_rom(spec), shape.param_width,
-              f"{header}\nparameter ROM: {spec.out_features} words x {shape.param_width} bits (roms.param_rom)")
+    params = param_rom(spec)
+    width = shape.param_width * shape.out_pe
+    write_hex(rtl_dir / f"{spec.ident}_params.hex", params, width,
+              f"{header}\nparameter ROM: {len(params)} words x {width} bits (roms.param_rom)")
     return RtlDesign(spec.ident, [path.name], [kernel_facts(spec)], dict(KERNEL_PORTS))
 
 

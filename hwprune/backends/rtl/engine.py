@@ -23,14 +23,14 @@ pass together) from the one-output-per-beat stream; one requantiser is shared by
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.roms import EngineShape, param_rom, weight_rom
 from hwprune.lower.kernel_spec import KernelSpec
 
-__all__ = ["DotEngine", "stream_shape"]
+__all__ = ["DotEngine", "stream_shape", "beat_shape"]
 
 
 def _counter(count: int, name: str) -> Signal:
@@ -40,6 +40,12 @@ def _counter(count: int, name: str) -> Signal:
 
 def stream_shape(bits: int, is_signed: bool) -> signed | unsigned:
     return signed(bits) if is_signed else unsigned(bits)
+
+
+def beat_shape(bits: int, is_signed: bool, width: int = 1) -> signed | unsigned:
+    """One beat of ``width`` elements: the element's own shape, or ``width · bits`` raw bits (element
+    ``j`` in bits ``[j·bits, (j+1)·bits)``, each two's complement when signed)."""
+    return stream_shape(bits, is_signed) if width == 1 else unsigned(width * bits)
 
 
 class DotEngine(wiring.Component):
@@ -54,35 +60,22 @@ class DotEngine(wiring.Component):
         self.shape = EngineShape.of(spec)
         s = self.shape
         super().__init__({
-            "i": In(stream.Signature(stream_shape(s.in_bits, s.in_signed))),
-            "o": Out(stream.Signature(stream_shape(s.out_bits, s.out_signed))),
+            "i": In(stream.Signature(beat_shape(s.in_bits, s.in_signed, s.in_simd))),
+            "o": Out(stream.Signature(beat_shape(s.out_bits, s.out_signed, s.out_pe))),
         })
 
-    def elaborate(self, platform: object) -> Module:
-        m = Module()
+    def _group_word_input(self, m: Module, take: Signal, wr: Signal) -> list[memory.Memory]:
+        """Beats of ``in_simd`` (dividing ``S``) elements assembled into one S-wide word per group."""
         s = self.shape
-        S, K, P, L, Q = s.group_size, s.in_features, s.macs, s.lanes, s.rounds
-        ab = s.in_bits
-        # selects and the assembler are padded to a power of two, so every index value has a case
-        # (no incomplete "casez" in the Verilog); the padding positions are never selected
-        S2 = max(2, 1 << (S - 1).bit_length())
-
-        # ---- input: assemble one group word, write it into bank (group mod P), address half·Q + round
-        full = [Signal(name=f"full{h}") for h in (0, 1)]
-        wr = Signal()
-        w_o, w_u, w_q, w_i = (_counter(S, "w_offset"), _counter(P, "w_mac"), _counter(Q, "w_round"),
-                              _counter(K, "w_index"))
+        S, P, Q, W, ab = s.group_size, s.macs, s.rounds, s.in_simd, s.in_bits
+        S2 = max(2, 1 << (S - 1).bit_length())  # padded to a power of two (see ``elaborate``)
+        w_o, w_u, w_q, w_i = (_counter(S // W, "w_offset"), _counter(P, "w_mac"), _counter(Q, "w_round"),
+                              _counter(s.in_beats, "w_index"))
         assembled = Signal(S2 * ab)
         word = Signal(S2 * ab)
-        last_beat = w_i == K - 1
-        group_done = (w_o == S - 1) | last_beat
-        take = Signal()
-        m.d.comb += [
-            self.i.ready.eq(~Mux(wr, full[1], full[0])),
-            take.eq(self.i.valid & self.i.ready),
-            word.eq(assembled),
-            word.word_select(w_o, ab).eq(self.i.payload),
-        ]
+        last_beat = self._last_beat = w_i == s.in_beats - 1
+        group_done = (w_o == S // W - 1) | last_beat
+        m.d.comb += [word.eq(assembled), word.word_select(w_o, W * ab).eq(self.i.payload)]
         banks = []
         for u in range(P):
             bank = memory.Memory(shape=unsigned(S * ab), depth=2 * Q, init=[])
@@ -104,6 +97,54 @@ class DotEngine(wiring.Component):
                 m.d.sync += [w_i.eq(0), w_o.eq(0), w_u.eq(0), w_q.eq(0), wr.eq(~wr)]
             with m.Else():
                 m.d.sync += w_i.eq(w_i + 1)
+        return banks
+
+    def _whole_groups_input(self, m: Module, take: Signal, wr: Signal) -> list[memory.Memory]:
+        """Beats of ``g = in_simd / S`` whole groups (``g`` divides P): group ``j`` of a beat goes
+        straight into bank ``w_u + j`` at the beat's one address, no assembly register."""
+        s = self.shape
+        S, P, Q, ab = s.group_size, s.macs, s.rounds, s.in_bits
+        g = s.in_simd // S
+        w_u, w_q, w_i = _counter(P // g, "w_beat"), _counter(Q, "w_round"), _counter(s.in_beats, "w_index")
+        last_beat = self._last_beat = w_i == s.in_beats - 1
+        banks = []
+        for u in range(P):
+            bank = memory.Memory(shape=unsigned(S * ab), depth=2 * Q, init=[])
+            m.submodules[f"bank{u}"] = bank
+            wp = bank.write_port()
+            m.d.comb += [wp.addr.eq(Mux(wr, Q, 0) + w_q),
+                         wp.data.eq(self.i.payload.word_select(u % g, S * ab)),
+                         wp.en.eq(take & (w_u == u // g))]
+            banks.append(bank)
+        with m.If(take):
+            with m.If(w_u == P // g - 1):
+                m.d.sync += [w_u.eq(0), w_q.eq(w_q + 1)]
+            with m.Else():
+                m.d.sync += w_u.eq(w_u + 1)
+            with m.If(last_beat):
+                m.d.sync += [w_i.eq(0), w_u.eq(0), w_q.eq(0), wr.eq(~wr)]
+            with m.Else():
+                m.d.sync += w_i.eq(w_i + 1)
+        return banks
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        s = self.shape
+        S, P, L, Q = s.group_size, s.macs, s.lanes, s.rounds
+        ab = s.in_bits
+        # selects and the assembler are padded to a power of two, so every index value has a case
+        # (no incomplete "casez" in the Verilog); the padding positions are never selected
+        S2 = max(2, 1 << (S - 1).bit_length())
+
+        # ---- input: assemble one group word, write it into bank (group mod P), address half·Q + round
+        full = [Signal(name=f"full{h}") for h in (0, 1)]
+        wr = Signal()
+        take = Signal()
+        m.d.comb += [self.i.ready.eq(~Mux(wr, full[1], full[0])), take.eq(self.i.valid & self.i.ready)]
+        if s.in_simd > s.group_size:
+            banks = self._whole_groups_input(m, take, wr)
+        else:
+            banks = self._group_word_input(m, take, wr)
 
         # ---- compute counter: one step per cycle over (pass, round, j); the last step of a pass
         # waits until the result register is free (rule 3 of the cycle model)
@@ -118,6 +159,7 @@ class DotEngine(wiring.Component):
         vector_last = pass_last & (c_p == s.group_passes - 1)
         issue = Signal()
         m.d.comb += issue.eq(Mux(rd, full[1], full[0]) & (~pass_last | ~res_claimed))
+        last_beat = self._last_beat
         for h in (0, 1):
             with m.If(take & last_beat & (wr == h)):
                 m.d.sync += full[h].eq(1)
@@ -191,8 +233,9 @@ class DotEngine(wiring.Component):
         acc_shape = signed(s.acc_bits)
         result = [Signal(acc_shape, name=f"result{lane}") for lane in range(L)]
         res_full = Signal()
-        res_left = _counter(L + 1, "res_left")
-        res_row = _counter(s.out_features + 1, "res_row")
+        W = s.out_pe  # outputs per beat: res_row and res_left count beats of W rows
+        res_left = _counter(L // W + 1, "res_left")
+        res_row = _counter(s.out_beats + 1, "res_row")
         for lane in range(L):
             acc = Signal(acc_shape, name=f"acc{lane}")
             total = sum(products[lane][1:], products[lane][0])
@@ -202,35 +245,54 @@ class DotEngine(wiring.Component):
                 m.d.sync += acc.eq(nxt)
                 with m.If(s2_last):
                     m.d.sync += result[lane].eq(nxt)
-        last_pass_rows = s.group_outputs - (s.group_passes - 1) * L
+        last_pass_beats = -(-(s.group_outputs - (s.group_passes - 1) * L) // W)
         with m.If(s2_valid & s2_last):
-            m.d.sync += [res_full.eq(1), res_row.eq(row_base),
-                         res_left.eq(Mux(s2_p == s.group_passes - 1, last_pass_rows, L))]
+            m.d.sync += [res_full.eq(1), res_row.eq(row_base if W == 1 else s2_p * (L // W)),
+                         res_left.eq(Mux(s2_p == s.group_passes - 1, last_pass_beats, L // W))]
 
-        # ---- serialiser: requantise result[0] into the output register, shift the rest down
-        param_init = param_rom(self.spec) + [0] * max(0, 2 - s.out_features)
-        params = memory.Memory(shape=unsigned(s.param_width), depth=len(param_init), init=param_init)
-        m.submodules.params = params
-        prm = params.read_port(domain="comb")
-        m.d.comb += prm.addr.eq(res_row)
-        bias = prm.data[:s.acc_bits].as_signed()
-        mult = prm.data[s.acc_bits:s.acc_bits + s.mult_bits].as_signed()
-        shift_m1 = prm.data[s.acc_bits + s.mult_bits:]
-        scaled = Signal(signed(s.acc_bits + 1 + s.mult_bits))
-        halved = Signal(signed(s.acc_bits + 1 + s.mult_bits))
-        rounded = Signal(signed(s.acc_bits + 2 + s.mult_bits))
-        m.d.comb += [scaled.eq((result[0] + bias) * mult), halved.eq(scaled >> shift_m1),
-                     rounded.eq((halved + 1) >> 1)]
-        out_max = (1 << (s.out_bits - 1)) - 1 if s.out_signed else (1 << s.out_bits) - 1
-        out_min = 0 if (s.relu or not s.out_signed) else -(1 << (s.out_bits - 1))
-        clamped = Mux(rounded > out_max, out_max, Mux(rounded < out_min, out_min, rounded))
+        # ---- serialiser: requantise result[0..W-1] into the output register, shift the rest down
+        payload = self._requantise(m, result, res_row)
         out_free = ~self.o.valid | self.o.ready
         with m.If(res_full & out_free):
-            m.d.sync += [self.o.payload.eq(clamped), self.o.valid.eq(1), res_row.eq(res_row + 1),
+            m.d.sync += [self.o.payload.eq(payload), self.o.valid.eq(1), res_row.eq(res_row + 1),
                          res_left.eq(res_left - 1)]
-            m.d.sync += [result[lane].eq(result[lane + 1]) for lane in range(L - 1)]
+            m.d.sync += [result[lane].eq(result[lane + W]) for lane in range(L - W)]
             with m.If(res_left == 1):
                 m.d.sync += [res_full.eq(0), res_claimed.eq(0)]
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         return m
+
+    def _requantise(self, m: Module, result: list[Signal], res_row: Signal) -> Value:
+        """The output beat from ``result[0..out_pe-1]``: each row's ``sat((acc + b)·M >> sh)`` with its
+        parameters from word ``res_row`` of the parameter ROM; rows past ``out_features`` (the spare
+        elements of a part-filled last beat) give 0."""
+        s = self.shape
+        W = s.out_pe
+        param_init = param_rom(self.spec) + [0] * max(0, 2 - s.out_beats)
+        params = memory.Memory(shape=unsigned(s.param_width * W), depth=len(param_init), init=param_init)
+        m.submodules.params = params
+        prm = params.read_port(domain="comb")
+        m.d.comb += prm.addr.eq(res_row)
+        out_max = (1 << (s.out_bits - 1)) - 1 if s.out_signed else (1 << s.out_bits) - 1
+        out_min = 0 if (s.relu or not s.out_signed) else -(1 << (s.out_bits - 1))
+        elements = []
+        for j in range(W):
+            row = prm.data.word_select(j, s.param_width) if W > 1 else prm.data
+            suffix = f"{j}" if W > 1 else ""
+            bias = row[:s.acc_bits].as_signed()
+            mult = row[s.acc_bits:s.acc_bits + s.mult_bits].as_signed()
+            shift_m1 = row[s.acc_bits + s.mult_bits:]
+            scaled = Signal(signed(s.acc_bits + 1 + s.mult_bits), name=f"scaled{suffix}")
+            halved = Signal(signed(s.acc_bits + 1 + s.mult_bits), name=f"halved{suffix}")
+            rounded = Signal(signed(s.acc_bits + 2 + s.mult_bits), name=f"rounded{suffix}")
+            m.d.comb += [scaled.eq((result[j] + bias) * mult), halved.eq(scaled >> shift_m1),
+                         rounded.eq((halved + 1) >> 1)]
+            clamped = Mux(rounded > out_max, out_max, Mux(rounded < out_min, out_min, rounded))
+            if W == 1:
+                return clamped
+            real_beats = -(-(s.out_features - j) // W)  # beats in which element j is a real row
+            if real_beats < s.out_beats:
+                clamped = Mux(res_row < real_beats, clamped, 0)
+            elements.append(clamped[:s.out_bits])
+        return Cat(*elements)

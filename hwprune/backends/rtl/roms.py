@@ -38,6 +38,8 @@ class EngineShape:
     mult_bits: int
     shift_bits: int
     conv_groups: int = 1
+    in_simd: int = 1
+    out_pe: int = 1
 
     @property
     def group_outputs(self) -> int:
@@ -77,7 +79,16 @@ class EngineShape:
 
     @property
     def param_width(self) -> int:
+        """Bits of one row's parameters (a parameter ROM word holds ``out_pe`` rows)."""
         return self.acc_bits + self.mult_bits + self.shift_bits
+
+    @property
+    def in_beats(self) -> int:
+        return -(-self.in_features // self.in_simd)
+
+    @property
+    def out_beats(self) -> int:
+        return -(-self.out_features // self.out_pe)
 
     @staticmethod
     def of(spec: KernelSpec) -> "EngineShape":
@@ -94,7 +105,7 @@ class EngineShape:
             weight_bits=spec.weight_bits, offset_bits=layout.offset_bits, in_bits=spec.in_type.bits,
             in_signed=spec.in_type.signed, out_bits=spec.out_type.bits, out_signed=spec.out_type.signed,
             relu=spec.relu, acc_bits=spec.acc_bits, mult_bits=mult_bits, shift_bits=shift_bits,
-            conv_groups=spec.groups,
+            conv_groups=spec.groups, in_simd=spec.in_simd, out_pe=spec.out_pe,
         )
 
 
@@ -140,15 +151,19 @@ def weight_rom(spec: KernelSpec) -> list[int]:
 
 
 def param_rom(spec: KernelSpec) -> list[int]:
-    """Per-output parameters ``{shift - 1, M, bias}`` (bias in the low ``acc_bits``), one word per row."""
+    """Per-output parameters ``{shift - 1, M, bias}`` (bias in the low ``acc_bits``) of one row; a word
+    holds the ``out_pe`` rows of one output beat, row ``b·out_pe + j`` at bit ``j · param_width`` (rows
+    past ``out_features`` zero)."""
     shape = EngineShape.of(spec)
-    words = []
+    rows = []
     for bias, mult, shift in zip(spec.bias, spec.requant_mult, spec.requant_shift):
-        word = _field(int(bias), shape.acc_bits)
-        word |= _field(int(mult), shape.mult_bits) << shape.acc_bits
-        word |= _field(int(shift) - 1, shape.shift_bits) << (shape.acc_bits + shape.mult_bits)
-        words.append(word)
-    return words
+        row = _field(int(bias), shape.acc_bits)
+        row |= _field(int(mult), shape.mult_bits) << shape.acc_bits
+        row |= _field(int(shift) - 1, shape.shift_bits) << (shape.acc_bits + shape.mult_bits)
+        rows.append(row)
+    pe = shape.out_pe
+    return [sum(row << (j * shape.param_width) for j, row in enumerate(rows[b * pe:(b + 1) * pe]))
+            for b in range(shape.out_beats)]
 
 
 def write_hex(path: Path, words: list[int], width: int, header: str) -> None:

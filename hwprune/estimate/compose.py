@@ -41,8 +41,9 @@ _COUNTS = ("lut", "ff", "dsp", "bram18", "bram36", "carry", "cells")
 
 
 def composable(spec: KernelSpec) -> bool:
-    # a grouped conv's passes are laid out group by group (KernelSpec.row_slots): synthesized whole
-    return spec.lanes >= COMPOSE_MIN_LANES and spec.groups == 1
+    # a grouped conv's passes are laid out group by group (KernelSpec.row_slots): synthesized whole; so is
+    # a kernel whose output beats the cut-down lane counts cannot hold (out_pe must divide a variant's lanes)
+    return spec.lanes >= COMPOSE_MIN_LANES and spec.groups == 1 and all(n % spec.out_pe == 0 for n in VARIANT_LANES)
 
 
 def lane_variant(spec: KernelSpec, lanes: int) -> KernelSpec:

@@ -142,12 +142,14 @@ def _accuracy(job: Job, graph: Any, qgraph: Any) -> dict[str, float]:
 
 def _fit_point(qgraph: Any, kernels: list[Any], board: Any, job: Job, lanes: int) -> dict[str, Any]:
     from hwprune.lower.fitting import FitError, fit_kernels, layer_interval
+    from hwprune.lower.network_plan import wide_links
     from hwprune.lower.network_resources import network_glue
     from hwprune.lower.resource_model import design_resources, utilisation
 
     glue = network_glue(qgraph, kernels, board.yosys_family)  # FIFOs and stages: as `compile` budgets them
     try:
-        fitted = fit_kernels(kernels, board, job.max_util, lanes=lanes or None, fixed=glue)
+        fitted = fit_kernels(kernels, board, job.max_util, lanes=lanes or None, fixed=glue,
+                             links=wide_links(qgraph, kernels))
     except FitError as exc:
         return {"fits": False, "error": exc.reason}
     estimate = design_resources(fitted, board.yosys_family) + glue
@@ -166,7 +168,7 @@ def _fit_point(qgraph: Any, kernels: list[Any], board: Any, job: Job, lanes: int
         "utilisation": {k: round(v, ROUND) for k, v in sorted(utilisation(estimate, board).items())},
         "resource_cost": resource_cost(estimate, board),
         "layers": [{"name": k.name, "pattern": k.pattern, "lanes": k.lanes, "macs_per_lane": k.macs_per_lane,
-                    "interval_cycles": layer_interval(k)} for k in fitted],
+                    "in_simd": k.in_simd, "out_pe": k.out_pe, "interval_cycles": layer_interval(k)} for k in fitted],
     }
 
 
@@ -225,12 +227,13 @@ def synthesize_point(job: Job, bits: int, lanes: int) -> dict[str, Any]:
     from hwprune.boards import load_board
     from hwprune.estimate.yosys import synthesize
     from hwprune.lower.fitting import fit_kernels
+    from hwprune.lower.network_plan import wide_links
 
     board = load_board(job.board)
     with tempfile.TemporaryDirectory(prefix="hwprune-explore-") as scratch:
         graph = _pruned_graph(job, Path(scratch))
-        _, kernels = _quantized_kernels(job, graph, bits)
-        fitted = fit_kernels(kernels, board, job.max_util, lanes=lanes or None)
+        qgraph, kernels = _quantized_kernels(job, graph, bits)
+        fitted = fit_kernels(kernels, board, job.max_util, lanes=lanes or None, links=wide_links(qgraph, kernels))
         rtl = Path(scratch) / "rtl"
         designs = emit_kernels(fitted, rtl, source=Path(job.model).name)
         totals = {key: 0 for key in ("lut", "ff", "dsp", "bram18", "bram36", "carry", "cells")}

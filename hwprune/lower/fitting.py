@@ -40,6 +40,7 @@ from hwprune.errors import HwpruneError
 from hwprune.lower.cycles import RESULT_TURNAROUND, EngineTiming, steady_state_interval
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.resource_model import RESOURCE_KEYS, Estimate, budget, kernel_resources
+from hwprune.lower.stream_widths import Pair, chains, cheapest_chain, width_pairs
 from hwprune.prune.patterns.base import GroupLayout, PackedWeights
 
 __all__ = ["FitError", "Candidate", "fit_kernels", "layer_interval", "inference_vectors", "pe_utilisation", "candidates", "lane_options",
@@ -58,20 +59,20 @@ def inference_vectors(spec: KernelSpec) -> int:
     return spec.conv.out_height * spec.conv.out_width if spec.conv else 1
 
 
-def _vector_interval(in_features: int, out_features: int, lanes: int, cycles_per_pass: int) -> int:
+def _vector_interval(in_beats: int, out_features: int, lanes: int, cycles_per_pass: int, out_pe: int = 1) -> int:
     """Steady-state cycles per vector: closed form when no pass waits for the result register
-    (``cycles_per_pass ≥ lanes + RESULT_TURNAROUND``), else the cycle model itself."""
+    (``cycles_per_pass ≥ lanes / out_pe + RESULT_TURNAROUND``), else the cycle model itself."""
     passes = math.ceil(out_features / lanes)
-    if cycles_per_pass >= lanes + RESULT_TURNAROUND:
-        return max(passes * cycles_per_pass, in_features)
-    return steady_state_interval(EngineTiming(in_features, out_features, lanes, cycles_per_pass))
+    if cycles_per_pass >= lanes // out_pe + RESULT_TURNAROUND:
+        return max(passes * cycles_per_pass, in_beats)
+    return steady_state_interval(EngineTiming(in_beats, out_features, lanes, cycles_per_pass, out_pe))
 
 
 def layer_interval(spec: KernelSpec) -> int:
     """Cycles between consecutive inferences entering this layer (its initiation interval). A grouped
     conv's engine takes each pixel as ``groups`` vectors of one group's window, each producing that
     group's filters (the group-serial schedule of ``hwprune.lower.conv_cycles``)."""
-    per_vector = _vector_interval(spec.in_features, spec.group_outputs, spec.lanes, spec.cycles_per_pass)
+    per_vector = _vector_interval(spec.in_beats, spec.group_outputs, spec.lanes, spec.cycles_per_pass, spec.out_pe)
     return inference_vectors(spec) * spec.groups * per_vector
 
 
@@ -99,16 +100,28 @@ class Candidate:
     macs_per_lane: int
     interval: int
     resources: Estimate
+    in_simd: int = 1
+    out_pe: int = 1
+
+    @property
+    def widths(self) -> Pair:
+        return (self.in_simd, self.out_pe)
 
 
-def candidates(spec: KernelSpec, family: str, lanes: int | None = None) -> list[Candidate]:
-    """Every (lanes, macs_per_lane) worth considering for ``spec``; ``lanes`` pins the lane count."""
+def candidates(spec: KernelSpec, family: str, lanes: int | None = None, wide_in: bool = False,
+               wide_out: bool = False) -> list[Candidate]:
+    """Every (lanes, macs_per_lane) worth considering for ``spec``; ``lanes`` pins the lane count. With
+    ``wide_in`` / ``wide_out`` (a wide stream on that side, ``hwprune.lower.stream_widths``) also every
+    ``in_simd`` / ``out_pe`` the engine can take at each of them."""
     lane_set = [min(lanes, spec.group_outputs)] if lanes is not None else lane_options(spec.group_outputs)
     out = []
     for lane_count in lane_set:
         for macs in _divisors(spec.layout.groups):
-            trial = replace(spec, lanes=lane_count, macs_per_lane=macs)
-            out.append(Candidate(lane_count, macs, layer_interval(trial), kernel_resources(trial, family)))
+            trial = replace(spec, lanes=lane_count, macs_per_lane=macs, in_simd=1, out_pe=1)
+            for w_in, w_out in width_pairs(trial, wide_in, wide_out):
+                wide = trial if (w_in, w_out) == (1, 1) else replace(trial, in_simd=w_in, out_pe=w_out)
+                out.append(Candidate(trial.lanes, macs, layer_interval(wide), kernel_resources(wide, family),
+                                     w_in, w_out))
     return out
 
 
@@ -165,20 +178,48 @@ def _describe(total: Estimate, limits: dict[str, float]) -> str:
                      for key in RESOURCE_KEYS)
 
 
-def _search(layers: list[_Layer], limits: dict[str, float]) -> list[Candidate] | None:
-    """The cheapest-per-layer choice at the smallest interval that fits, or None."""
-    floor = max(layer.intervals[0] for layer in layers)
-    targets = sorted({i for layer in layers for i in layer.intervals if i >= floor})
+_Wide = list[dict[Pair, _Layer]]
+"""Per kernel, its candidates grouped by (in_simd, out_pe), each group a ``_Layer``."""
+
+
+def _wide(options: Sequence[Candidate], cost: "_Cost") -> dict[Pair, _Layer]:
+    pairs = sorted({c.widths for c in options})
+    return {pair: _Layer([c for c in options if c.widths == pair], cost) for pair in pairs}
+
+
+def _choose(wide: _Wide, paths: list[list[int]], target: int, cost: "_Cost") -> list[Candidate] | None:
+    """Every kernel's option within ``target`` cycles, the cheapest along each chain of wide links whose
+    stream widths agree (``cheapest_chain``); None if some chain has none."""
+    chosen: list[Candidate | None] = [None] * len(wide)
+    for path in paths:
+        picked = cheapest_chain([{pair: layer.cheapest_within(target) for pair, layer in wide[k].items()}
+                                 for k in path], lambda c: cost(c.resources))
+        if picked is None:
+            return None
+        for k, option in zip(path, picked):
+            chosen[k] = option
+    return chosen  # type: ignore[return-value]
+
+
+def _search(layers: list[_Layer] | _Wide, limits: dict[str, float],
+            paths: list[list[int]] | None = None) -> list[Candidate] | None:
+    """The cheapest choice (per layer, or along each chain of ``paths``) at the smallest interval that
+    fits, or None. ``layers``: one ``_Layer`` per kernel (one-element streams), or ``_Wide``."""
+    wide: _Wide = [layer if isinstance(layer, dict) else {(1, 1): layer} for layer in layers]
+    paths = paths if paths is not None else [[k] for k in range(len(wide))]
+    cost = _Cost(limits)
+    floor = max(min(layer.intervals[0] for layer in w.values()) for w in wide)
+    targets = sorted({i for w in wide for layer in w.values() for i in layer.intervals if i >= floor})
     for target in targets:
-        chosen = [layer.cheapest_within(target) for layer in layers]
-        if all(c is not None for c in chosen) and not _over(_total(chosen), limits):  # type: ignore[arg-type]
-            return chosen  # type: ignore[return-value]
+        chosen = _choose(wide, paths, target, cost)
+        if chosen is not None and not _over(_total(chosen), limits):
+            return chosen
     return None
 
 
 def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = DEFAULT_MAX_UTIL,
                 *, lanes: int | None = None, target_interval: int | None = None,
-                fixed: Estimate | None = None) -> list[KernelSpec]:
+                fixed: Estimate | None = None, links: Sequence[tuple[int, int]] = ()) -> list[KernelSpec]:
     """Copies of ``kernels`` with lanes/MACs chosen for ``board``; ``FitError`` if nothing fits.
 
     ``max_util`` in (0, 1] is the share of each board resource the design may use. ``lanes``, when
@@ -186,6 +227,8 @@ def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = D
     ``target_interval``, when given, asks for the cheapest design whose every layer's interval is at
     most that many cycles, instead of the fastest design that fits. ``fixed`` is what the design needs
     whatever the lanes (the network top's FIFOs and stream stages): it counts against the budget.
+    ``links`` (``hwprune.lower.network_plan.wide_links``) are the kernel pairs whose stream may be wide:
+    their ``in_simd`` / ``out_pe`` are chosen too, together along each chain of links.
     """
     if not isinstance(max_util, (int, float)) or isinstance(max_util, bool) or not 0 < max_util <= 1:
         raise FitError(f"max_util must be a number in (0, 1], not {max_util!r}")
@@ -199,14 +242,19 @@ def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = D
     family = board.yosys_family
     limits = _left_after(budget(board, max_util), fixed or Estimate(), board, max_util)
     cost = _Cost(limits)
-    layers = [_Layer(candidates(spec, family, lanes), cost) for spec in kernels]
+    paths = chains(len(kernels), links)
+    wide_in, wide_out = {j for _, j in links}, {i for i, _ in links}
+    wide = [_wide(candidates(spec, family, lanes, k in wide_in, k in wide_out), cost)
+            for k, spec in enumerate(kernels)]
+    layers = [w[(1, 1)] for w in wide]  # one element per beat: what the error messages cost
     if target_interval is not None:
-        chosen = _at_target(kernels, layers, limits, target_interval, board, max_util, fixed or Estimate())
+        chosen = _at_target(kernels, wide, paths, limits, target_interval, board, max_util, fixed or Estimate())
     else:
-        chosen = _search(layers, limits)
+        chosen = _search(wide, limits, paths)
     if chosen is None:
         raise _fit_error(kernels, board, max_util, limits, layers, lanes, fixed or Estimate())
-    return [replace(spec, lanes=c.lanes, macs_per_lane=c.macs_per_lane) for spec, c in zip(kernels, chosen)]
+    return [replace(spec, lanes=c.lanes, macs_per_lane=c.macs_per_lane, in_simd=c.in_simd, out_pe=c.out_pe)
+            for spec, c in zip(kernels, chosen)]
 
 
 def _left_after(limits: dict[str, float], fixed: Estimate, board: Board, max_util: float) -> dict[str, float]:
@@ -219,21 +267,23 @@ def _left_after(limits: dict[str, float], fixed: Estimate, board: Board, max_uti
     return {key: limit - usage[key] for key, limit in limits.items()}
 
 
-def _at_target(kernels: Sequence[KernelSpec], layers: list[_Layer], limits: dict[str, float], target: int,
-               board: Board, max_util: float, fixed: Estimate) -> list[Candidate]:
-    """Every layer's cheapest configuration within ``target`` cycles; ``FitError`` naming the layer
-    that cannot get there, or the budget that the goal breaks and the fastest interval that fits."""
-    chosen = []
-    for spec, layer in zip(kernels, layers):
-        option = layer.cheapest_within(target)
-        if option is None:
+def _at_target(kernels: Sequence[KernelSpec], wide: _Wide, paths: list[list[int]], limits: dict[str, float],
+               target: int, board: Board, max_util: float, fixed: Estimate) -> list[Candidate]:
+    """Every layer's cheapest configuration within ``target`` cycles (along each chain of wide links);
+    ``FitError`` naming the layer that cannot get there, or the budget that the goal breaks and the
+    fastest interval that fits."""
+    fastest_of = [min(layer.intervals[0] for layer in w.values()) for w in wide]
+    for spec, fastest_here in zip(kernels, fastest_of):
+        if fastest_here > target:
             raise FitError(f"layer {spec.name!r} cannot reach an interval of {target} cycles: its fastest "
-                           f"configuration takes {layer.intervals[0]} (the network's floor is "
-                           f"{max(each.intervals[0] for each in layers)})")
-        chosen.append(option)
+                           f"configuration takes {fastest_here} (the network's floor is {max(fastest_of)})")
+    chosen = _choose(wide, paths, target, _Cost(limits))
+    if chosen is None:
+        raise FitError(f"no stream widths let every layer reach an interval of {target} cycles (the widths of "
+                       f"a wide stream's two ends must agree; the network's floor is {max(fastest_of)})")
     over = _over(_total(chosen), limits)
     if over:
-        fastest = _search(layers, limits)
+        fastest = _search(wide, limits, paths)
         reachable = (f"the fastest design that fits has an interval of "
                      f"{max(c.interval for c in fastest)} cycles" if fastest else "nothing fits at any interval")
         raise FitError(f"an interval of {target} cycles does not fit board {board.name!r} at max_util "

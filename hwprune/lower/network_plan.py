@@ -25,7 +25,7 @@ from hwprune.quant.tables import TABLE_OPS
 from hwprune.lower.network_types import (AVERAGE_KINDS, ELEMENTWISE_KINDS, MERGE_KINDS, STAGE_KINDS, MergeSpec,
                                          NetworkPlan, NetworkUnsupported, StagePlan)
 
-__all__ = ["NetworkUnsupported", "StagePlan", "NetworkPlan", "MergeSpec", "plan_network", "top_name", "STAGE_KINDS",
+__all__ = ["NetworkUnsupported", "StagePlan", "NetworkPlan", "MergeSpec", "plan_network", "wide_links", "top_name", "STAGE_KINDS",
            "MERGE_KINDS", "AVERAGE_KINDS", "ELEMENTWISE_KINDS", "HARD_ACTIVATIONS"]
 
 def top_name(source: str, taken: Sequence[str] = ()) -> str:
@@ -82,6 +82,8 @@ def _stage(graph: Graph, node: Node, kernels: dict[str, KernelSpec]) -> StagePla
             raise NetworkUnsupported("kernel stream types differ from the graph's", node=node.name, op=node.op)
         if node.op == "Dense" and len(xs) != 2:
             raise NetworkUnsupported(f"a Dense layer on a rank-{len(xs)} tensor", node=node.name, op=node.op)
+        if spec.kind == "dense":  # a wide stream carries in_simd / out_pe elements per beat
+            beats_in, beats_out = spec.in_beats, spec.out_beats
         return StagePlan("kernel", node.name, spec.ident, tin, tout, beats_in, beats_out, kernel=spec)
     if node.op == "MaxPool":
         window = _pool_window(graph, node)
@@ -165,9 +167,29 @@ def plan_network(graph: Graph, kernels: Sequence[KernelSpec], top: str) -> Netwo
     has several readers or a node two activation inputs) a dataflow graph with fork, add and concat
     stages; raises ``NetworkUnsupported`` for an op the top cannot stream."""
     start = _start(graph)
-    if _branches(graph, start):
-        return _plan_graph(graph, kernels, top, start)
-    return _plan_chain(graph, kernels, top, start)
+    plan = _plan_graph(graph, kernels, top, start) if _branches(graph, start) else _plan_chain(graph, kernels, top,
+                                                                                               start)
+    if plan.stages[0].in_width != 1 or plan.stages[-1].out_width != 1:
+        raise NetworkUnsupported("the top's AXI-Stream ports carry one element per beat: the first kernel's "
+                                 "in_simd and the last one's out_pe must be 1")
+    return plan
+
+
+def wide_links(graph: Graph, kernels: Sequence[KernelSpec]) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)`` of ``kernels`` indices where dense kernel ``i``'s output is dense kernel ``j``'s
+    input and nothing else's: the streams that may be wide (``in_simd``/``out_pe`` > 1). Why only these:
+    every other stage, the fork/add/concat stages and the top's AXI ports take one element per beat,
+    so the fitter widens a stream only where both of its ends are engines."""
+    index = {k.name: i for i, k in enumerate(kernels)}
+    dense = {k.name for k in kernels if k.kind == "dense"}
+    links = []
+    for node in graph.nodes:
+        if node.name not in dense:
+            continue
+        readers = graph.consumers(node.outputs[0])
+        if len(readers) == 1 and readers[0].name in dense and readers[0].inputs[0] == node.outputs[0]:
+            links.append((index[node.name], index[readers[0].name]))
+    return sorted(links)
 
 
 def _activations(graph: Graph, node: Node) -> list[str]:
@@ -271,8 +293,9 @@ def _check_graph(plan: NetworkPlan, output: tuple[int, int] | None) -> None:
         up, down = stages[src], stages[dst]
         t_in = down.merge.in_types[index] if down.merge else down.in_type
         beats = down.merge.in_beats[index] if down.merge else down.in_beats
-        if up.out_type != t_in or up.out_beats != beats:
-            raise NetworkUnsupported(f"stream between {up.name!r} and {down.name!r} changes type or length")
+        width = 1 if down.merge else down.in_width
+        if up.out_type != t_in or up.out_beats != beats or up.out_width != width:
+            raise NetworkUnsupported(f"stream between {up.name!r} and {down.name!r} changes type, length or width")
 
 
 def _plan_chain(graph: Graph, kernels: Sequence[KernelSpec], top: str, start: str) -> NetworkPlan:
@@ -297,7 +320,7 @@ def _plan_chain(graph: Graph, kernels: Sequence[KernelSpec], top: str, start: st
     if current != graph.outputs[0] or not stages:
         raise NetworkUnsupported("the chain does not end at the graph output")
     for up, down in zip(stages, stages[1:]):
-        if up.out_type != down.in_type or up.out_beats != down.in_beats:
-            raise NetworkUnsupported(f"stream between {up.name!r} and {down.name!r} changes type or length")
+        if up.out_type != down.in_type or up.out_beats != down.in_beats or up.out_width != down.in_width:
+            raise NetworkUnsupported(f"stream between {up.name!r} and {down.name!r} changes type, length or width")
     ins, outs = graph.tensor(start).shape, graph.tensor(current).shape
     return NetworkPlan(top, start, current, tuple(ins[1:]), tuple(outs[1:]), tuple(stages))

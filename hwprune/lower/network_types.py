@@ -108,6 +108,16 @@ class StagePlan:
     requant: tuple[int, ...] | None = None
 
     @property
+    def in_width(self) -> int:
+        """Elements per input beat: a kernel's ``in_simd``; every other stage takes one per beat."""
+        return self.kernel.in_simd if self.kernel is not None else 1
+
+    @property
+    def out_width(self) -> int:
+        """Elements per output beat: a kernel's ``out_pe``; every other stage gives one per beat."""
+        return self.kernel.out_pe if self.kernel is not None else 1
+
+    @property
     def ports_in(self) -> int:
         return len(self.merge.in_types) if self.merge is not None else 1
 

@@ -72,6 +72,8 @@ def _kernel_entry(kernel: KernelSpec) -> dict[str, Any]:
         "pattern": kernel.pattern,
         "lanes": kernel.lanes,
         "macs_per_lane": kernel.macs_per_lane,
+        "in_simd": kernel.in_simd,
+        "out_pe": kernel.out_pe,
         "group_size": kernel.layout.group_size,
         "kept_per_group": kernel.layout.kept_per_group,
         "metadata_bits": kernel.weights.metadata_bits(),

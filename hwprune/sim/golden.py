@@ -86,8 +86,9 @@ def kernel_case(spec: KernelSpec, x: np.ndarray, seed: int, name: str | None = N
                          spec.out_type.bits, spec.out_type.signed, beats.reshape(-1), arrivals,
                          expected.reshape(-1), cycles, ready_probability, seed)
     # wide beats travel as raw words (pack_beats); the case keeps the element layout for readers
-    return make_case(name or spec.ident, spec.ident, KERNEL_PORTS, spec.in_simd * spec.in_type.bits, False,
-                     spec.out_pe * spec.out_type.bits, False, pack_beats(beats, spec.in_simd, spec.in_type.bits),
+    return make_case(name or spec.ident, spec.ident, KERNEL_PORTS, spec.in_simd * spec.in_type.bits,
+                     spec.in_type.signed and spec.in_simd == 1, spec.out_pe * spec.out_type.bits,
+                     spec.out_type.signed and spec.out_pe == 1, pack_beats(beats, spec.in_simd, spec.in_type.bits),
                      arrivals, pack_beats(expected, spec.out_pe, spec.out_type.bits), cycles, ready_probability,
                      seed, elements={"in": [spec.in_simd, spec.in_type.bits, spec.in_type.signed],
                                      "out": [spec.out_pe, spec.out_type.bits, spec.out_type.signed]})

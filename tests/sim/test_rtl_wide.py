@@ -50,6 +50,8 @@ SHAPES = [
     WideShape("nm", 24, 4, 2, 10, 4, 3, 2, 4, in_signed=True, relu=False),  # part-filled last output beat
     WideShape("stochastic", 20, 5, 1, 8, 8, 4, 10, 8),  # one beat out per pass: passes wait (rule 3)
     WideShape("dense", 30, 6, 6, 7, 7, 5, 3, 7, in_signed=True, relu=False),  # one pass, one beat out
+    WideShape("stochastic", 64, 8, 4, 12, 4, 4, 8, 4),  # one whole group per beat (no assembly register)
+    WideShape("dense", 32, 4, 4, 5, 5, 2, 4, 1, relu=False),  # wide in, one signed output per beat
 ]
 
 

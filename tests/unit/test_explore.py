@@ -64,10 +64,14 @@ def test_sweep_finds_the_pareto_set(inline_run):
     assert data["objectives"] == ["interval_cycles", "resource_cost", "accuracy_loss"]
     assert data["pareto"] == _brute_force_front(points, tuple(data["objectives"]))
     assert 2 <= len(data["pareto"]) < len(points)
-    # the pruned points really are pruned, and cheaper than the dense one at the same lanes
+    # the pruned points really are pruned, and at the same lanes faster and smaller than the dense one:
+    # half the MAC cycles per pass, which the wide streams between the layers let through to the interval
+    # (their extra requantisers may cost a few DSPs)
     dense, nm = points[1], points[5]
     assert dense["achieved_sparsity"] == 0.0 and nm["achieved_sparsity"] == 0.5
-    assert nm["resources"]["dsp"] <= dense["resources"]["dsp"]
+    assert nm["interval_cycles"] * 2 <= dense["interval_cycles"]
+    extra_requantisers = sum(layer["out_pe"] - 1 for layer in nm["layers"])
+    assert nm["resources"]["dsp"] <= dense["resources"]["dsp"] + extra_requantisers
     assert nm["resources"]["lut"] < dense["resources"]["lut"]
     assert all(layer["lanes"] == min(4, layer_out) for layer, layer_out in zip(dense["layers"], (64, 32, 10)))
     # the unpruned 8-bit design loses (almost) nothing; accuracy loss is float baseline - integer top-1

@@ -74,8 +74,12 @@ class DotEngine(wiring.Component):
         assembled = Signal(S2 * ab)
         word = Signal(S2 * ab)
         last_beat = self._last_beat = w_i == s.in_beats - 1
-        group_done = (w_o == S // W - 1) | last_beat
-        m.d.comb += [word.eq(assembled), word.word_select(w_o, W * ab).eq(self.i.payload)]
+        whole = W > 1 and S // W == 1  # a beat is one whole group: no assembly (and no one-case select)
+        group_done = Const(1) if whole else (w_o == S // W - 1) | last_beat
+        if whole:
+            m.d.comb += word.eq(self.i.payload)
+        else:
+            m.d.comb += [word.eq(assembled), word.word_select(w_o, W * ab).eq(self.i.payload)]
         banks = []
         for u in range(P):
             bank = memory.Memory(shape=unsigned(S * ab), depth=2 * Q, init=[])
@@ -86,15 +90,17 @@ class DotEngine(wiring.Component):
             banks.append(bank)
         with m.If(take):
             with m.If(group_done):
-                m.d.sync += [assembled.eq(0), w_o.eq(0)]
+                if not whole:
+                    m.d.sync += [assembled.eq(0), w_o.eq(0)]
                 with m.If(w_u == P - 1):
                     m.d.sync += [w_u.eq(0), w_q.eq(w_q + 1)]
                 with m.Else():
                     m.d.sync += w_u.eq(w_u + 1)
-            with m.Else():
-                m.d.sync += [assembled.eq(word), w_o.eq(w_o + 1)]
+            if not whole:
+                with m.Else():
+                    m.d.sync += [assembled.eq(word), w_o.eq(w_o + 1)]
             with m.If(last_beat):
-                m.d.sync += [w_i.eq(0), w_o.eq(0), w_u.eq(0), w_q.eq(0), wr.eq(~wr)]
+                m.d.sync += [w_i.eq(0), *([] if whole else [w_o.eq(0)]), w_u.eq(0), w_q.eq(0), wr.eq(~wr)]
             with m.Else():
                 m.d.sync += w_i.eq(w_i + 1)
         return banks

@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.avgpool import AveragePoolStage, GlobalAverageStage
 from hwprune.backends.rtl.elementwise import HardActivationStage, TableStage
-from hwprune.backends.rtl.engine import _counter, stream_shape
+from hwprune.backends.rtl.engine import _counter, beat_shape
 from hwprune.backends.rtl.merge_stages import merge_component
 from hwprune.backends.rtl.stages import MaxPoolStage, ReorderStage
 from hwprune.ir.types import IntType
@@ -55,10 +55,10 @@ class _Ends:
     def __init__(self, stage: StagePlan, suffix: str = "", t_in: IntType | None = None) -> None:
         t_in, t_out = t_in or stage.in_type, stage.out_type
         name = f"{stage.ident}{suffix}"
-        self.i_payload = Signal(stream_shape(t_in.bits, t_in.signed), name=f"{name}_i_payload")
+        self.i_payload = Signal(beat_shape(t_in.bits, t_in.signed, stage.in_width), name=f"{name}_i_payload")
         self.i_valid = Signal(name=f"{name}_i_valid")
         self.i_ready = Signal(name=f"{name}_i_ready")
-        self.o_payload = Signal(stream_shape(t_out.bits, t_out.signed), name=f"{name}_o_payload")
+        self.o_payload = Signal(beat_shape(t_out.bits, t_out.signed, stage.out_width), name=f"{name}_o_payload")
         self.o_valid = Signal(name=f"{name}_o_valid")
         self.o_ready = Signal(name=f"{name}_o_ready")
 

@@ -30,7 +30,8 @@ from hwprune.estimate.yosys import Resources
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.prune.patterns.base import PackedWeights
 
-__all__ = ["COMPOSE_MIN_LANES", "VARIANT_LANES", "lane_variant", "compose", "composable", "variant_sources"]
+__all__ = ["COMPOSE_MIN_LANES", "VARIANT_LANES", "lane_variant", "compose", "composable", "variant_sources",
+           "variant_lanes"]
 
 VARIANT_LANES = (4, 8)
 """The two cut-down kernels a composed estimate synthesizes."""
@@ -40,10 +41,18 @@ COMPOSE_MIN_LANES = 16
 _COUNTS = ("lut", "ff", "dsp", "bram18", "bram36", "carry", "cells")
 
 
+def variant_lanes(spec: KernelSpec) -> tuple[int, int]:
+    """The two cut-down lane counts of ``spec``: ``VARIANT_LANES``, or ``out_pe`` and ``2·out_pe`` when the
+    output beats are wider than 4 (a variant's lanes must hold whole output beats)."""
+    if all(n % spec.out_pe == 0 for n in VARIANT_LANES):
+        return VARIANT_LANES
+    return (spec.out_pe, 2 * spec.out_pe)
+
+
 def composable(spec: KernelSpec) -> bool:
-    # a grouped conv's passes are laid out group by group (KernelSpec.row_slots): synthesized whole; so is
-    # a kernel whose output beats the cut-down lane counts cannot hold (out_pe must divide a variant's lanes)
-    return spec.lanes >= COMPOSE_MIN_LANES and spec.groups == 1 and all(n % spec.out_pe == 0 for n in VARIANT_LANES)
+    # a grouped conv's passes are laid out group by group (KernelSpec.row_slots): synthesized whole, as is a
+    # kernel whose second variant would not be smaller than the kernel
+    return spec.lanes >= COMPOSE_MIN_LANES and spec.groups == 1 and variant_lanes(spec)[1] < spec.lanes
 
 
 def lane_variant(spec: KernelSpec, lanes: int) -> KernelSpec:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from hwprune.estimate.compose import COMPOSE_MIN_LANES, VARIANT_LANES, compose, composable, variant_sources
+from hwprune.estimate.compose import (COMPOSE_MIN_LANES, VARIANT_LANES, compose, composable, variant_lanes,
+                                      variant_sources)
 from hwprune.estimate.yosys import Progress, Resources, SynthJob, lutram_luts, synthesize_all
 from hwprune.lower.kernel_spec import KernelSpec
 
@@ -59,8 +60,8 @@ class _Plan:
     """The Yosys jobs of a build and how their results make each layer's figure."""
 
     jobs: list[SynthJob] = field(default_factory=list)
-    layers: list[tuple[str, list[int], int | None]] = field(default_factory=list)
-    """Per layer: (name, indices of its jobs, lanes when composed from the two variant jobs)."""
+    layers: list[tuple[str, list[int], int | None, tuple[int, int] | None]] = field(default_factory=list)
+    """Per layer: (name, indices of its jobs, lanes and the variants' lanes when composed from two jobs)."""
 
 
 def _plan(rtl: Path, manifest: dict[str, Any], kernel_names: Sequence[str], kernels: Sequence[KernelSpec] | None,
@@ -70,13 +71,14 @@ def _plan(rtl: Path, manifest: dict[str, Any], kernel_names: Sequence[str], kern
     for entry, name, spec in zip(manifest["kernels"], kernel_names, specs):
         if spec is not None and not full_synthesis and composable(spec):
             first = len(plan.jobs)
-            for lanes in VARIANT_LANES:
+            pair = variant_lanes(spec)
+            for lanes in pair:
                 sources, top = variant_sources(spec, lanes, scratch / f"{spec.ident}_{lanes}")
                 plan.jobs.append(SynthJob.of(sources, top))
-            plan.layers.append((name, [first, first + 1], spec.lanes))
+            plan.layers.append((name, [first, first + 1], spec.lanes, pair))
         else:
             plan.jobs.append(SynthJob.of([rtl / f for f in entry["verilog"]], entry["top"]))
-            plan.layers.append((name, [len(plan.jobs) - 1], None))
+            plan.layers.append((name, [len(plan.jobs) - 1], None, None))
     return plan
 
 
@@ -95,22 +97,23 @@ def estimate_rtl(rtl: Path, manifest: dict[str, Any], kernel_names: Sequence[str
         jobs = plan.jobs + ([glue_job] if glue_job is not None else [])
         results = synthesize_all(jobs, family, cache_dir=cache_dir, workers=workers, progress=progress)
     layers: dict[str, dict[str, Any]] = {}
-    for name, indices, lanes in plan.layers:
-        if lanes is None:
+    for name, indices, lanes, pair in plan.layers:
+        if lanes is None or pair is None:
             layers[name] = {**_counts(results[indices[0]]), "method": "full"}
         else:
-            composed = compose(results[indices[0]], results[indices[1]], lanes)
-            layers[name] = {**_counts(composed), "method": f"composed from {VARIANT_LANES[0]} and "
-                                                            f"{VARIANT_LANES[1]} of {lanes} lanes"}
+            composed = compose(results[indices[0]], results[indices[1]], lanes, pair)
+            layers[name] = {**_counts(composed), "method": f"composed from {pair[0]} and {pair[1]} of {lanes} lanes"}
     result: dict[str, Any] = {
         "family": family,
         "total": _sum(list(layers.values()), family),
         "layers": layers,
         "note": "Yosys synth_xilinx estimates per kernel (not Vivado results); total = the kernels",
     }
-    if any(lanes is not None for _, _, lanes in plan.layers):
+    if any(lanes is not None for _, _, lanes, _ in plan.layers):
         result["note"] += (f"; kernels of {COMPOSE_MIN_LANES}+ lanes composed from cut-down kernels of "
                            f"{VARIANT_LANES[0]} and {VARIANT_LANES[1]} lanes (control + lanes x one lane)")
+        if any(pair not in (None, VARIANT_LANES) for _, _, _, pair in plan.layers):
+            result["note"] += " or, for wider output beats, of out_pe and 2 x out_pe lanes"
     if glue_job is not None:
         result["network"] = _glue_counts(results[-1], manifest)
         result["design"] = _sum([result["total"], result["network"]], family)

@@ -11,7 +11,8 @@ Conventions
   after reset is released). A *beat at cycle c* means ``valid`` and ``ready`` are both high during
   cycle ``c``; the transfer commits at edge ``c + 1``.
 * Streams carry one activation (one output) per beat, in the order of the flattened tensor
-  (``x[k]`` for k = 0..K-1; ``y[r]`` for r = 0..out_features-1; C·H·W order for feature maps).
+  (``x[k]`` for k = 0..K-1; ``y[r]`` for r = 0..out_features-1; C·H·W order for feature maps), or, on
+  a wide stream, ``in_simd`` (``out_pe``) consecutive elements per beat; every rule below counts beats.
 * ``arrivals[v][i]`` is the earliest cycle at which the source offers beat ``i`` of vector ``v``;
   the source holds it until it is taken and never offers beat ``i+1`` before the cycle after beat
   ``i`` was taken. The output stream is never back-pressured in the timed model.
@@ -20,7 +21,8 @@ Dot-product engine rules (``hwprune.backends.rtl.engine``)
 ----------------------------------------------------------
 1. Two input banks; vector ``v`` is written into bank ``v % 2``. The first beat of a vector is
    accepted no earlier than the cycle after the previous vector's last beat, and no earlier than
-   the cycle after the last compute step that read the bank's previous vector.
+   the cycle after the last compute step that read the bank's previous vector. A vector is
+   ``ceil(K / in_simd)`` beats.
 2. The compute counter issues one step per cycle; a vector has ``passes × cycles_per_pass`` steps.
    Its first step issues no earlier than the cycle after its last input beat, and no earlier than
    the cycle after the previous vector's last step.
@@ -28,7 +30,8 @@ Dot-product engine rules (``hwprune.backends.rtl.engine``)
    until the result register is free: no earlier than ``X' + 3 + n'`` where ``X'`` is the cycle of
    the previous pass's last step and ``n'`` the number of outputs of that pass.
 4. The outputs of a pass whose last step issued at cycle ``X`` leave at cycles
-   ``X + PIPELINE_DEPTH + j`` for ``j = 0..n-1`` (``n = lanes``, or the remainder in the last pass).
+   ``X + PIPELINE_DEPTH + j`` for ``j = 0..n-1`` (``n = lanes / out_pe`` beats, or
+   ``ceil(remainder / out_pe)`` in the last pass; ``n'`` of rule 3 counts beats the same way).
 
 So with back-to-back inputs, ``cycles_per_pass ≥ lanes + 3`` and compute at least as long as the
 input (``passes × cycles_per_pass ≥ K``), one vector leaves every ``passes × cycles_per_pass`` cycles:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from hwprune.config import CompileConfig
-from hwprune.estimate.compose import COMPOSE_MIN_LANES, VARIANT_LANES, compose, composable, lane_variant
+from hwprune.estimate.compose import (COMPOSE_MIN_LANES, VARIANT_LANES, compose, composable, lane_variant,
+                                      variant_lanes)
 from hwprune.estimate.design import estimate_rtl
 from hwprune.estimate.yosys import Resources
 from hwprune.flow import compile_model
@@ -22,7 +23,9 @@ pytestmark = pytest.mark.sim
 @pytest.fixture(scope="module")
 def mlp_build(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path):  # noqa: ANN201
     out = tmp_path_factory.mktemp("compose") / "build"
-    ctx = compile_model(examples_dir / "mlp_digits.onnx", out, CompileConfig(board="zcu102", stop_after="emit"))
+    # 16 lanes pinned: the fastest fit of the digits MLP has narrower kernels since its streams are wide
+    ctx = compile_model(examples_dir / "mlp_digits.onnx", out, CompileConfig(board="zcu102", stop_after="emit",
+                                                                             lanes=16))
     return out, ctx.kernels
 
 
@@ -30,7 +33,7 @@ def test_a_variant_is_the_first_lanes_of_every_pass(mlp_build) -> None:  # noqa:
     _, kernels = mlp_build
     spec = next(k for k in kernels if composable(k))
     assert spec.lanes >= COMPOSE_MIN_LANES
-    for lanes in VARIANT_LANES:
+    for lanes in variant_lanes(spec):
         cut = lane_variant(spec, lanes)
         assert cut.lanes == lanes and cut.passes == spec.passes and cut.layout == spec.layout
         x = np.random.default_rng(0).integers(0, 255, size=(8, spec.in_features))
@@ -64,3 +67,24 @@ def test_composed_estimate_is_within_ten_percent_of_full_synthesis(mlp_build) ->
     assert abs(c["dsp"] - f["dsp"]) <= 1 and c["lutram"] == f["lutram"]
     small = [k.name for k in kernels if not composable(k)]
     assert small and all(composed["layers"][n] == full["layers"][n] for n in small)
+
+
+def test_wide_output_beats_take_variants_that_hold_whole_beats() -> None:
+    """out_pe 8 does not divide 4 lanes: the variants are 8 and 16 lanes, each the first rows of every pass."""
+    from dataclasses import replace as with_fields
+
+    from hwprune.prune.patterns.base import GroupLayout
+    from hwprune.sim.vectors import random_spec
+
+    spec = random_spec(out_features=70, layout=GroupLayout(32, 8, 4), lanes=32, macs_per_lane=4, seed=3)
+    spec = with_fields(spec, out_pe=8)
+    assert variant_lanes(spec) == (8, 16) and composable(spec)
+    x = np.random.default_rng(1).integers(0, 255, size=(4, spec.in_features))
+    full = kernel_reference(spec, x)
+    for lanes in variant_lanes(spec):
+        cut = lane_variant(spec, lanes)
+        assert cut.out_pe == 8 and cut.passes == spec.passes
+        rows = [p * spec.lanes + lane for p in range(spec.passes) for lane in range(lanes)]
+        real = [i for i, r in enumerate(rows) if r < spec.out_features]
+        assert np.array_equal(kernel_reference(cut, x)[:, real], full[:, [rows[i] for i in real]])
+    assert variant_lanes(with_fields(spec, out_pe=2)) == VARIANT_LANES

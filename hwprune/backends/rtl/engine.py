@@ -8,13 +8,15 @@ inside the group, used as the select of an ``S:1`` multiplexer over that group's
 
 Micro-architecture (cycle rules in ``hwprune.lower.cycles``)::
 
-    i (1 activation / beat) ──► assembler ──► P input banks (ping-pong halves, one S-wide word per group)
+    i (in_simd / beat) ──────► assembler ──► P input banks (ping-pong halves, one S-wide word per group)
                                                     │ word of group u + P·round, shared by the L lanes
     counter (pass, round, j) ──► weight ROM ──► L×P × (weight, offset) ──► S:1 select ──► × ──► Σ_P ──► acc
                                                                                                   │ last step
-    o (1 output / beat) ◄── requantise (bias, M, sh, ReLU, saturate) ◄── result shift register ◄─┘
+    o (out_pe / beat) ◄──── requantise (bias, M, sh, ReLU, saturate) ◄── result shift register ◄─┘
 
-Input beats land in the bank half of their vector while the other half is read, so loading vector
+A wide input beat (``in_simd`` > 1) fills a share of one group word, or whole groups written straight
+into their banks; a wide output beat takes ``out_pe`` results through as many requantisers (rules in
+``KernelSpec`` / ``stream_width_problem``). Input beats land in the bank half of their vector while the other half is read, so loading vector
 ``v+1`` overlaps the compute of vector ``v``. A grouped conv's engine takes each pixel's window as one
 vector per conv group (``K = C/g·kh·kw`` beats) and computes that group's filters from its own block
 of the weight ROM, so no MAC ever meets a cross-group zero. The result register decouples the lanes (which finish a

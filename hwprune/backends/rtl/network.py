@@ -12,6 +12,8 @@ Why this shape::
   the network's initiation interval from the cycle model. Then no stage outruns the one behind it,
   each FIFO (depth from the model, ``hwprune.lower.network_cycles``) only absorbs bursts, no stage
   is ever stalled by a full FIFO under a back-to-back input, and the composed cycle model is exact.
+* Between two dense kernels a stream may be wide (``in_simd``/``out_pe`` elements per beat, chosen by the
+  fitter): its FIFO is that many elements wide. Every other stream carries one element per beat.
 * AXI-Stream: one activation per beat, ``tdata`` the activation width rounded up to whole bytes
   (sign- or zero-extended on ``m_axis``; the low bits of ``s_axis_tdata`` are read). ``m_axis_tlast``
   marks the last beat of every output vector; ``s_axis_tlast`` is accepted and ignored (the top

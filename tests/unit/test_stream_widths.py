@@ -1,0 +1,68 @@
+"""Stream widths in the fitter (hwprune.lower.stream_widths, fit_kernels(links=…)): the two ends of a
+wide stream agree, the top's ends stay one element per beat, and widening pays off in the interval."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwprune.boards import load_board
+from hwprune.lower.fitting import fit_kernels, layer_interval
+from hwprune.lower.kernel_spec import stream_width_problem
+from hwprune.lower.resource_model import budget, design_resources
+from hwprune.lower.stream_widths import chains, cheapest_chain, width_pairs
+
+from test_analytic import make_spec
+
+
+def jet_like():
+    """16-64-32-5 dense layers (the jet MLP's shape without one hidden layer), groups of 4."""
+    return [make_spec(out=64, k_in=16, group=4, kept=4, lanes=1, macs=1, acc_bits=20),
+            make_spec(out=32, k_in=64, group=4, kept=4, lanes=1, macs=1, acc_bits=22),
+            make_spec(out=5, k_in=32, group=4, kept=4, lanes=1, macs=1, acc_bits=21)]
+
+
+def test_chains_follow_the_links_and_refuse_a_kernel_with_two() -> None:
+    assert chains(5, [(0, 1), (1, 2), (3, 4)]) == [[0, 1, 2], [3, 4]]
+    assert chains(3, []) == [[0], [1], [2]]
+    with pytest.raises(ValueError, match="two wide links"):
+        chains(3, [(0, 1), (0, 2)])
+
+
+def test_cheapest_chain_matches_the_widths_and_ends_at_one() -> None:
+    cost = lambda option: (option,)  # noqa: E731
+    options = [{(1, 1): 5, (1, 4): 1}, {(4, 1): 1, (1, 1): 9, (4, 2): 0}, {(2, 1): 7, (1, 1): 3}]
+    # the cheap (4, 2) middle forces the 7 at the end: 1 + 0 + 7 = 8 > 1 + 1 + 3 = 5
+    assert cheapest_chain(options, cost) == [1, 1, 3]
+    assert cheapest_chain([{(1, 2): 0}], cost) is None  # a chain's last stream is the top's: width 1
+
+
+def test_width_pairs_are_what_the_engine_takes() -> None:
+    spec = make_spec(out=24, k_in=64, group=8, kept=8, lanes=6, macs=4, acc_bits=20)
+    pairs = width_pairs(spec, wide_in=True, wide_out=True)
+    assert {i for i, _ in pairs} == {1, 2, 4, 8, 16}  # 16 = two groups per beat over 4 MAC units
+    assert {o for _, o in pairs} == {1, 2}  # powers of two dividing the 6 lanes
+    assert all(stream_width_problem(spec, i, o) is None for i, o in pairs)
+    assert width_pairs(spec, wide_in=False, wide_out=False) == [(1, 1)]
+
+
+@pytest.mark.parametrize("board_name", ["zcu102", "pynq-z2"])
+def test_linked_layers_get_matching_widths_and_a_shorter_interval(board_name: str) -> None:
+    board = load_board(board_name)
+    narrow = fit_kernels(jet_like(), board)
+    wide = fit_kernels(jet_like(), board, links=[(0, 1), (1, 2)])
+    assert all(k.in_simd == 1 and k.out_pe == 1 for k in narrow)
+    assert wide[0].in_simd == 1 and wide[-1].out_pe == 1  # the top's AXI ports: one element per beat
+    assert [k.out_pe for k in wide[:-1]] == [k.in_simd for k in wide[1:]]
+    slowest = lambda ks: max(layer_interval(k) for k in ks)  # noqa: E731
+    assert slowest(wide) < slowest(narrow)
+    usage, limits = design_resources(wide, board.yosys_family).usage(), budget(board, 0.8)
+    assert all(usage[key] <= limit for key, limit in limits.items())
+
+
+def test_a_target_interval_still_gives_the_cheapest_design_reaching_it() -> None:
+    board = load_board("zcu102")
+    fastest = fit_kernels(jet_like(), board, links=[(0, 1), (1, 2)])
+    goal = 2 * max(layer_interval(k) for k in fastest)
+    cheap = fit_kernels(jet_like(), board, links=[(0, 1), (1, 2)], target_interval=goal)
+    assert max(layer_interval(k) for k in cheap) <= goal
+    assert design_resources(cheap).usage()["dsp"] < design_resources(fastest).usage()["dsp"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import subprocess
@@ -88,6 +89,7 @@ def _first_error(stderr: str) -> str:
 
 def measure_build(build: Path, yosys: bool) -> dict[str, Any]:
     """Kept MACs, interval, latency (cycle model) and resources of one finished build."""
+    from hwprune.lower.fitting import DEFAULT_MAX_UTIL
     from hwprune.lower.kernel_spec import KernelSpec
     from hwprune.lower.network_cycles import network_schedule
     from hwprune.lower.network_resources import glue_resources
@@ -99,6 +101,8 @@ def measure_build(build: Path, yosys: bool) -> dict[str, Any]:
     plan, timing, _ = load_network(build)
     schedule = network_schedule(plan, timing, [[0] * plan.in_beats])
     row.update(interval=timing.interval, latency=schedule.outputs[0][-1] + 1)
+    dsp_budget = DEFAULT_MAX_UTIL * report["board"]["dsp"]
+    row["limit"] = math.ceil(row["kept"] / dsp_budget) if dsp_budget else None  # one kept MAC per DSP per cycle
     if yosys:
         design = json.loads((build / "estimate.json").read_text())["yosys"]
         design = design.get("design", design["total"])
@@ -148,6 +152,13 @@ def _cell(result: dict[str, Any] | None, key: str, scale: float = 1.0) -> str:
     return f"{result[key] / scale:.2f}" if scale != 1.0 else str(result[key])
 
 
+def _limit(row: dict[str, Any] | None) -> str:
+    """The DSP-bound limit and the interval's ratio to it."""
+    if row is None or not row.get("limit"):
+        return "–"
+    return f"{row['limit']} ({row['interval'] / row['limit']:.1f}x)"
+
+
 def _rate(row: dict[str, Any]) -> float:
     """Inferences per second at the board clock: one every ``interval`` cycles (clock in MHz)."""
     return row["clock"] * 1e6 / row["interval"]
@@ -156,15 +167,16 @@ def _rate(row: dict[str, Any]) -> float:
 def table(macs: dict[str, int], rows: list[dict[str, Any]], yosys: bool) -> list[str]:
     source = "Yosys" if yosys else "analytic"
     lines = [f"| model | board | MACs | kept MACs dense | kept MACs 75% | interval dense / 75% (cycles) | "
+             "DSP-bound limit dense / 75% (ratio) | "
              f"latency dense / 75% (µs) | inf/s dense / 75% | DSP dense / 75% ({source}) | LUT dense / 75% | "
              "BRAM18 dense / 75% | compile dense / 75% (s) | hls4ml / FINN (published) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     done = {r["model"] for r in rows}
     for r in rows:
         d, p = r["dense"], r.get("pruned")
         if "error" in d:
             lines.append(f"| `{r['model']}` | {r['board']} | {macs[r['model']]} | does not compile (exit {d['rc']}): "
-                         f"{d['error'][:160]} | | | | | | | | {d['seconds']:.0f} | {PUBLISHED[r['model']]} |")
+                         f"{d['error'][:160]} | | | | | | | | | {d['seconds']:.0f} | {PUBLISHED[r['model']]} |")
             continue
         if p is not None and "error" in p:
             p = {"kept": f"pruned build failed: {p['error'][:120]}", "seconds": p["seconds"]}
@@ -172,12 +184,12 @@ def table(macs: dict[str, int], rows: list[dict[str, Any]], yosys: bool) -> list
         lat = f"{d['latency'] / d['clock']:.2f} / " + (f"{p['latency'] / p['clock']:.2f}" if p and "latency" in p else "–")
         rate = f"{_rate(d):,.0f} / " + (f"{_rate(p):,.0f}" if p and "interval" in p else "–")
         lines.append(f"| `{r['model']}` | {r['board']} | {macs[r['model']]} | {d['kept']} | {_cell(p, 'kept')} | "
-                     f"{pair('interval')} | {lat} | {rate} | {pair('dsp')} | {pair('lut')} | {pair('bram18')} | "
+                     f"{pair('interval')} | {_limit(d)} / {_limit(p)} | {lat} | {rate} | {pair('dsp')} | {pair('lut')} | {pair('bram18')} | "
                      f"{d['seconds']:.0f} / " + (f"{p['seconds']:.0f}" if p else "–") + f" | {PUBLISHED[r['model']]} |")
     for name in macs:
         if name not in done:
             lines.append(f"| `{name}` | – | {macs[name]} | not compiled in this run (today's result per board: "
-                         f"`tests/sim/test_zoo.py`, `CASES`) | | | | | | | | | {PUBLISHED[name]} |")
+                         f"`tests/sim/test_zoo.py`, `CASES`) | | | | | | | | | | {PUBLISHED[name]} |")
     return lines
 
 
@@ -205,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         "balanced_stochastic --sparsity 0.75`). *interval* = cycles between inferences and *latency* = cycles from "
         "the first input beat to the last output beat of one inference, both from the network top's cycle model "
         "(which `hwprune sim` checks the RTL against cycle for cycle), latency in µs at the board's PL clock. "
+        "*DSP-bound limit* = ceil(kept MACs / (0.8 × the board's DSPs)), one kept MAC per DSP per cycle; in "
+        "brackets the interval's ratio to it (issue 18's target: within 1.25x of the larger of it and the "
+        "stream-bound limit; the top's AXI ports carry one element per beat, so a model's input and output "
+        "element counts bound its interval from below). "
         f"Resources: {'Yosys estimates (`estimate.json`, design = kernels + network glue)' if args.yosys else 'the analytic model (kernels + the network top glue; `--yosys` for Yosys figures)'}. "
         "MACs: every Conv and Linear of the torch model, dense. *compile* = wall seconds of `hwprune compile "
         f"{'' if args.yosys else '--no-estimate '}--vectors 0 --stop-after report` (no random golden vectors, "

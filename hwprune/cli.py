@@ -82,6 +82,9 @@ def compile_command(
     vectors: Optional[int] = typer.Option(
         None, "--vectors", help="Random golden vectors per layer case, plus 4 edge vectors [200]."
     ),
+    stream_width: Optional[int] = typer.Option(
+        None, "--stream-width", help="Most elements per beat between two dense layers; 1: none wide [16]."
+    ),
     stop_after: Optional[str] = typer.Option(
         None, "--stop-after",
         help="Stop after this step: import, quantize, lower, emit, estimate, report, bringup.",
@@ -97,7 +100,7 @@ def compile_command(
         board=board, calibration=calibration, eval_data=eval_data, weight_bits=weight_bits, act_bits=act_bits,
         seed=seed, stop_after=stop_after, max_util=max_util, estimate=estimate, lanes=lanes,
         target_interval=target_interval, full_synthesis=full_synthesis, cache_dir=cache_dir, jobs=jobs,
-        vectors=vectors,
+        vectors=vectors, stream_width=stream_width,
     )
     target = out if out is not None else Path("build") / model.stem / cfg.board
     ctx = compile_model(model, target, cfg)

@@ -55,6 +55,9 @@ class CompileConfig:
     target_interval: int | None = None
     """Cycles per inference the design must reach (board clock / required inferences per second): the
     fitter then builds the cheapest design that reaches it, not the fastest that fits."""
+    stream_width: int = 16
+    """Most elements per beat of a wide stream between two dense kernels (a power of two; 16 int8
+    activations = a 128-bit beat); 1 keeps every stream at one element per beat (docs/boards.md)."""
     vectors: int = 200
     """Random golden vectors in each layer's case in ``sim/`` (four edge vectors come on top); the
     network top's case takes ``vectors + 4`` (at most about ``NETWORK_CYCLE_BUDGET`` cycles, at least
@@ -82,6 +85,9 @@ class CompileConfig:
             raise ConfigError(f"jobs must be an integer in 1..256, not {self.jobs!r}")
         if self.cache_dir is not None and (not isinstance(self.cache_dir, str) or not self.cache_dir):
             raise ConfigError(f"cache_dir must be a directory path, not {self.cache_dir!r}")
+        if (not isinstance(self.stream_width, int) or isinstance(self.stream_width, bool)
+                or not 1 <= self.stream_width <= 256 or self.stream_width & (self.stream_width - 1)):
+            raise ConfigError(f"stream_width must be a power of two in 1..256, not {self.stream_width!r}")
         if not isinstance(self.vectors, int) or isinstance(self.vectors, bool) or not 0 <= self.vectors <= 100_000:
             raise ConfigError(f"vectors must be an integer in 0..100000, not {self.vectors!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:

@@ -122,7 +122,7 @@ def _step_lower(ctx: BuildContext) -> None:
     ctx.kernels = fit_kernels(kernels, ctx.board, ctx.config.max_util, lanes=ctx.config.lanes,
                               target_interval=ctx.config.target_interval,
                               fixed=network_glue(ctx.qgraph, kernels, ctx.board.yosys_family),
-                              links=wide_links(ctx.qgraph, kernels))
+                              links=wide_links(ctx.qgraph, kernels), stream_width=ctx.config.stream_width)
     write_json(ctx.staging / "kernels.json", {"kernels": [k.to_dict() for k in ctx.kernels]})
 
 

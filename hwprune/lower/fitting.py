@@ -40,7 +40,7 @@ from hwprune.errors import HwpruneError
 from hwprune.lower.cycles import RESULT_TURNAROUND, EngineTiming, steady_state_interval
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.resource_model import RESOURCE_KEYS, Estimate, budget, kernel_resources
-from hwprune.lower.stream_widths import Pair, chains, cheapest_chain, width_pairs
+from hwprune.lower.stream_widths import MAX_STREAM_WIDTH, Pair, chains, cheapest_chain, width_pairs
 from hwprune.prune.patterns.base import GroupLayout, PackedWeights
 
 __all__ = ["FitError", "Candidate", "fit_kernels", "layer_interval", "inference_vectors", "pe_utilisation", "candidates", "lane_options",
@@ -109,7 +109,7 @@ class Candidate:
 
 
 def candidates(spec: KernelSpec, family: str, lanes: int | None = None, wide_in: bool = False,
-               wide_out: bool = False) -> list[Candidate]:
+               wide_out: bool = False, stream_width: int = MAX_STREAM_WIDTH) -> list[Candidate]:
     """Every (lanes, macs_per_lane) worth considering for ``spec``; ``lanes`` pins the lane count. With
     ``wide_in`` / ``wide_out`` (a wide stream on that side, ``hwprune.lower.stream_widths``) also every
     ``in_simd`` / ``out_pe`` the engine can take at each of them."""
@@ -118,7 +118,7 @@ def candidates(spec: KernelSpec, family: str, lanes: int | None = None, wide_in:
     for lane_count in lane_set:
         for macs in _divisors(spec.layout.groups):
             trial = replace(spec, lanes=lane_count, macs_per_lane=macs, in_simd=1, out_pe=1)
-            for w_in, w_out in width_pairs(trial, wide_in, wide_out):
+            for w_in, w_out in width_pairs(trial, wide_in, wide_out, stream_width):
                 wide = trial if (w_in, w_out) == (1, 1) else replace(trial, in_simd=w_in, out_pe=w_out)
                 out.append(Candidate(trial.lanes, macs, layer_interval(wide), kernel_resources(wide, family),
                                      w_in, w_out))
@@ -219,7 +219,8 @@ def _search(layers: list[_Layer] | _Wide, limits: dict[str, float],
 
 def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = DEFAULT_MAX_UTIL,
                 *, lanes: int | None = None, target_interval: int | None = None,
-                fixed: Estimate | None = None, links: Sequence[tuple[int, int]] = ()) -> list[KernelSpec]:
+                fixed: Estimate | None = None, links: Sequence[tuple[int, int]] = (),
+                stream_width: int = MAX_STREAM_WIDTH) -> list[KernelSpec]:
     """Copies of ``kernels`` with lanes/MACs chosen for ``board``; ``FitError`` if nothing fits.
 
     ``max_util`` in (0, 1] is the share of each board resource the design may use. ``lanes``, when
@@ -228,7 +229,8 @@ def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = D
     most that many cycles, instead of the fastest design that fits. ``fixed`` is what the design needs
     whatever the lanes (the network top's FIFOs and stream stages): it counts against the budget.
     ``links`` (``hwprune.lower.network_plan.wide_links``) are the kernel pairs whose stream may be wide:
-    their ``in_simd`` / ``out_pe`` are chosen too, together along each chain of links.
+    their ``in_simd`` / ``out_pe`` (powers of two up to ``stream_width``) are chosen too, together along
+    each chain of links.
     """
     if not isinstance(max_util, (int, float)) or isinstance(max_util, bool) or not 0 < max_util <= 1:
         raise FitError(f"max_util must be a number in (0, 1], not {max_util!r}")
@@ -244,7 +246,7 @@ def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = D
     cost = _Cost(limits)
     paths = chains(len(kernels), links)
     wide_in, wide_out = {j for _, j in links}, {i for i, _ in links}
-    wide = [_wide(candidates(spec, family, lanes, k in wide_in, k in wide_out), cost)
+    wide = [_wide(candidates(spec, family, lanes, k in wide_in, k in wide_out, stream_width), cost)
             for k, spec in enumerate(kernels)]
     layers = [w[(1, 1)] for w in wide]  # one element per beat: what the error messages cost
     if target_interval is not None:

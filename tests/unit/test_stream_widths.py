@@ -66,3 +66,17 @@ def test_a_target_interval_still_gives_the_cheapest_design_reaching_it() -> None
     cheap = fit_kernels(jet_like(), board, links=[(0, 1), (1, 2)], target_interval=goal)
     assert max(layer_interval(k) for k in cheap) <= goal
     assert design_resources(cheap).usage()["dsp"] < design_resources(fastest).usage()["dsp"]
+
+
+def test_stream_width_caps_the_widths_and_one_turns_them_off() -> None:
+    from hwprune.config import CompileConfig
+    from hwprune.errors import ConfigError
+
+    board, links = load_board("zcu102"), [(0, 1), (1, 2)]
+    off = fit_kernels(jet_like(), board, links=links, stream_width=1)
+    assert [(k.in_simd, k.out_pe) for k in off] == [(k.in_simd, k.out_pe) for k in fit_kernels(jet_like(), board)]
+    capped = fit_kernels(jet_like(), board, links=links, stream_width=4)
+    assert max(max(k.in_simd, k.out_pe) for k in capped) <= 4
+    for bad in (0, 3, 512, True):
+        with pytest.raises(ConfigError, match="stream_width"):
+            CompileConfig(stream_width=bad)

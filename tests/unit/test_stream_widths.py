@@ -80,3 +80,23 @@ def test_stream_width_caps_the_widths_and_one_turns_them_off() -> None:
     for bad in (0, 3, 512, True):
         with pytest.raises(ConfigError, match="stream_width"):
             CompileConfig(stream_width=bad)
+
+
+def test_compile_widens_the_digits_mlp_unless_told_not_to(tmp_path, examples_dir) -> None:
+    """Through ``hwprune compile``: the digits MLP's two dense-to-dense streams get wide by default and
+    stay one element per beat with ``--stream-width 1``; the kernels.json of a narrow kernel has no width keys."""
+    import json
+    import subprocess
+    import sys
+
+    widths = {}
+    for width in ("16", "1"):
+        out = tmp_path / f"w{width}"
+        done = subprocess.run([sys.executable, "-m", "hwprune.cli", "compile", str(examples_dir / "mlp_digits.onnx"),
+                               "--stop-after", "lower", "--stream-width", width, "-o", str(out)],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        kernels = json.loads((out / "kernels.json").read_text())["kernels"]
+        widths[width] = [(k.get("in_simd", 1), k.get("out_pe", 1)) for k in kernels]
+    assert widths["1"] == [(1, 1)] * 3
+    assert any(pair != (1, 1) for pair in widths["16"]) and widths["16"][0][0] == 1 and widths["16"][-1][1] == 1

@@ -76,7 +76,8 @@ def measure(model: Path, max_util: float, work: Path) -> dict[str, object]:
     usage = (design_resources(ctx.kernels, family)
              + glue_resources(plan, timing.interval, timing.fifo_depths, family)).usage()
     return {"interval": interval, "model_interval": timing.interval, "latency": last[0] + 1,
-            "lanes": "/".join(str(k.lanes * k.macs_per_lane) for k in ctx.kernels), **usage,
+            "lanes": "/".join(str(k.lanes * k.macs_per_lane) for k in ctx.kernels),
+            "widths": "/".join(f"{k.in_simd}:{k.out_pe}" for k in ctx.kernels), **usage,
             "useful_macs": sum(int(np.count_nonzero(k.weights.values)) * _vectors(k) for k in ctx.kernels)}
 
 
@@ -100,7 +101,9 @@ def _reading(rows: list[dict[str, object]]) -> str:
                      f"instead of {d['dsp']}")
     return ("Reading it: " + "; ".join(parts) + ". With few multipliers every layer is compute-bound and "
             "skipping 3 of 4 weights is a speed-up (the CNN's dense conv0 caps it); with many, the first "
-            "layer waits for its input stream (one activation per beat), so the interval stops falling and "
+            "layer waits for its input stream (the top's AXI port carries one activation per beat; the streams "
+            "between dense layers are wide, so only the first layer's input bounds the MLP), so the interval "
+            "stops falling and "
             "sparsity shows up as fewer DSPs instead. The fitter's rule (smallest interval first, then the "
             "cheapest configuration) buys the last few cycles dearly: where the pruned MLP's PE utilisation "
             "drops well below 1, its first layer got several times the multipliers for a few cycles less.")
@@ -131,18 +134,19 @@ def main() -> int:
         "steady-state cycles between the last output beats of consecutive inferences, read from the RTL "
         "trace (every run bit-exact with the integer reference and cycle-exact with the network cycle model); "
         "*latency* = cycles to the first inference's last beat; *MACs/cycle* = multipliers per layer "
-        "(lanes × MACs per lane); resources from the analytic model (kernels and the network top's FIFOs, "
+        "(lanes × MACs per lane); *beat widths* = elements per input:output beat per layer (wide streams "
+        "between dense layers, chosen by the fitter); resources from the analytic model (kernels and the network top's FIFOs, "
         "stream stages and pacer; no DMA; LUT includes distributed RAM); "
         "*PE util.* = useful MACs per inference / (multipliers × interval).",
         "",
-        "| model | weights | max_util | MACs/cycle per layer | DSP | LUT | FF | interval (cycles) | latency "
-        "| speed-up vs dense | PE util. |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | weights | max_util | MACs/cycle per layer | beat widths | DSP | LUT | FF | interval (cycles) "
+        "| latency | speed-up vs dense | PE util. |",
+        "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         multipliers = sum(int(x) for x in str(r["lanes"]).split("/"))
         util = r["useful_macs"] / (multipliers * r["interval"])
-        lines.append(f"| {r['model']} | {r['variant']} | {r['max_util']:g} | {r['lanes']} | {r['dsp']} | "
+        lines.append(f"| {r['model']} | {r['variant']} | {r['max_util']:g} | {r['lanes']} | {r['widths']} | {r['dsp']} | "
                      f"{r['lut']} | {r['ff']} | {r['interval']:.0f} | {r['latency']} | {r['speedup']:.2f}× | "
                      f"{util:.2f} |")
     lines += ["", _reading(rows)]

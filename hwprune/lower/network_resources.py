@@ -9,7 +9,8 @@ would "fit" on paper only. None of it depends on the lanes, so the fitter adds i
   rows (``buffer_rows``, the conv window generator's), the reorder's two frames of ``2·C·H·W`` words;
   × ``b_a`` bits of distributed RAM (``memory_cost``; the reader addresses it combinationally, which
   block RAM cannot do).
-* **FIFO** (one per link, ``amaranth.lib.fifo.SyncFIFO``): its ``depth × width`` memory plus
+* **FIFO** (one per link, ``amaranth.lib.fifo.SyncFIFO``): its ``depth × width`` memory (width = the
+  producer's beat: ``out_pe`` elements on a wide stream) plus
   ``FIFO_LUTS`` / ``FIFO_FFS`` for pointers, level and flags.
 * **Max pool**: the running maximum (a ``b_a``-bit compare and mux, a register) plus
   ``STAGE_LUTS`` / ``STAGE_FFS`` for the window counters and address arithmetic; **reorder**: the
@@ -143,7 +144,7 @@ def glue_breakdown(plan: NetworkPlan, interval: int, fifo_depths: Sequence[int] 
         raise ValueError(f"{links} FIFOs need {links} depths, not {len(depths)}")
     parts: dict[str, Estimate] = {}
     for index, ((src, _, _, _), depth) in enumerate(zip(plan.links(), depths)):
-        width = plan.stages[src].out_type.bits
+        width = plan.stages[src].out_type.bits * plan.stages[src].out_width  # a wide stream: whole beats
         parts[f"fifo{index}"] = memory_cost(depth, width, rom=False, synchronous=False, family=family) + \
             Estimate(lut=FIFO_LUTS, ff=FIFO_FFS)
     for stage in plan.stages:

@@ -201,11 +201,9 @@ def _choose(wide: _Wide, paths: list[list[int]], target: int, cost: "_Cost") -> 
     return chosen  # type: ignore[return-value]
 
 
-def _search(layers: list[_Layer] | _Wide, limits: dict[str, float],
-            paths: list[list[int]] | None = None) -> list[Candidate] | None:
+def _search(wide: _Wide, limits: dict[str, float], paths: list[list[int]] | None = None) -> list[Candidate] | None:
     """The cheapest choice (per layer, or along each chain of ``paths``) at the smallest interval that
-    fits, or None. ``layers``: one ``_Layer`` per kernel (one-element streams), or ``_Wide``."""
-    wide: _Wide = [layer if isinstance(layer, dict) else {(1, 1): layer} for layer in layers]
+    fits, or None."""
     paths = paths if paths is not None else [[k] for k in range(len(wide))]
     cost = _Cost(limits)
     floor = max(min(layer.intervals[0] for layer in w.values()) for w in wide)
@@ -358,7 +356,7 @@ def _fits(kernels: Sequence[KernelSpec], board: Board, max_util: float, fixed: E
     floor = {key: sum(min(c.resources.usage()[key] for c in layer) for layer in options) for key in left}
     if any(floor[key] > left[key] for key in left):
         return False  # some resource is over even with every layer at its own minimum of it
-    return _search([_Layer(layer, _Cost(left)) for layer in options], left) is not None
+    return _search([_wide(layer, _Cost(left)) for layer in options], left) is not None
 
 
 def _at_density(spec: KernelSpec, kept: int, size: int) -> KernelSpec:

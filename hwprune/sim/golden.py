@@ -81,26 +81,25 @@ def kernel_case(spec: KernelSpec, x: np.ndarray, seed: int, name: str | None = N
     beats = stream_order(spec, x)
     in_beats = -(-beats.shape[1] // spec.in_simd)  # a dense vector, or a conv frame (one element per beat)
     arrivals, cycles = source_arrivals(kernel_model(spec), beats.shape[0], in_beats, seed)
-    if spec.in_simd == 1 and spec.out_pe == 1:
-        return make_case(name or spec.ident, spec.ident, KERNEL_PORTS, spec.in_type.bits, spec.in_type.signed,
-                         spec.out_type.bits, spec.out_type.signed, beats.reshape(-1), arrivals,
-                         expected.reshape(-1), cycles, ready_probability, seed)
-    # wide beats travel as raw words (pack_beats); the case keeps the element layout for readers
-    return make_case(name or spec.ident, spec.ident, KERNEL_PORTS, spec.in_simd * spec.in_type.bits,
-                     spec.in_type.signed and spec.in_simd == 1, spec.out_pe * spec.out_type.bits,
-                     spec.out_type.signed and spec.out_pe == 1, pack_beats(beats, spec.in_simd, spec.in_type.bits),
-                     arrivals, pack_beats(expected, spec.out_pe, spec.out_type.bits), cycles, ready_probability,
-                     seed, elements={"in": [spec.in_simd, spec.in_type.bits, spec.in_type.signed],
-                                     "out": [spec.out_pe, spec.out_type.bits, spec.out_type.signed]})
+    # a wide side travels as raw words (pack_beats); the case keeps its element layout for readers
+    wide = spec.in_simd > 1 or spec.out_pe > 1
+    layout = {"elements": {"in": [spec.in_simd, spec.in_type.bits, spec.in_type.signed],
+                           "out": [spec.out_pe, spec.out_type.bits, spec.out_type.signed]}} if wide else {}
+    t_in, t_out = spec.in_type, spec.out_type
+    w_in, w_out = spec.in_simd, spec.out_pe
+    return make_case(name or spec.ident, spec.ident, KERNEL_PORTS, w_in * t_in.bits, t_in.signed and w_in == 1,
+                     w_out * t_out.bits, t_out.signed and w_out == 1, pack_beats(beats, w_in, t_in.bits), arrivals,
+                     pack_beats(expected, w_out, t_out.bits), cycles, ready_probability, seed, **layout)
 
 
-def pack_beats(values: np.ndarray, width: int, bits: int) -> list[int]:
+def pack_beats(values: np.ndarray, width: int, bits: int) -> list[int] | np.ndarray:
     """``[vectors, n]`` elements into beats of ``width`` elements, element ``j`` of a beat in bits
     ``[j·bits, (j+1)·bits)`` (two's complement), each vector's last beat zero-filled: the words a wide
-    stream carries (``hwprune.backends.rtl.engine.beat_shape``). Python ints: a beat may exceed 64 bits."""
+    stream carries (``hwprune.backends.rtl.engine.beat_shape``). Python ints: a beat may exceed 64 bits.
+    Width 1 has nothing to pack: the values themselves, flat (an array, as cases of millions want)."""
     values = np.asarray(values, dtype=np.int64)
     if width == 1:
-        return values.reshape(-1).tolist()
+        return values.reshape(-1)
     vectors, n = values.shape
     beats = -(-n // width)
     padded = np.zeros((vectors, beats * width), dtype=np.int64)

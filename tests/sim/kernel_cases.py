@@ -21,6 +21,8 @@ class Shape:
     macs: int
     relu: bool = True
     in_signed: bool = False
+    in_simd: int = 1
+    out_pe: int = 1
 
     @property
     def layout(self) -> GroupLayout:
@@ -32,8 +34,9 @@ class Shape:
 
     @property
     def id(self) -> str:
+        wide = f"-W{self.in_simd}x{self.out_pe}" if (self.in_simd, self.out_pe) != (1, 1) else ""
         return (f"{self.family}-K{self.in_features}-S{self.group_size}k{self.kept}-O{self.out_features}"
-                f"-L{self.lanes}P{self.macs}")
+                f"-L{self.lanes}P{self.macs}{wide}")
 
 
 DENSE_SHAPES = [

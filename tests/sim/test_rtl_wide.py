@@ -4,73 +4,61 @@ the integer reference and cycle-exact with the cycle model under random backpres
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hwprune.backends.rtl.emit import emit_kernel
-from hwprune.ir.types import IntType
 from hwprune.lower.cycles import EngineTiming, steady_state_interval
 from hwprune.lower.kernel_spec import stream_width_problem
-from hwprune.prune.patterns.base import GroupLayout
 from hwprune.sim.golden import kernel_case, mutate_cycle, mutate_value, pack_beats, unpack_beats, write_case
 from hwprune.sim.rtl_runner import build_design, run_case
 from hwprune.sim.vectors import random_spec, stimulus
+
+from kernel_cases import Shape
 
 pytestmark = pytest.mark.sim
 
 VECTORS = 40
 
 
-@dataclass(frozen=True)
-class WideShape:
-    family: str
-    in_features: int
-    group_size: int
-    kept: int
-    out_features: int
-    lanes: int
-    macs: int
-    in_simd: int
-    out_pe: int
-    in_signed: bool = False
-    relu: bool = True
-
-    @property
-    def id(self) -> str:
-        return (f"{self.family}-K{self.in_features}-S{self.group_size}k{self.kept}-O{self.out_features}"
-                f"-L{self.lanes}P{self.macs}-W{self.in_simd}x{self.out_pe}")
-
-
 SHAPES = [
-    WideShape("dense", 64, 8, 8, 24, 6, 4, 4, 2),  # a share of a group per beat; 4 passes of 3 beats
-    WideShape("stochastic", 47, 8, 2, 13, 4, 6, 16, 4),  # two whole groups per beat, short last group, tail beat
-    WideShape("nm", 24, 4, 2, 10, 4, 3, 2, 4, in_signed=True, relu=False),  # part-filled last output beat
-    WideShape("stochastic", 20, 5, 1, 8, 8, 4, 10, 8),  # one beat out per pass: passes wait (rule 3)
-    WideShape("dense", 30, 6, 6, 7, 7, 5, 3, 7, in_signed=True, relu=False),  # one pass, one beat out
-    WideShape("stochastic", 64, 8, 4, 12, 4, 4, 8, 4),  # one whole group per beat (no assembly register)
-    WideShape("dense", 32, 4, 4, 5, 5, 2, 4, 1, relu=False),  # wide in, one signed output per beat
+    # a share of a group per beat; 4 passes of 3 beats
+    Shape("dense", 64, 8, 8, 24, 6, 4, in_simd=4, out_pe=2),
+    # two whole groups per beat, a short last group, a part-filled last output beat
+    Shape("stochastic", 47, 8, 2, 13, 4, 6, in_simd=16, out_pe=4),
+    # a part-filled last output beat, signed
+    Shape("nm", 24, 4, 2, 10, 4, 3, in_simd=2, out_pe=4, in_signed=True, relu=False),
+    # one beat out per pass: passes wait (rule 3)
+    Shape("stochastic", 20, 5, 1, 8, 8, 4, in_simd=10, out_pe=8),
+    # one pass, one beat out
+    Shape("dense", 30, 6, 6, 7, 7, 5, in_simd=3, out_pe=7, in_signed=True, relu=False),
+    # one whole group per beat (no assembly register)
+    Shape("stochastic", 64, 8, 4, 12, 4, 4, in_simd=8, out_pe=4),
+    # wide in, one signed output per beat
+    Shape("dense", 32, 4, 4, 5, 5, 2, in_simd=4, out_pe=1, relu=False),
 ]
 
 
-def _spec(shape: WideShape, seed: int):
-    spec = random_spec(out_features=shape.out_features, layout=GroupLayout(shape.in_features, shape.group_size,
-                       shape.kept), lanes=shape.lanes, macs_per_lane=shape.macs, seed=seed, relu=shape.relu,
-                       in_type=IntType(8, shape.in_signed), pattern=shape.family)
+def _spec(shape: Shape, seed: int):
+    spec = random_spec(out_features=shape.out_features, layout=shape.layout, lanes=shape.lanes,
+                       macs_per_lane=shape.macs, seed=seed, relu=shape.relu, in_type=shape.in_type,
+                       pattern=shape.family)
     return replace(spec, in_simd=shape.in_simd, out_pe=shape.out_pe)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.id)
-def test_wide_kernel_bit_and_cycle_exact(shape: WideShape, sim_root: Path) -> None:
+def test_wide_kernel_bit_and_cycle_exact(shape: Shape, sim_root: Path) -> None:
     seed = sum(map(ord, shape.id)) % 1000
     spec = _spec(shape, seed)
     where = sim_root / shape.id
     design = emit_kernel(spec, where / "rtl")
     case = kernel_case(spec, stimulus(spec, VECTORS, seed), seed=seed)
     vectors = VECTORS + 4  # stimulus adds the edge vectors
-    assert len(case["inputs"]) == vectors * spec.in_beats and len(case["expected"]) == vectors * spec.out_beats
+    assert len(case["inputs"]) == vectors * spec.in_beats
+    assert len(case["expected"]) == vectors * spec.out_beats
     assert case["in_bits"] == shape.in_simd * 8 and case["out_bits"] == shape.out_pe * 8
     path = write_case(case, where / "case.json")
     build_design([where / "rtl" / name for name in design.verilog], design.top, where / "obj", "verilator")
@@ -85,7 +73,7 @@ def test_wide_kernel_bit_and_cycle_exact(shape: WideShape, sim_root: Path) -> No
 def test_wide_streams_shorten_the_interval() -> None:
     """The point of it: a layer bound by its one-element streams (K in, F out per vector) speeds up by
     the widths (the cycle model; the RTL above is checked against the same model)."""
-    spec = _spec(WideShape("dense", 64, 8, 8, 64, 64, 8, 1, 1), seed=3)
+    spec = _spec(Shape("dense", 64, 8, 8, 64, 64, 8), seed=3)
     narrow = steady_state_interval(EngineTiming.of(spec))
     wide = steady_state_interval(EngineTiming.of(replace(spec, in_simd=16, out_pe=16)))
     # one pass of 64 rows: 64 output beats + 3 (rule 3) narrow; wide, 4 beats + 3 < the 8 compute cycles
@@ -107,7 +95,7 @@ def test_packing_round_trips_and_zero_fills() -> None:
     (128, 1, "exceeds the 64 padded inputs"),
 ])
 def test_widths_the_engine_cannot_take_are_refused(in_simd: int, out_pe: int, reason: str) -> None:
-    spec = _spec(WideShape("dense", 64, 8, 8, 24, 6, 4, 1, 1), seed=5)
+    spec = _spec(Shape("dense", 64, 8, 8, 24, 6, 4), seed=5)
     assert reason in (stream_width_problem(spec, in_simd, out_pe) or "")
     with pytest.raises(ValueError, match=reason):
         replace(spec, in_simd=in_simd, out_pe=out_pe)

@@ -16,14 +16,17 @@ Micro-architecture (cycle rules in ``hwprune.lower.cycles``)::
 
 A wide input beat (``in_simd`` > 1) fills a share of one group word, or whole groups written straight
 into their banks; a wide output beat takes ``out_pe`` results through as many requantisers (rules in
-``KernelSpec`` / ``stream_width_problem``). Input beats land in the bank half of their vector while the other half is read, so loading vector
-``v+1`` overlaps the compute of vector ``v``. A grouped conv's engine takes each pixel's window as one
-vector per conv group (``K = C/g·kh·kw`` beats) and computes that group's filters from its own block
-of the weight ROM, so no MAC ever meets a cross-group zero. The result register decouples the lanes (which finish a
-pass together) from the one-output-per-beat stream; one requantiser is shared by all lanes.
+``KernelSpec`` / ``stream_width_problem``). Input beats land in the bank half of their vector while the
+other half is read, so loading vector ``v+1`` overlaps the compute of vector ``v``. A grouped conv's
+engine takes each pixel's window as one vector per conv group (``K = C/g·kh·kw`` beats) and computes
+that group's filters from its own block of the weight ROM, so no MAC ever meets a cross-group zero. The
+result register decouples the lanes (which finish a pass together) from the output stream (``out_pe``
+rows per beat); its ``out_pe`` requantisers are shared by all lanes.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory, stream, wiring
@@ -66,64 +69,61 @@ class DotEngine(wiring.Component):
             "o": Out(stream.Signature(beat_shape(s.out_bits, s.out_signed, s.out_pe))),
         })
 
-    def _group_word_input(self, m: Module, take: Signal, wr: Signal) -> list[memory.Memory]:
-        """Beats of ``in_simd`` (dividing ``S``) elements assembled into one S-wide word per group."""
+    def _banks(self, m: Module, wr: Signal, w_q: Signal, data: Callable[[int], Value],
+               enable: Callable[[int], Value]) -> list[memory.Memory]:
+        """The P input banks (ping-pong halves of ``rounds`` S-wide words); bank ``u`` writes ``data(u)``
+        at ``half·Q + w_q`` when ``enable(u)``."""
+        s = self.shape
+        banks = []
+        for u in range(s.macs):
+            bank = memory.Memory(shape=unsigned(s.group_size * s.in_bits), depth=2 * s.rounds, init=[])
+            m.submodules[f"bank{u}"] = bank
+            wp = bank.write_port()
+            m.d.comb += [wp.addr.eq(Mux(wr, s.rounds, 0) + w_q), wp.data.eq(data(u)), wp.en.eq(enable(u))]
+            banks.append(bank)
+        return banks
+
+    def _group_word_input(self, m: Module, take: Signal, wr: Signal) -> tuple[list[memory.Memory], Value]:
+        """Beats of ``in_simd`` (dividing ``S``, and less than it when wide) elements assembled into one
+        S-wide word per group; returns the banks and the vector's-last-beat condition."""
         s = self.shape
         S, P, Q, W, ab = s.group_size, s.macs, s.rounds, s.in_simd, s.in_bits
         S2 = max(2, 1 << (S - 1).bit_length())  # padded to a power of two (see ``elaborate``)
         w_o, w_u, w_q, w_i = (_counter(S // W, "w_offset"), _counter(P, "w_mac"), _counter(Q, "w_round"),
-                              _counter(s.in_beats, "w_index"))
+                              _counter(self.spec.in_beats, "w_index"))
         assembled = Signal(S2 * ab)
         word = Signal(S2 * ab)
-        last_beat = self._last_beat = w_i == s.in_beats - 1
-        whole = W > 1 and S // W == 1  # a beat is one whole group: no assembly (and no one-case select)
-        group_done = Const(1) if whole else (w_o == S // W - 1) | last_beat
-        if whole:
-            m.d.comb += word.eq(self.i.payload)
-        else:
-            m.d.comb += [word.eq(assembled), word.word_select(w_o, W * ab).eq(self.i.payload)]
-        banks = []
-        for u in range(P):
-            bank = memory.Memory(shape=unsigned(S * ab), depth=2 * Q, init=[])
-            m.submodules[f"bank{u}"] = bank
-            wp = bank.write_port()
-            m.d.comb += [wp.addr.eq(Mux(wr, Q, 0) + w_q), wp.data.eq(word[:S * ab]),
-                         wp.en.eq(take & group_done & (w_u == u))]
-            banks.append(bank)
+        last_beat = w_i == self.spec.in_beats - 1
+        group_done = (w_o == S // W - 1) | last_beat
+        m.d.comb += [word.eq(assembled), word.word_select(w_o, W * ab).eq(self.i.payload)]
+        banks = self._banks(m, wr, w_q, lambda u: word[:S * ab], lambda u: take & group_done & (w_u == u))
         with m.If(take):
             with m.If(group_done):
-                if not whole:
-                    m.d.sync += [assembled.eq(0), w_o.eq(0)]
+                m.d.sync += [assembled.eq(0), w_o.eq(0)]
                 with m.If(w_u == P - 1):
                     m.d.sync += [w_u.eq(0), w_q.eq(w_q + 1)]
                 with m.Else():
                     m.d.sync += w_u.eq(w_u + 1)
-            if not whole:
-                with m.Else():
-                    m.d.sync += [assembled.eq(word), w_o.eq(w_o + 1)]
+            with m.Else():
+                m.d.sync += [assembled.eq(word), w_o.eq(w_o + 1)]
             with m.If(last_beat):
-                m.d.sync += [w_i.eq(0), *([] if whole else [w_o.eq(0)]), w_u.eq(0), w_q.eq(0), wr.eq(~wr)]
+                m.d.sync += [w_i.eq(0), w_o.eq(0), w_u.eq(0), w_q.eq(0), wr.eq(~wr)]
             with m.Else():
                 m.d.sync += w_i.eq(w_i + 1)
-        return banks
+        return banks, last_beat
 
-    def _whole_groups_input(self, m: Module, take: Signal, wr: Signal) -> list[memory.Memory]:
-        """Beats of ``g = in_simd / S`` whole groups (``g`` divides P): group ``j`` of a beat goes
-        straight into bank ``w_u + j`` at the beat's one address, no assembly register."""
+    def _whole_groups_input(self, m: Module, take: Signal, wr: Signal) -> tuple[list[memory.Memory], Value]:
+        """Beats of ``g = in_simd / S`` whole groups (``g`` divides P; one group when ``in_simd = S``):
+        group ``j`` of a beat goes straight into bank ``w_u + j`` at the beat's one address, no assembly
+        register; returns the banks and the vector's-last-beat condition."""
         s = self.shape
         S, P, Q, ab = s.group_size, s.macs, s.rounds, s.in_bits
         g = s.in_simd // S
-        w_u, w_q, w_i = _counter(P // g, "w_beat"), _counter(Q, "w_round"), _counter(s.in_beats, "w_index")
-        last_beat = self._last_beat = w_i == s.in_beats - 1
-        banks = []
-        for u in range(P):
-            bank = memory.Memory(shape=unsigned(S * ab), depth=2 * Q, init=[])
-            m.submodules[f"bank{u}"] = bank
-            wp = bank.write_port()
-            m.d.comb += [wp.addr.eq(Mux(wr, Q, 0) + w_q),
-                         wp.data.eq(self.i.payload.word_select(u % g, S * ab)),
-                         wp.en.eq(take & (w_u == u // g))]
-            banks.append(bank)
+        w_u, w_q = _counter(P // g, "w_beat"), _counter(Q, "w_round")
+        w_i = _counter(self.spec.in_beats, "w_index")
+        last_beat = w_i == self.spec.in_beats - 1
+        banks = self._banks(m, wr, w_q, lambda u: self.i.payload.word_select(u % g, S * ab),
+                            lambda u: take & (w_u == u // g))
         with m.If(take):
             with m.If(w_u == P // g - 1):
                 m.d.sync += [w_u.eq(0), w_q.eq(w_q + 1)]
@@ -133,7 +133,7 @@ class DotEngine(wiring.Component):
                 m.d.sync += [w_i.eq(0), w_u.eq(0), w_q.eq(0), wr.eq(~wr)]
             with m.Else():
                 m.d.sync += w_i.eq(w_i + 1)
-        return banks
+        return banks, last_beat
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -149,10 +149,10 @@ class DotEngine(wiring.Component):
         wr = Signal()
         take = Signal()
         m.d.comb += [self.i.ready.eq(~Mux(wr, full[1], full[0])), take.eq(self.i.valid & self.i.ready)]
-        if s.in_simd > s.group_size:
-            banks = self._whole_groups_input(m, take, wr)
+        if s.in_simd > 1 and s.in_simd >= s.group_size:  # whole groups per beat (in_simd = S included)
+            banks, last_beat = self._whole_groups_input(m, take, wr)
         else:
-            banks = self._group_word_input(m, take, wr)
+            banks, last_beat = self._group_word_input(m, take, wr)
 
         # ---- compute counter: one step per cycle over (pass, round, j); the last step of a pass
         # waits until the result register is free (rule 3 of the cycle model)
@@ -167,7 +167,6 @@ class DotEngine(wiring.Component):
         vector_last = pass_last & (c_p == s.group_passes - 1)
         issue = Signal()
         m.d.comb += issue.eq(Mux(rd, full[1], full[0]) & (~pass_last | ~res_claimed))
-        last_beat = self._last_beat
         for h in (0, 1):
             with m.If(take & last_beat & (wr == h)):
                 m.d.sync += full[h].eq(1)
@@ -243,7 +242,7 @@ class DotEngine(wiring.Component):
         res_full = Signal()
         W = s.out_pe  # outputs per beat: res_row and res_left count beats of W rows
         res_left = _counter(L // W + 1, "res_left")
-        res_row = _counter(s.out_beats + 1, "res_row")
+        res_row = _counter(self.spec.out_beats + 1, "res_row")
         for lane in range(L):
             acc = Signal(acc_shape, name=f"acc{lane}")
             total = sum(products[lane][1:], products[lane][0])
@@ -277,7 +276,7 @@ class DotEngine(wiring.Component):
         elements of a part-filled last beat) give 0."""
         s = self.shape
         W = s.out_pe
-        param_init = param_rom(self.spec) + [0] * max(0, 2 - s.out_beats)
+        param_init = param_rom(self.spec) + [0] * max(0, 2 - self.spec.out_beats)
         params = memory.Memory(shape=unsigned(s.param_width * W), depth=len(param_init), init=param_init)
         m.submodules.params = params
         prm = params.read_port(domain="comb")
@@ -300,7 +299,7 @@ class DotEngine(wiring.Component):
             if W == 1:
                 return clamped
             real_beats = -(-(s.out_features - j) // W)  # beats in which element j is a real row
-            if real_beats < s.out_beats:
+            if real_beats < self.spec.out_beats:
                 clamped = Mux(res_row < real_beats, clamped, 0)
             elements.append(clamped[:s.out_bits])
         return Cat(*elements)

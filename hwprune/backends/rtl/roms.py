@@ -82,13 +82,6 @@ class EngineShape:
         """Bits of one row's parameters (a parameter ROM word holds ``out_pe`` rows)."""
         return self.acc_bits + self.mult_bits + self.shift_bits
 
-    @property
-    def in_beats(self) -> int:
-        return -(-self.in_features // self.in_simd)
-
-    @property
-    def out_beats(self) -> int:
-        return -(-self.out_features // self.out_pe)
 
     @staticmethod
     def of(spec: KernelSpec) -> "EngineShape":
@@ -163,7 +156,7 @@ def param_rom(spec: KernelSpec) -> list[int]:
         rows.append(row)
     pe = shape.out_pe
     return [sum(row << (j * shape.param_width) for j, row in enumerate(rows[b * pe:(b + 1) * pe]))
-            for b in range(shape.out_beats)]
+            for b in range(spec.out_beats)]
 
 
 def write_hex(path: Path, words: list[int], width: int, header: str) -> None:

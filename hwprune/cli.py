@@ -206,6 +206,19 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def _is_usage_error(exc: Exception) -> bool:
+    """A bad option or argument: click's ``ClickException``, or the copy of click that typer 0.29 and
+    later carry inside (``typer._click``), whose exceptions are not click's classes."""
+    import click
+
+    bases = [click.exceptions.ClickException]
+    with contextlib.suppress(ImportError):
+        from typer._click.exceptions import ClickException as VendoredClickException
+
+        bases.append(VendoredClickException)
+    return isinstance(exc, tuple(bases))
+
+
 def _dispatch(argv: list[str]) -> int:
     """Run the command; errors become one line on stderr and an exit code (130 when interrupted)."""
     debug = "--debug" in argv
@@ -224,10 +237,8 @@ def _dispatch(argv: list[str]) -> int:
     except typer.Abort:
         return EXIT_INTERRUPTED
     except Exception as exc:  # click's usage errors and real bugs
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+        if _is_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined]
             return EXIT_USER
         if debug:
             raise

@@ -19,7 +19,7 @@ from hwprune.errors import BuildError
 from hwprune.lower.names import identifier
 
 __all__ = ["StreamFacts", "DesignFacts", "PS_IP", "BOARD_PARTS", "gather_facts", "network_entry",
-           "read_golden"]
+           "read_golden", "golden_values"]
 
 PS_IP = {"zynquplus": "zynq_ultra_ps_e", "zynq7": "processing_system7"}
 """The Vivado processing-system IP of each board family that has one (others get no block design)."""
@@ -39,17 +39,23 @@ DMA_NAME = "axi_dma"
 
 @dataclass(frozen=True)
 class StreamFacts:
-    """One AXI-Stream side of the accelerator: ``beats`` values per vector of ``bits`` bits, each in
-    its own ``tdata_bits``-wide beat (a whole number of bytes, as AXI-Stream requires)."""
+    """One AXI-Stream side of the accelerator: ``values`` per vector of ``bits`` bits, ``width`` per
+    ``tdata_bits``-wide beat, each value in its own lane of whole bytes (as AXI-Stream requires); a
+    vector's last beat is zero-filled past its values."""
 
-    beats: int
+    values: int
     bits: int
     signed: bool
     tdata_bits: int
+    width: int = 1
+
+    @property
+    def beats(self) -> int:
+        return -(-self.values // self.width)
 
     @property
     def lane_bytes(self) -> int:
-        return self.tdata_bits // 8
+        return self.tdata_bits // 8 // self.width
 
 
 @dataclass(frozen=True)
@@ -79,15 +85,34 @@ class DesignFacts:
         return asdict(self)
 
 
-def _tdata_bits(bits: int, declared: Any) -> int:
+def _tdata_bits(bits: int, declared: Any, values_per_beat: int) -> int:
     """The top's ``tdata`` width: as the manifest declares it, else as the network top derives it from
-    the value width (``hwprune.backends.rtl.network.axis_width``: whole bytes)."""
-    from hwprune.backends.rtl.network import axis_width
+    the value width (``hwprune.lower.network_types.axis_width``: a lane of whole bytes per value)."""
+    from hwprune.lower.network_types import axis_width
 
-    width = int(declared) if declared is not None else axis_width(bits)
-    if width % 8 or width < bits:
-        raise BuildError(f"a {width}-bit tdata cannot carry {bits}-bit values in whole bytes")
+    width = int(declared) if declared is not None else values_per_beat * axis_width(bits)
+    if width % (8 * values_per_beat) or width // values_per_beat < bits:
+        raise BuildError(f"a {width}-bit tdata cannot carry {values_per_beat} {bits}-bit values in lanes of "
+                         "whole bytes")
     return width
+
+
+def _value_type(case: dict[str, Any], side: str) -> tuple[int, bool]:
+    """(bits, signed) of one value on a side of the golden case (a wide port's case holds words of
+    byte lanes: its value widths are written beside them, ``value_bits``)."""
+    if "value_bits" in case:
+        return int(case["value_bits"][side]), bool(case["elements"][side][2])
+    return int(case[f"{side}_bits"]), bool(case[f"{side}_signed"])
+
+
+def golden_values(case: dict[str, Any]) -> tuple[Any, Any]:
+    """(inputs, expected) of the golden case as [vectors, values] integer arrays."""
+    from hwprune.sim.network import case_values
+
+    inputs, expected = case_values(case)
+    if expected is None:
+        raise BuildError(f"sim/{NETWORK_CASE} has no expected outputs")
+    return inputs, expected
 
 
 def network_entry(rtl_dir: Path) -> dict[str, Any]:
@@ -139,12 +164,15 @@ def gather_facts(build_dir: Path, board: Board, project: str, source: str) -> De
     if vectors < 1 or len(case["inputs"]) % vectors or len(case["expected"]) % vectors:
         raise BuildError(f"sim/{NETWORK_CASE}: {len(case['inputs'])} inputs and {len(case['expected'])} "
                          f"outputs do not split into {vectors} vectors", file=build_dir)
-    in_bits, out_bits = int(case["in_bits"]), int(case["out_bits"])
-    widths = network.get("widths", {})
-    stream_in = StreamFacts(len(case["inputs"]) // vectors, in_bits, bool(case["in_signed"]),
-                            _tdata_bits(in_bits, widths.get("s_axis_tdata")))
-    stream_out = StreamFacts(len(case["expected"]) // vectors, out_bits, bool(case["out_signed"]),
-                             _tdata_bits(out_bits, widths.get("m_axis_tdata")))
+    inputs, expected = golden_values(case)
+    widths, lanes = network.get("widths", {}), network.get("values_per_beat", {})
+
+    def side(values: Any, key: str, port: str) -> StreamFacts:
+        bits, signed = _value_type(case, key)
+        width = int(lanes.get(port, 1))
+        return StreamFacts(values.shape[1], bits, signed, _tdata_bits(bits, widths.get(port), width), width)
+
+    stream_in, stream_out = side(inputs, "in", "s_axis_tdata"), side(expected, "out", "m_axis_tdata")
     ps_ip = PS_IP.get(board.family)
     name = identifier(project)
     notes = [] if ps_ip else [f"no Vivado block design: board {board.name!r} ({board.family}) has no Zynq "

@@ -18,7 +18,7 @@ import jinja2
 
 from hwprune import __version__
 from hwprune.boards import Board
-from hwprune.bringup.design import DesignFacts, gather_facts, read_golden
+from hwprune.bringup.design import DesignFacts, gather_facts, golden_values, read_golden
 from hwprune.errors import BuildError
 from hwprune.resources import shipped_dir
 
@@ -62,16 +62,17 @@ def _environment() -> jinja2.Environment:
 
 
 def _golden_text(case: dict[str, Any], facts: DesignFacts) -> str:
-    """``golden.json`` with one vector per line (diffable, and small enough to read)."""
-    def rows(flat: list[int], beats: int) -> str:
-        lines = [json.dumps(flat[i:i + beats], separators=(",", ":")) for i in range(0, len(flat), beats)]
+    """``golden.json`` with one vector of values per line (diffable, and small enough to read)."""
+    def rows(values: Any) -> str:
+        lines = [json.dumps([int(v) for v in row], separators=(",", ":")) for row in values]
         return "[\n  " + ",\n  ".join(lines) + "\n ]"
 
-    head = {"format": "hwprune-golden/1", "vectors": facts.vectors, "in_beats": facts.input.beats,
-            "out_beats": facts.output.beats, "source": "sim/network.case.json (integer reference)"}
+    inputs, expected = golden_values(case)
+    head = {"format": "hwprune-golden/2", "vectors": facts.vectors, "in_values": facts.input.values,
+            "out_values": facts.output.values, "source": "sim/network.case.json (integer reference)"}
     fields = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in sorted(head.items())]
-    fields.append(f' "inputs": {rows(case["inputs"], facts.input.beats)}')
-    fields.append(f' "expected": {rows(case["expected"], facts.output.beats)}')
+    fields.append(f' "inputs": {rows(inputs)}')
+    fields.append(f' "expected": {rows(expected)}')
     return "{\n" + ",\n".join(fields) + "\n}\n"
 
 

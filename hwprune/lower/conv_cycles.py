@@ -11,10 +11,12 @@ Window generator rules (``hwprune.backends.rtl.conv``; conventions of ``hwprune.
    (``oy·s_h - pad_top > y``); if no output row of the frame does, the cycle after the frame's last
    window beat. So a row is released when the generator starts an output row that no longer reads
    it (or ends its frame), whether or not any window ever read it (stride > kernel, unread last rows).
-6. Window beats leave in order (pixel by pixel; c, ky, kx inside a window). A beat that reads input
-   element ``e`` of frame ``f`` is offered from the cycle after ``e`` was accepted; a padding beat
-   from the cycle after the frame's first input beat was accepted. Offered beats go straight into
-   the dot-product engine, whose rules 1-4 then fix when each is taken and when each output leaves.
+6. Window elements leave in order (pixel by pixel; c, ky, kx inside a window), one per beat, or with
+   window beats (``in_simd = kh·kw``) one channel's whole window per beat. An element that reads input
+   element ``e`` of frame ``f`` is available from the cycle after ``e`` was accepted; a padding element
+   from the cycle after the frame's first input beat was accepted; a beat is offered once all its
+   elements are. Offered beats go straight into the dot-product engine, whose rules 1-4 then fix when
+   each is taken and when each output leaves.
 
 Why this never deadlocks: while the generator works on output row ``oy`` it reads rows below
 ``first = max(0, oy·s_h - pad_top)`` and at most ``kh_eff = (kh - 1)·d_h + 1`` rows from there, and
@@ -168,7 +170,8 @@ class ConvModel(BufferedModel):
         self.geometry = spec.conv
         self.engine = EngineModel(EngineTiming.of(spec))
         self.window = spec.in_features * spec.groups
-        self.vector = spec.in_features
+        self.vector = spec.in_beats  # beats of one engine vector (one group's window)
+        self.simd = spec.in_simd
         rows = window_source_array(spec.conv)
         self._row_last = [max(0, int(r.max())) for r in rows]
         self._row_reads = np.where(rows >= 0, rows, 0)
@@ -189,6 +192,8 @@ class ConvModel(BufferedModel):
             if self._row_padding[oy]:
                 offers[self._row_pads[oy]] = taken[0]
             offers += 1
+            if self.simd > 1:  # a beat waits for the last of its elements (rule 6)
+                offers = offers.reshape(-1, self.simd).max(axis=1)
             bounds = (offers.reshape(-1, self.vector) - self._ramp).max(axis=1)
             last_taken, row_lasts = engine.push_bounds(bounds)
             lasts.append(row_lasts)

@@ -37,10 +37,13 @@ import numpy as np
 
 from hwprune.boards import Board, all_boards
 from hwprune.errors import HwpruneError
+from hwprune.ir.types import IntType
+from hwprune.lower.network_types import axis_width
 from hwprune.lower.cycles import RESULT_TURNAROUND, EngineTiming, steady_state_interval
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.resource_model import RESOURCE_KEYS, Estimate, budget, kernel_resources
-from hwprune.lower.stream_widths import MAX_STREAM_WIDTH, Pair, chains, cheapest_chain, width_pairs
+from hwprune.lower.stream_widths import (MAX_STREAM_WIDTH, Chain, Pair, chains, cheapest_chain, port_width,
+                                        width_pairs)
 from hwprune.prune.patterns.base import GroupLayout, PackedWeights
 
 __all__ = ["FitError", "Candidate", "fit_kernels", "layer_interval", "inference_vectors", "pe_utilisation", "candidates", "lane_options",
@@ -73,7 +76,11 @@ def layer_interval(spec: KernelSpec) -> int:
     conv's engine takes each pixel as ``groups`` vectors of one group's window, each producing that
     group's filters (the group-serial schedule of ``hwprune.lower.conv_cycles``)."""
     per_vector = _vector_interval(spec.in_beats, spec.group_outputs, spec.lanes, spec.cycles_per_pass, spec.out_pe)
-    return inference_vectors(spec) * spec.groups * per_vector
+    interval = inference_vectors(spec) * spec.groups * per_vector
+    if spec.conv is not None:  # the frame arrives one element per cycle (rule 5), whatever the window beats
+        g = spec.conv
+        interval = max(interval, g.in_height * g.in_width * g.in_channels)
+    return interval
 
 
 def pe_utilisation(specs: Sequence[KernelSpec], interval: float) -> float:
@@ -102,26 +109,29 @@ class Candidate:
     resources: Estimate
     in_simd: int = 1
     out_pe: int = 1
+    port_in: int = 1
+    """Elements per beat of the input stream (``in_simd``, but 1 for a conv, whose window beat is inside)."""
 
     @property
     def widths(self) -> Pair:
-        return (self.in_simd, self.out_pe)
+        """The widths of the kernel's two streams (what a chain of wide links must agree on)."""
+        return (self.port_in, self.out_pe)
 
 
-def candidates(spec: KernelSpec, family: str, lanes: int | None = None, wide_in: bool = False,
-               wide_out: bool = False, stream_width: int = MAX_STREAM_WIDTH) -> list[Candidate]:
+def candidates(spec: KernelSpec, family: str, lanes: int | None = None, in_limit: int = 1,
+               out_limit: int = 1) -> list[Candidate]:
     """Every (lanes, macs_per_lane) worth considering for ``spec``; ``lanes`` pins the lane count. With
-    ``wide_in`` / ``wide_out`` (a wide stream on that side, ``hwprune.lower.stream_widths``) also every
-    ``in_simd`` / ``out_pe`` the engine can take at each of them."""
+    ``in_limit`` / ``out_limit`` above 1 (a wide stream on that side, ``hwprune.lower.stream_widths``)
+    also every ``in_simd`` / ``out_pe`` up to them that the engine can take at each of them."""
     lane_set = [min(lanes, spec.group_outputs)] if lanes is not None else lane_options(spec.group_outputs)
     out = []
     for lane_count in lane_set:
         for macs in _divisors(spec.layout.groups):
             trial = replace(spec, lanes=lane_count, macs_per_lane=macs, in_simd=1, out_pe=1)
-            for w_in, w_out in width_pairs(trial, wide_in, wide_out, stream_width):
+            for w_in, w_out in width_pairs(trial, in_limit, out_limit):
                 wide = trial if (w_in, w_out) == (1, 1) else replace(trial, in_simd=w_in, out_pe=w_out)
                 out.append(Candidate(trial.lanes, macs, layer_interval(wide), kernel_resources(wide, family),
-                                     w_in, w_out))
+                                     w_in, w_out, wide.in_port_width))
     return out
 
 
@@ -187,13 +197,13 @@ def _wide(options: Sequence[Candidate], cost: "_Cost") -> dict[Pair, _Layer]:
     return {pair: _Layer([c for c in options if c.widths == pair], cost) for pair in pairs}
 
 
-def _choose(wide: _Wide, paths: list[list[int]], target: int, cost: "_Cost") -> list[Candidate] | None:
+def _choose(wide: _Wide, paths: list[Chain], target: int, cost: "_Cost") -> list[Candidate] | None:
     """Every kernel's option within ``target`` cycles, the cheapest along each chain of wide links whose
     stream widths agree (``cheapest_chain``); None if some chain has none."""
     chosen: list[Candidate | None] = [None] * len(wide)
-    for path in paths:
+    for path, open_start, open_end in paths:
         picked = cheapest_chain([{pair: layer.cheapest_within(target) for pair, layer in wide[k].items()}
-                                 for k in path], lambda c: cost(c.resources))
+                                 for k in path], lambda c: cost(c.resources), open_start, open_end)
         if picked is None:
             return None
         for k, option in zip(path, picked):
@@ -201,10 +211,10 @@ def _choose(wide: _Wide, paths: list[list[int]], target: int, cost: "_Cost") -> 
     return chosen  # type: ignore[return-value]
 
 
-def _search(wide: _Wide, limits: dict[str, float], paths: list[list[int]] | None = None) -> list[Candidate] | None:
+def _search(wide: _Wide, limits: dict[str, float], paths: list[Chain] | None = None) -> list[Candidate] | None:
     """The cheapest choice (per layer, or along each chain of ``paths``) at the smallest interval that
     fits, or None."""
-    paths = paths if paths is not None else [[k] for k in range(len(wide))]
+    paths = paths if paths is not None else [([k], False, False) for k in range(len(wide))]
     cost = _Cost(limits)
     floor = max(min(layer.intervals[0] for layer in w.values()) for w in wide)
     targets = sorted({i for w in wide for layer in w.values() for i in layer.intervals if i >= floor})
@@ -218,6 +228,7 @@ def _search(wide: _Wide, limits: dict[str, float], paths: list[list[int]] | None
 def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = DEFAULT_MAX_UTIL,
                 *, lanes: int | None = None, target_interval: int | None = None,
                 fixed: Estimate | None = None, links: Sequence[tuple[int, int]] = (),
+                ports: tuple[int | None, int | None] = (None, None),
                 stream_width: int = MAX_STREAM_WIDTH) -> list[KernelSpec]:
     """Copies of ``kernels`` with lanes/MACs chosen for ``board``; ``FitError`` if nothing fits.
 
@@ -228,7 +239,9 @@ def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = D
     whatever the lanes (the network top's FIFOs and stream stages): it counts against the budget.
     ``links`` (``hwprune.lower.network_plan.wide_links``) are the kernel pairs whose stream may be wide:
     their ``in_simd`` / ``out_pe`` (powers of two up to ``stream_width``) are chosen too, together along
-    each chain of links.
+    each chain of links. ``ports`` (``hwprune.lower.network_plan.port_kernels``) are the kernels right
+    behind the top's input port and before its output port: that side may be wide too, up to
+    ``stream_width`` values whose byte lanes fit the board's DMA width (``port_width``).
     """
     if not isinstance(max_util, (int, float)) or isinstance(max_util, bool) or not 0 < max_util <= 1:
         raise FitError(f"max_util must be a number in (0, 1], not {max_util!r}")
@@ -242,9 +255,17 @@ def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = D
     family = board.yosys_family
     limits = _left_after(budget(board, max_util), fixed or Estimate(), board, max_util)
     cost = _Cost(limits)
-    paths = chains(len(kernels), links)
+    first, last = ports
+    paths = [(path, path[0] == first, path[-1] == last) for path in chains(len(kernels), links)]
     wide_in, wide_out = {j for _, j in links}, {i for i, _ in links}
-    wide = [_wide(candidates(spec, family, lanes, k in wide_in, k in wide_out, stream_width), cost)
+
+    def limit(k: int, wide: bool, port: int | None, t: IntType) -> int:
+        if k == port:
+            return port_width(board.dma_width_bits, axis_width(t.bits), stream_width)
+        return stream_width if wide or kernels[k].conv is not None else 1  # a conv's window beat: inside it
+
+    wide = [_wide(candidates(spec, family, lanes, limit(k, k in wide_in, first, spec.in_type),
+                             limit(k, k in wide_out, last, spec.out_type)), cost)
             for k, spec in enumerate(kernels)]
     layers = [w[(1, 1)] for w in wide]  # one element per beat: what the error messages cost
     if target_interval is not None:
@@ -267,7 +288,7 @@ def _left_after(limits: dict[str, float], fixed: Estimate, board: Board, max_uti
     return {key: limit - usage[key] for key, limit in limits.items()}
 
 
-def _at_target(kernels: Sequence[KernelSpec], wide: _Wide, paths: list[list[int]], limits: dict[str, float],
+def _at_target(kernels: Sequence[KernelSpec], wide: _Wide, paths: list[Chain], limits: dict[str, float],
                target: int, board: Board, max_util: float, fixed: Estimate) -> list[Candidate]:
     """Every layer's cheapest configuration within ``target`` cycles (along each chain of wide links);
     ``FitError`` naming the layer that cannot get there, or the budget that the goal breaks and the

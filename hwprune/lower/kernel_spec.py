@@ -77,7 +77,9 @@ class KernelSpec:
     conv: ConvGeometry | None = None
     pattern_params: dict[str, Any] = field(default_factory=dict)
     in_simd: int = 1
-    """Activations per input beat (a wide stream: element ``j`` of a beat in bits ``[j·b, (j+1)·b)``)."""
+    """Activations per engine input beat (a wide stream: element ``j`` of a beat in bits ``[j·b, (j+1)·b)``).
+    A conv kernel's engine beat comes from its window generator: 1, or ``kh·kw`` (one channel's whole
+    window); its input frame arrives one element per beat whatever it is (``in_port_width``)."""
     out_pe: int = 1
     """Outputs per output beat (``out_pe`` requantisers side by side)."""
 
@@ -148,6 +150,12 @@ class KernelSpec:
         filters start at pass ``i · group_passes``, so a group never shares a pass with another."""
         per, width = self.group_outputs, self.group_passes * self.lanes
         return [r // per * width + r % per for r in range(self.out_features)]
+
+    @property
+    def in_port_width(self) -> int:
+        """Elements per beat of the kernel's input stream: ``in_simd`` for a dense kernel, 1 for a conv
+        kernel (its frame; the window generator widens it to ``in_simd`` inside)."""
+        return self.in_simd if self.conv is None else 1
 
     @property
     def in_beats(self) -> int:
@@ -223,15 +231,20 @@ def stream_width_problem(spec: KernelSpec, in_simd: int, out_pe: int) -> str | N
     (None when it can). Why these rules: a beat must fill whole group words of the input banks or a
     whole share of one (``in_simd`` divides the group size ``S``, or ``S`` divides it and the groups of
     one beat land in distinct banks at one address: ``in_simd / S`` divides the MAC units), and the
-    output beats must not straddle passes (``out_pe`` divides the lanes). Conv kernels stream one
-    activation per beat (their window generator reads one element per cycle)."""
+    output beats must not straddle passes (``out_pe`` divides the lanes). A conv kernel's generator gives
+    one element or one channel's whole ``kh·kw`` window per beat, and its output stream carries one
+    element per beat."""
     for name, value in (("in_simd", in_simd), ("out_pe", out_pe)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             return f"{name} must be a positive integer, not {value!r}"
     if in_simd == 1 and out_pe == 1:
         return None
-    if spec.kind != "dense":
-        return "only dense kernels take wide streams (in_simd, out_pe > 1)"
+    if spec.conv is not None:
+        window = spec.conv.kernel[0] * spec.conv.kernel[1]
+        if out_pe != 1:
+            return "a conv kernel's output stream carries one element per beat (out_pe 1)"
+        if in_simd not in (1, window):
+            return f"a conv kernel's window beat is one element or one channel's whole window ({window}), not {in_simd}"
     size, macs = spec.layout.group_size, spec.macs_per_lane
     if in_simd > 1:
         if in_simd > size * spec.layout.groups:

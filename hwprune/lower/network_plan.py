@@ -25,7 +25,8 @@ from hwprune.quant.tables import TABLE_OPS
 from hwprune.lower.network_types import (AVERAGE_KINDS, ELEMENTWISE_KINDS, MERGE_KINDS, STAGE_KINDS, MergeSpec,
                                          NetworkPlan, NetworkUnsupported, StagePlan)
 
-__all__ = ["NetworkUnsupported", "StagePlan", "NetworkPlan", "MergeSpec", "plan_network", "wide_links", "top_name", "STAGE_KINDS",
+__all__ = ["NetworkUnsupported", "StagePlan", "NetworkPlan", "MergeSpec", "plan_network", "wide_links", "port_kernels",
+           "top_name", "STAGE_KINDS",
            "MERGE_KINDS", "AVERAGE_KINDS", "ELEMENTWISE_KINDS", "HARD_ACTIVATIONS"]
 
 def top_name(source: str, taken: Sequence[str] = ()) -> str:
@@ -169,17 +170,30 @@ def plan_network(graph: Graph, kernels: Sequence[KernelSpec], top: str) -> Netwo
     start = _start(graph)
     plan = _plan_graph(graph, kernels, top, start) if _branches(graph, start) else _plan_chain(graph, kernels, top,
                                                                                                start)
-    if plan.stages[0].in_width != 1 or plan.stages[-1].out_width != 1:
-        raise NetworkUnsupported("the top's AXI-Stream ports carry one element per beat: the first kernel's "
-                                 "in_simd and the last one's out_pe must be 1")
     return plan
+
+
+def port_kernels(graph: Graph, kernels: Sequence[KernelSpec]) -> tuple[int | None, int | None]:
+    """Indices in ``kernels`` of the dense kernels right behind the top's ``s_axis`` port and right
+    before its ``m_axis`` port (None where another stage sits there, or the graph has no network top):
+    those ends of a chain of wide links may be wide too, up to the AXI width."""
+    try:
+        plan = plan_network(graph, [replace(k, in_simd=1, out_pe=1) for k in kernels], "ports")
+    except NetworkUnsupported:
+        return None, None
+    index = {k.name: i for i, k in enumerate(kernels)}
+
+    def dense(stage: StagePlan) -> int | None:
+        return index[stage.name] if stage.kernel is not None and stage.kernel.kind == "dense" else None
+
+    return dense(plan.stages[0]), dense(plan.stages[-1])
 
 
 def wide_links(graph: Graph, kernels: Sequence[KernelSpec]) -> list[tuple[int, int]]:
     """Pairs ``(i, j)`` of ``kernels`` indices where dense kernel ``i``'s output is dense kernel ``j``'s
     input and nothing else's: the streams that may be wide (``in_simd``/``out_pe`` > 1). Why only these:
-    every other stage, the fork/add/concat stages and the top's AXI ports take one element per beat,
-    so the fitter widens a stream only where both of its ends are engines."""
+    every other stage and the fork/add/concat stages take one element per beat, so the fitter widens a
+    stream only where both of its ends are engines (or an engine and an AXI port: ``port_kernels``)."""
     index = {k.name: i for i, k in enumerate(kernels)}
     dense = {k.name for k in kernels if k.kind == "dense"}
     links = []

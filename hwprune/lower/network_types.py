@@ -9,6 +9,7 @@ input port reads (``-1``: the top's input stream), and a ``MergeSpec`` for its f
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +18,16 @@ from hwprune.ir.types import IntType
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 
 __all__ = ["NetworkUnsupported", "StagePlan", "NetworkPlan", "MergeSpec", "STAGE_KINDS", "MERGE_KINDS",
-           "AVERAGE_KINDS", "ELEMENTWISE_KINDS", "Link", "average_sum_bits", "requant_operand_bits"]
+           "AVERAGE_KINDS", "ELEMENTWISE_KINDS", "Link", "average_sum_bits", "requant_operand_bits", "axis_width"]
 
 MERGE_KINDS = ("fork", "add", "concat")
 Link = tuple[int, int, int, int]
 """(producer stage, its output port, consumer stage, its input port): one FIFO of the top."""
+
+
+def axis_width(bits: int) -> int:
+    """AXI-Stream ``TDATA`` lanes are whole bytes: the lane of one ``bits``-bit value."""
+    return 8 * ((bits + 7) // 8)
 
 
 def _int_type(data: dict[str, Any]) -> IntType:
@@ -109,8 +115,9 @@ class StagePlan:
 
     @property
     def in_width(self) -> int:
-        """Elements per input beat: a kernel's ``in_simd``; every other stage takes one per beat."""
-        return self.kernel.in_simd if self.kernel is not None else 1
+        """Elements per input beat: a kernel's input port width (a dense kernel's ``in_simd``); every
+        other stage takes one per beat."""
+        return self.kernel.in_port_width if self.kernel is not None else 1
 
     @property
     def out_width(self) -> int:
@@ -204,6 +211,25 @@ class NetworkPlan:
     @property
     def out_beats(self) -> int:
         return self.stages[-1].out_beats
+
+    @property
+    def in_width(self) -> int:
+        """Values per ``s_axis`` beat (the first stage's input width)."""
+        return self.stages[0].in_width
+
+    @property
+    def out_width(self) -> int:
+        """Values per ``m_axis`` beat (the last stage's output width)."""
+        return self.stages[-1].out_width
+
+    @property
+    def in_values(self) -> int:
+        """Values of one input vector (the input tensor's size; its last beat may be part-filled)."""
+        return math.prod(self.input_shape)
+
+    @property
+    def out_values(self) -> int:
+        return math.prod(self.output_shape)
 
     def to_dict(self) -> dict[str, Any]:
         return {"top": self.top, "input_tensor": self.input_tensor, "output_tensor": self.output_tensor,

@@ -19,7 +19,8 @@ bits ``b_a`` and accumulator bits ``b_acc``:
   synchronously; **parameter ROM**: ``ceil(out / out_pe)`` words × ``out_pe·(b_acc + b_M + b_shift)`` bits, read
   combinationally. **Input banks**: ``P`` RAMs of ``2·rounds`` words × ``S·b_a`` bits (ping-pong);
   conv adds a **frame buffer**, the window generator's circular row buffer of ``R·W·C`` words × ``b_a``
-  bits with ``R = min(H, (kh - 1)·d_h + 1 + s_h)`` rows (read combinationally: LUTRAM).
+  bits with ``R = min(H, (kh - 1)·d_h + 1 + s_h)`` rows (read combinationally: LUTRAM), ``kh·kw`` copies
+  of it with window beats (``in_simd = kh·kw``: one read port per window position).
 * **Memory mapping** (what Yosys's ``memory_libmap`` does for Xilinx, calibrated on the examples):
   a synchronous memory uses BRAM18 tiles in the best aspect ratio (512×36 … 16K×1) when
   ``tiles · BRAM18_COLUMNS < width · ceil(depth / 64)``; otherwise a RAM uses LUTRAM (RAM32M16:
@@ -204,9 +205,11 @@ def kernel_breakdown(spec: KernelSpec, family: str = "xcup") -> dict[str, Estima
     }
     if spec.conv is not None:
         g = spec.conv
-        # the row buffer, read combinationally by the window generator: LUTRAM, never BRAM (Yosys agrees)
-        parts["frame_buffer"] = memory_cost(buffer_rows(g) * g.in_width * g.in_channels, act_bits, rom=False,
-                                            synchronous=False, family=family)
+        # the row buffer, read combinationally by the window generator: LUTRAM, never BRAM (Yosys agrees);
+        # with window beats one copy per window position
+        copies = g.kernel[0] * g.kernel[1] if spec.in_simd > 1 else 1
+        parts["frame_buffer"] = _total(memory_cost(buffer_rows(g) * g.in_width * g.in_channels, act_bits, rom=False,
+                                                   synchronous=False, family=family) for _ in range(copies))
         parts["control"] = parts["control"] + Estimate(lut=CONV_CONTROL_LUTS, ff=CONV_CONTROL_FFS)
     return parts
 

@@ -79,14 +79,14 @@ def kernel_case(spec: KernelSpec, x: np.ndarray, seed: int, name: str | None = N
 
     expected = stream_order(spec, kernel_reference(spec, x))
     beats = stream_order(spec, x)
-    in_beats = -(-beats.shape[1] // spec.in_simd)  # a dense vector, or a conv frame (one element per beat)
+    w_in, w_out = spec.in_port_width, spec.out_pe  # a conv frame arrives one element per beat
+    in_beats = -(-beats.shape[1] // w_in)  # a dense vector, or a conv frame
     arrivals, cycles = source_arrivals(kernel_model(spec), beats.shape[0], in_beats, seed)
     # a wide side travels as raw words (pack_beats); the case keeps its element layout for readers
-    wide = spec.in_simd > 1 or spec.out_pe > 1
-    layout = {"elements": {"in": [spec.in_simd, spec.in_type.bits, spec.in_type.signed],
-                           "out": [spec.out_pe, spec.out_type.bits, spec.out_type.signed]}} if wide else {}
+    wide = w_in > 1 or w_out > 1
+    layout = {"elements": {"in": [w_in, spec.in_type.bits, spec.in_type.signed],
+                           "out": [w_out, spec.out_type.bits, spec.out_type.signed]}} if wide else {}
     t_in, t_out = spec.in_type, spec.out_type
-    w_in, w_out = spec.in_simd, spec.out_pe
     return make_case(name or spec.ident, spec.ident, KERNEL_PORTS, w_in * t_in.bits, t_in.signed and w_in == 1,
                      w_out * t_out.bits, t_out.signed and w_out == 1, pack_beats(beats, w_in, t_in.bits), arrivals,
                      pack_beats(expected, w_out, t_out.bits), cycles, ready_probability, seed, **layout)

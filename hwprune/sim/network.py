@@ -20,11 +20,13 @@ import numpy as np
 
 from hwprune.lower.network_cycles import NetworkTiming, network_schedule
 from hwprune.lower.network_plan import NetworkPlan
-from hwprune.sim.golden import make_case, write_case
+from hwprune.lower.network_types import axis_width
+from hwprune.sim.golden import make_case, pack_beats, unpack_beats, write_case
 from hwprune.sim.rtl_runner import NETWORK_TB_MODULE, SimResult, SimulatorError, build_design, run_case
 
 __all__ = ["NetworkRun", "simulate_network", "load_network", "network_case", "network_reference",
-           "network_stimulus", "build_network", "replay_network", "to_stream", "NETWORK_CASE", "SIMULATORS"]
+           "network_stimulus", "build_network", "replay_network", "to_stream", "case_values", "NETWORK_CASE",
+           "SIMULATORS"]
 
 NETWORK_CASE = "network.case.json"
 SIMULATORS = ("verilator", "icarus")
@@ -32,7 +34,7 @@ SIMULATORS = ("verilator", "icarus")
 
 @dataclass(frozen=True)
 class NetworkRun:
-    """What the top delivered: ``outputs[v]`` = the ``m_axis`` beats of vector ``v``; ``cycles`` the
+    """What the top delivered: ``outputs[v]`` = the ``m_axis`` values of vector ``v``; ``cycles`` the
     cycle of every output beat (measured), ``predicted_cycles`` the network cycle model's for a
     back-to-back input and an always-ready sink (equal to ``cycles`` in timed mode)."""
 
@@ -83,7 +85,7 @@ def network_stimulus(plan: NetworkPlan, count: int, seed: int) -> np.ndarray:
     """``count`` input vectors in stream order: the edge vectors (all zero, all max, all min,
     alternating max/min) first, then random ones."""
     rng = np.random.default_rng(seed)
-    t, beats = plan.in_type, plan.in_beats
+    t, beats = plan.in_type, plan.in_values
     edges = [np.zeros(beats), np.full(beats, t.max), np.full(beats, t.min),
              np.where(np.arange(beats) % 2 == 0, t.max, t.min)]
     random = rng.integers(t.min, t.max + 1, size=(max(count - len(edges), 0), beats))
@@ -93,31 +95,60 @@ def network_stimulus(plan: NetworkPlan, count: int, seed: int) -> np.ndarray:
 def network_case(plan: NetworkPlan, timing: NetworkTiming, inputs: np.ndarray, expected: np.ndarray | None,
                  seed: int = 0, name: str | None = None, ready_probability: float = 0.6,
                  arrivals: Sequence[Sequence[int]] | None = None) -> dict[str, Any]:
-    """A case for the top: inputs (back to back unless ``arrivals`` says when each beat is offered),
-    expected values (or None: record only), predicted ``m_axis`` and ``s_axis`` cycles. Refuses
-    arrivals for which the model says a FIFO would fill (its cycles would then not be exact)."""
+    """A case for the top: inputs [vectors, values] (back to back unless ``arrivals`` says when each beat
+    is offered), expected values (or None: record only), predicted ``m_axis`` and ``s_axis`` cycles.
+    Refuses arrivals for which the model says a FIFO would fill (its cycles would then not be exact).
+    A wide port's beats travel as ``tdata`` words of byte lanes (``pack_beats``); the case keeps the
+    lane layout (``elements``) and the values per vector so readers get the values back (``case_values``)."""
     from hwprune.backends.rtl.network import AXIS_PORTS
 
     inputs = np.asarray(inputs, dtype=np.int64)
-    if inputs.ndim != 2 or inputs.shape[1] != plan.in_beats:
-        raise ValueError(f"inputs must be [vectors, {plan.in_beats}] in stream order, not {list(inputs.shape)}")
+    if inputs.ndim != 2 or inputs.shape[1] != plan.in_values:
+        raise ValueError(f"inputs must be [vectors, {plan.in_values}] in stream order, not {list(inputs.shape)}")
     if arrivals is None:
         arrivals = [[0] * plan.in_beats for _ in range(inputs.shape[0])]
     schedule = network_schedule(plan, timing, arrivals)
     for index, (need, depth) in enumerate(zip(schedule.fifo_needs(), timing.fifo_depths)):
         if need > depth:
             raise ValueError(f"FIFO {index} would need {need} entries for these arrivals (it has {depth})")
-    flat_expected = None if expected is None else np.asarray(expected, dtype=np.int64).reshape(-1)
-    case = make_case(name or plan.top, plan.top, AXIS_PORTS, plan.in_type.bits, plan.in_type.signed,
-                     plan.out_type.bits, plan.out_type.signed, inputs.reshape(-1),
-                     [int(c) for vector in arrivals for c in vector],
+    t_in, t_out, w_in, w_out = plan.in_type, plan.out_type, plan.in_width, plan.out_width
+    lane_in, lane_out = axis_width(t_in.bits), axis_width(t_out.bits)
+    words = pack_beats(inputs, w_in, lane_in)
+    flat_expected = None if expected is None else \
+        pack_beats(np.asarray(expected, dtype=np.int64).reshape(inputs.shape[0], plan.out_values), w_out, lane_out)
+    wide = w_in > 1 or w_out > 1
+    layout = {"elements": {"in": [w_in, lane_in if w_in > 1 else t_in.bits, t_in.signed],
+                           "out": [w_out, lane_out if w_out > 1 else t_out.bits, t_out.signed]},
+              "value_bits": {"in": t_in.bits, "out": t_out.bits},
+              "in_values": plan.in_values, "out_values": plan.out_values} if wide else {}
+    case = make_case(name or plan.top, plan.top, AXIS_PORTS, w_in * lane_in if w_in > 1 else t_in.bits,
+                     t_in.signed and w_in == 1, w_out * lane_out if w_out > 1 else t_out.bits,
+                     t_out.signed and w_out == 1, words, [int(c) for vector in arrivals for c in vector],
                      flat_expected if flat_expected is not None else [], schedule.flat_outputs(),
                      ready_probability, seed, vectors=int(inputs.shape[0]), in_beats=plan.in_beats,
                      out_beats=plan.out_beats, expected_accepts=schedule.flat_accepts(),
-                     interval=timing.interval, fifo_depths=list(timing.fifo_depths))
+                     interval=timing.interval, fifo_depths=list(timing.fifo_depths), **layout)
     if flat_expected is None:
         case["expected"] = None
     return case
+
+
+def _values(words: Sequence[int], case: dict[str, Any], side: str) -> np.ndarray:
+    """[vectors, values] of one side of a network case (or of words the top delivered on it)."""
+    vectors = int(case["vectors"])
+    layout = case.get("elements")
+    if layout is None:
+        return np.asarray(words, dtype=np.int64).reshape(vectors, -1)
+    width, lane, signed = layout[side]
+    values = np.asarray(unpack_beats(words, width, lane, signed) if width > 1 else words, dtype=np.int64)
+    return values.reshape(vectors, -1)[:, :int(case[f"{side}_values"])]
+
+
+def case_values(case: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:
+    """(inputs, expected) of a network case as values [vectors, values per vector], whatever the
+    ports' widths (a wide port's words unpacked, the last beat's padding dropped)."""
+    expected = case.get("expected")
+    return _values(case["inputs"], case, "in"), None if expected is None else _values(expected, case, "out")
 
 
 def build_network(build_dir: Path, simulator: str = "verilator") -> tuple[str, Path]:
@@ -139,15 +170,15 @@ def replay_network(build_dir: Path, case_path: Path, tests: Sequence[str], simul
 
 def simulate_network(build_dir: Path, inputs: np.ndarray, backpressure: bool = False,
                      simulator: str = "verilator") -> NetworkRun:
-    """Run integer ``inputs`` [vectors, input beats] (stream order) through ``build_dir``'s network top,
+    """Run integer ``inputs`` [vectors, input values] (stream order) through ``build_dir``'s network top,
     back to back; with ``backpressure`` the sink's ``tready`` is random (seeded). Raises
     ``SimulatorError`` if the top did not deliver exactly one packet (``tlast``) per vector."""
     build_dir = Path(build_dir)
     plan, timing, _ = load_network(build_dir)
     inputs = np.asarray(inputs, dtype=np.int64)
     t = plan.in_type
-    if inputs.ndim != 2 or inputs.shape[1] != plan.in_beats or inputs.shape[0] < 1:
-        raise ValueError(f"inputs must be [vectors ≥ 1, {plan.in_beats}], not {list(inputs.shape)}")
+    if inputs.ndim != 2 or inputs.shape[1] != plan.in_values or inputs.shape[0] < 1:
+        raise ValueError(f"inputs must be [vectors ≥ 1, {plan.in_values}], not {list(inputs.shape)}")
     if inputs.min() < t.min or inputs.max() > t.max:
         raise ValueError(f"inputs must lie in [{t.min}, {t.max}] ({t})")
     case = network_case(plan, timing, inputs, None, name=f"{plan.top}-run")
@@ -165,6 +196,5 @@ def simulate_network(build_dir: Path, inputs: np.ndarray, backpressure: bool = F
     trace = json.loads(result.trace.read_text(encoding="utf-8"))[test]
     for leftover in (case_path, result.trace, result.results_xml):
         leftover.unlink(missing_ok=True)
-    values = np.array([value for _, value in trace["beats"]], dtype=np.int64)
-    return NetworkRun(values.reshape(inputs.shape[0], plan.out_beats), [int(c) for c, _ in trace["beats"]],
-                      predicted, result.log)
+    values = _values([value for _, value in trace["beats"]], case, "out")
+    return NetworkRun(values, [int(c) for c, _ in trace["beats"]], predicted, result.log)

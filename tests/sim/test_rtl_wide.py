@@ -115,3 +115,45 @@ def test_yosys_counts_one_requantiser_per_output_element(tmp_path: Path) -> None
                            cache_dir=tmp_path / "cache")
     assert kernel_breakdown(spec)["requantiser"].dsp == shape.out_pe
     assert resources.dsp == kernel_resources(spec).dsp == shape.lanes * shape.macs + shape.out_pe
+
+
+def test_network_top_with_wide_axi_ports(examples_dir: Path, sim_root: Path) -> None:
+    """The digits MLP with both AXI ports wide: 16 unsigned bytes per ``s_axis`` beat (a 128-bit
+    ``tdata``), four signed outputs per ``m_axis`` beat in byte lanes with the last beat part-filled
+    (10 outputs: 3 beats, 2 zero lanes), bit- and cycle-exact (every beat and accept) through the
+    network top, nothing lost under backpressure; a wrong lane value fails the bench."""
+    import json
+
+    from network_cases import quantized
+
+    from hwprune.boards import load_board
+    from hwprune.lower.fitting import fit_kernels
+    from hwprune.lower.lowering import lower_graph
+    from hwprune.lower.network_plan import port_kernels, wide_links
+    from hwprune.sim.bundle import write_sim_bundle
+    from hwprune.sim.network import NETWORK_CASE, case_values, load_network, network_reference, replay_network
+
+    graph = quantized(examples_dir, "mlp_digits.onnx")
+    kernels = lower_graph(graph)
+    fitted = fit_kernels(kernels, load_board("zcu102"), links=wide_links(graph, kernels),
+                         ports=port_kernels(graph, kernels))
+    fitted[0] = replace(fitted[0], in_simd=16)
+    fitted[-1] = replace(fitted[-1], lanes=4, out_pe=4)
+    build = sim_root / "network-wide-ports"
+    write_sim_bundle(fitted, build, vectors=4, seed=2, graph=graph, network_vectors=60)
+    plan, _, entry = load_network(build)
+    assert (plan.in_width, plan.in_beats, plan.out_width, plan.out_beats) == (16, 4, 4, 3)
+    assert entry["widths"] == {"s_axis_tdata": 128, "m_axis_tdata": 32}
+    case = json.loads((build / "sim" / NETWORK_CASE).read_text())
+    inputs, expected = case_values(case)
+    assert inputs.shape == (60, 64) and np.array_equal(expected, network_reference(graph, plan, inputs))
+    assert all(word >> 16 == 0 for word in case["expected"][2::3])  # the last beat's two spare lanes
+    result = replay_network(build, build / "sim" / NETWORK_CASE, ("timed", "backpressure"))
+    assert result.tests == 2 and result.failures == 0, result.log.read_text()[-3000:]
+    trace = json.loads(result.trace.read_text())
+    assert [v for _, v in trace["timed"]["beats"]] == case["expected"]
+    assert [c for c, _ in trace["timed"]["beats"]] == case["expected_cycles"]
+    assert trace["timed"]["accepts"] == case["expected_accepts"]
+    assert [v for _, v in trace["backpressure"]["beats"]] == case["expected"]
+    broken = replay_network(build, write_case(mutate_value(case, 4), build / "sim" / "mutated.json"), ("timed",))
+    assert broken.failures == 1

@@ -95,12 +95,20 @@ def test_flow_writes_the_board_directory(mlp_build):
         "vitis_hls.tcl", "vivado_bd.tcl"])
     assert manifest["top"] == _network(mlp_build)["top"] and manifest["notes"] == []
     design = json.loads((board / "design.json").read_text())
-    assert design["input"] == {"beats": 64, "bits": 8, "signed": False, "tdata_bits": 8}
-    assert design["output"]["beats"] == 10 and design["dma_width_bits"] == 128
+    width = _network(mlp_build)["values_per_beat"]["s_axis_tdata"]
+    assert width > 1  # the first dense layer is stream-bound on the ZCU104: its input port is wide
+    assert design["input"] == {"values": 64, "bits": 8, "signed": False, "tdata_bits": 8 * width, "width": width}
+    assert design["output"]["values"] == 10 and design["dma_width_bits"] == 128
     golden = json.loads((board / "golden.json").read_text())
     case = json.loads((mlp_build / "sim" / "network.case.json").read_text())
-    assert np.array_equal(np.asarray(golden["inputs"]).reshape(-1), case["inputs"])
-    assert np.array_equal(np.asarray(golden["expected"]).reshape(-1), case["expected"])
+    assert case["in_bits"] == 8 * width and case["elements"]["in"] == [width, 8, False]
+    words = [sum(v << (8 * j) for j, v in enumerate(row[i:i + width])) for row in golden["inputs"]
+             for i in range(0, 64, width)]
+    assert words == case["inputs"]  # the golden values, byte lane j of each tdata word
+    from hwprune.sim.network import case_values
+
+    inputs, expected = case_values(case)
+    assert inputs.tolist() == golden["inputs"] and expected.tolist() == golden["expected"]
     hls = (board / "vitis_hls.tcl").read_text()
     assert "source [file join [file dirname [file normalize [info script]]] .. hls run_hls.tcl]" in hls
     assert (mlp_build / "hls" / "run_hls.tcl").is_file()
@@ -202,12 +210,26 @@ def test_driver_packs_sends_unpacks_and_checks(mlp_build):
     assert np.array_equal(result.outputs, expected)
     # the DMA buffer format: 8-bit unsigned inputs back to back; outputs in 16-byte slots (128-bit DMA)
     assert transport.sent.send.dtype == np.uint8 and np.array_equal(transport.sent.send, inputs.reshape(-1))
-    assert (transport.sent.out_slot_bytes, transport.sent.out_vector_bytes) == (16, 10)
+    out = driver.Design.load(board).output
+    assert (transport.sent.out_slot_bytes, transport.sent.out_vector_bytes) == (16, -(-10 // out.width) * out.width)
     assert result.inferences_per_s == pytest.approx(vectors / 1e-3)
     assert result.summary().startswith(f"loopback: {vectors} vectors bit-exact; 1000.0 us")
 
 
-def test_driver_reports_the_first_wrong_beat(mlp_build):
+def test_driver_fills_the_last_beat_of_a_wide_stream(mlp_build):
+    """Ten 4-bit signed values, four to a 32-bit beat: three beats, the last two lanes zero."""
+    driver = _load_driver(mlp_build / "board")
+    fmt = driver.StreamFormat(values=10, bits=4, signed=True, tdata_bits=32, width=4)
+    assert (fmt.beats, fmt.lanes, fmt.lane_bytes, fmt.vector_bytes) == (3, 12, 1, 12)
+    values = np.array([[1, -2, 3, -8, 7, 0, -1, 5, 6, -3], [0] * 9 + [-8]])
+    buffer = driver.pack(values, fmt)
+    assert buffer.tolist()[:12] == [1, 0xFE, 3, 0xF8, 7, 0, 0xFF, 5, 6, 0xFD, 0, 0]
+    assert np.array_equal(driver.unpack(buffer, fmt, 2, fmt.vector_bytes), values)
+    with pytest.raises(driver.BringupError, match=r"shape \[vectors, 10\]"):
+        driver.pack(values[:, :8], fmt)
+
+
+def test_driver_reports_the_first_wrong_value(mlp_build):
     board = mlp_build / "board"
     driver = _load_driver(board)
     slot = driver.Design.load(board).out_slot_bytes
@@ -216,15 +238,15 @@ def test_driver_reports_the_first_wrong_beat(mlp_build):
     assert not result.bit_exact and len(result.mismatches) == 1
     vector, beat, got, want = result.mismatches[0]
     assert (vector, beat) == (3, 7) and got == want ^ 1
-    assert "1 MISMATCHES, first (vector, beat, got, want) (3, 7," in result.summary()
+    assert "1 MISMATCHES, first (vector, value, got, want) (3, 7," in result.summary()
 
 
 def test_stream_format_edges(mlp_build):
     driver = _load_driver(mlp_build / "board")
-    s4 = driver.StreamFormat(beats=3, bits=4, signed=True, tdata_bits=8)
+    s4 = driver.StreamFormat(values=3, bits=4, signed=True, tdata_bits=8)
     assert driver.pack(np.array([[-8, 7, -1]]), s4).tolist() == [0xF8, 0x07, 0xFF]
     assert driver.unpack(np.array([0x0F, 0x08, 0x77], dtype=np.uint8), s4, 1, 3).tolist() == [[-1, -8, 7]]
-    s16 = driver.StreamFormat(beats=2, bits=16, signed=True, tdata_bits=16)
+    s16 = driver.StreamFormat(values=2, bits=16, signed=True, tdata_bits=16)
     packed = driver.pack(np.array([[-2, 300]]), s16)
     assert packed.tolist() == [0xFE, 0xFF, 0x2C, 0x01]
     assert driver.unpack(np.concatenate([packed, np.zeros(4, np.uint8)]), s16, 1, 8).tolist() == [[-2, 300]]

@@ -225,6 +225,15 @@ def test_help_explains_each_command(command):
     assert "Usage" in result.stdout
 
 
+@pytest.mark.parametrize("args", [["compile", "model.onnx", "--no-such-option"], ["sim"], ["nosuchcommand"]])
+def test_a_bad_command_line_is_a_usage_error(args, tmp_path):
+    """Exit 2 with click's usage message, not an 'internal error' (typer 0.29 carries its own click)."""
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "internal error" not in result.stderr and ("Usage" in result.stderr or "Error" in result.stderr)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_boards_lists_every_board():
     result = run_cli("boards")
     assert result.returncode == 0

@@ -1,5 +1,6 @@
-"""Stream widths in the fitter (hwprune.lower.stream_widths, fit_kernels(links=…)): the two ends of a
-wide stream agree, the top's ends stay one element per beat, and widening pays off in the interval."""
+"""Stream widths in the fitter (hwprune.lower.stream_widths, fit_kernels(links=…, ports=…)): the two
+ends of a wide stream agree, the top's ends are wide only where a port kernel is named (up to the DMA
+width), and widening pays off in the interval."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hwprune.boards import load_board
 from hwprune.lower.fitting import fit_kernels, layer_interval
 from hwprune.lower.kernel_spec import stream_width_problem
 from hwprune.lower.resource_model import budget, design_resources
-from hwprune.lower.stream_widths import chains, cheapest_chain, width_pairs
+from hwprune.lower.stream_widths import chains, cheapest_chain, port_width, width_pairs
 
 from test_analytic import make_spec
 
@@ -36,13 +37,27 @@ def test_cheapest_chain_matches_the_widths_and_ends_at_one() -> None:
     assert cheapest_chain([{(1, 2): 0}], cost) is None  # a chain's last stream is the top's: width 1
 
 
+def test_an_open_end_takes_any_width() -> None:
+    cost = lambda option: (option,)  # noqa: E731
+    options = [{(1, 1): 5, (4, 2): 1}, {(2, 8): 0, (2, 1): 3, (1, 1): 0}]
+    assert cheapest_chain(options, cost) == [5, 0]  # both ends closed: (1, 1) twice
+    assert cheapest_chain(options, cost, open_start=True) == [1, 3]  # in at 4, out at 1
+    assert cheapest_chain(options, cost, open_start=True, open_end=True) == [1, 0]  # out at 8
+    assert cheapest_chain(options, cost, open_end=True) == [5, 0]
+
+
+def test_port_width_fits_the_dma() -> None:
+    assert port_width(128, 8) == 16 and port_width(64, 8) == 8 and port_width(128, 16) == 8
+    assert port_width(128, 8, limit=4) == 4 and port_width(32, 24) == 1 and port_width(512, 8) == 16
+
+
 def test_width_pairs_are_what_the_engine_takes() -> None:
     spec = make_spec(out=24, k_in=64, group=8, kept=8, lanes=6, macs=4, acc_bits=20)
-    pairs = width_pairs(spec, wide_in=True, wide_out=True)
+    pairs = width_pairs(spec, 16, 16)
     assert {i for i, _ in pairs} == {1, 2, 4, 8, 16}  # 16 = two groups per beat over 4 MAC units
     assert {o for _, o in pairs} == {1, 2}  # powers of two dividing the 6 lanes
     assert all(stream_width_problem(spec, i, o) is None for i, o in pairs)
-    assert width_pairs(spec, wide_in=False, wide_out=False) == [(1, 1)]
+    assert width_pairs(spec) == [(1, 1)] and {o for _, o in width_pairs(spec, 16, 1)} == {1}
 
 
 @pytest.mark.parametrize("board_name", ["zcu102", "pynq-z2"])
@@ -57,6 +72,12 @@ def test_linked_layers_get_matching_widths_and_a_shorter_interval(board_name: st
     assert slowest(wide) < slowest(narrow)
     usage, limits = design_resources(wide, board.yosys_family).usage(), budget(board, 0.8)
     assert all(usage[key] <= limit for key, limit in limits.items())
+    ported = fit_kernels(jet_like(), board, links=[(0, 1), (1, 2)], ports=(0, 2))
+    assert ported[0].in_simd <= board.dma_width_bits // 8  # 8-bit inputs, one byte lane each
+    assert [k.out_pe for k in ported[:-1]] == [k.in_simd for k in ported[1:]]
+    assert slowest(ported) <= slowest(wide)
+    if board_name == "zcu102":  # stream-bound there: the wide input port pays off
+        assert ported[0].in_simd > 1 and slowest(ported) < slowest(wide)
 
 
 def test_a_target_interval_still_gives_the_cheapest_design_reaching_it() -> None:
@@ -99,4 +120,4 @@ def test_compile_widens_the_digits_mlp_unless_told_not_to(tmp_path, examples_dir
         kernels = json.loads((out / "kernels.json").read_text())["kernels"]
         widths[width] = [(k.get("in_simd", 1), k.get("out_pe", 1)) for k in kernels]
     assert widths["1"] == [(1, 1)] * 3
-    assert any(pair != (1, 1) for pair in widths["16"]) and widths["16"][0][0] == 1 and widths["16"][-1][1] == 1
+    assert any(pair != (1, 1) for pair in widths["16"]) and widths["16"][0][0] > 1  # its input port is wide too

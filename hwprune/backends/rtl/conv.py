@@ -13,6 +13,11 @@ the next frame) while the generator still reads the current one. A row's slot is
 generator has started an output row whose window lies below it, or has ended the row's frame.
 Cycle rules: ``hwprune.lower.conv_cycles``.
 
+Window beats (``KernelSpec.in_simd = kh·kw``, chosen by the fitter): the generator reads one channel's
+whole window per cycle (``WindowBlockGenerator``, the row buffer in ``kh·kw`` copies, one read port
+each), the engine takes it as one wide beat, and a pixel costs ``C`` window beats instead of
+``C·kh·kw``; the frame still arrives one element per beat.
+
 Grouped and depthwise convolution (group ``g``) use the same generator: a window in (c, ky, kx) order
 is the concatenation of the groups' windows (group ``i`` reads channels ``i·C/g … (i+1)·C/g - 1``), so
 the engine takes it as ``g`` vectors of ``C/g·kh·kw`` beats and computes group ``i``'s filters on vector
@@ -21,16 +26,16 @@ the engine takes it as ``g`` vectors of ``C/g·kh·kw`` beats and computes group
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux
+from amaranth.hdl import Cat, Module, Mux
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.engine import DotEngine, stream_shape
 from hwprune.backends.rtl.frame_buffer import odometer
-from hwprune.backends.rtl.line_buffer import WindowStream, window_reader
+from hwprune.backends.rtl.line_buffer import WindowStream, window_block_reader, window_reader
 from hwprune.lower.kernel_spec import KernelSpec
 
-__all__ = ["WindowGenerator", "ConvEngine"]
+__all__ = ["WindowGenerator", "WindowBlockGenerator", "ConvEngine"]
 
 
 class WindowGenerator(WindowStream):
@@ -48,6 +53,27 @@ class WindowGenerator(WindowStream):
         return m
 
 
+class WindowBlockGenerator(WindowStream):
+    """Frame stream in (H·W·C beats), one channel's whole window per beat out (OH·OW pixels × C beats;
+    element ``ky·kw + kx`` of a beat in bits ``[j·b, (j+1)·b)``, padding 0): ``kh·kw`` consecutive
+    elements of the (c, ky, kx) window order, so the engine takes them as one wide beat."""
+
+    def __init__(self, geometry: object, bits: int, is_signed: bool) -> None:
+        kh, kw = geometry.kernel  # type: ignore[attr-defined]
+        super().__init__(geometry, bits, is_signed, out_width=kh * kw)  # type: ignore[arg-type]
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        g = self.geometry
+        step = self.o.valid & self.o.ready
+        reader = window_block_reader(m, self.i, g, self.bits, step, "g")
+        oy, ox, c = reader.counters
+        payload = Cat(*(Mux(pad, 0, word) for pad, word in zip(reader.pads, reader.data)))
+        m.d.comb += [self.o.valid.eq(reader.available), self.o.payload.eq(payload)]
+        odometer(m, step, [(c, g.in_channels), (ox, g.out_width), (oy, g.out_height)], reader.frame)
+        return m
+
+
 class ConvEngine(wiring.Component):
     """A conv kernel: frame stream in, output stream out (OH·OW pixels × out_features, HWC order)."""
 
@@ -62,8 +88,9 @@ class ConvEngine(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.submodules.window = window = WindowGenerator(self.spec.conv, self.spec.in_type.bits,  # type: ignore[arg-type]
-                                                       self.spec.in_type.signed)
+        generator = WindowGenerator if self.spec.in_simd == 1 else WindowBlockGenerator
+        m.submodules.window = window = generator(self.spec.conv, self.spec.in_type.bits,  # type: ignore[arg-type]
+                                                 self.spec.in_type.signed)
         m.submodules.engine = engine = DotEngine(self.spec)
         wiring.connect(m, window.o, engine.i)
         wiring.connect(m, wiring.flipped(self.i), window.i)

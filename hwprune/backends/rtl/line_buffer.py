@@ -18,11 +18,12 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwprune.backends.rtl.engine import _counter, stream_shape
+from hwprune.backends.rtl.engine import _counter, beat_shape, stream_shape
 from hwprune.lower.conv_cycles import buffer_rows
 from hwprune.lower.kernel_spec import ConvGeometry
 
-__all__ = ["LineBuffer", "line_writer", "row_slot_address", "WindowReader", "window_reader", "WindowStream"]
+__all__ = ["LineBuffer", "line_writer", "row_slot_address", "WindowReader", "window_reader", "WindowStream",
+           "BlockReader", "window_block_reader"]
 
 
 @dataclass
@@ -35,6 +36,7 @@ class LineBuffer:
     w_col: Signal
     r_frame: Signal
     ahead: Signal
+    copies: list[memory.Memory]
 
     def written(self, row: object, col: object) -> object:
         """Word ``col`` of row ``row`` of the reader's frame has been written (rule 6)."""
@@ -48,12 +50,17 @@ class LineBuffer:
 
 
 def line_writer(m: Module, i: stream.Interface, height: int, row_words: int, rows: int, bits: int,
-                released: Signal) -> LineBuffer:
+                released: Signal, copies: int = 1) -> LineBuffer:
     """Beat ``n`` of the stream → word ``n mod (rows·row_words)``; a beat of global row ``r`` waits
-    until ``r - rows`` is below the reader's release mark (its frame's first row + ``released``)."""
+    until ``r - rows`` is below the reader's release mark (its frame's first row + ``released``).
+    ``copies`` > 1: that many identical buffers (one read port each, ``LineBuffer.copies``), so a reader
+    can read as many words in one cycle."""
     depth = rows * row_words
     buf = memory.Memory(shape=unsigned(bits), depth=max(2, depth), init=[])  # no zero-width address
     m.submodules.rows = buf
+    more = [memory.Memory(shape=unsigned(bits), depth=max(2, depth), init=[]) for _ in range(copies - 1)]
+    for index, copy in enumerate(more, start=1):
+        m.submodules[f"rows{index}"] = copy
     w_addr, w_col, w_row = _counter(depth, "w_addr"), _counter(row_words, "w_col"), _counter(height, "w_row")
     w_frame, r_frame, ahead = Signal(2, name="w_frame"), Signal(2, name="r_frame"), Signal(2, name="ahead")
     m.d.comb += ahead.eq(w_frame - r_frame)
@@ -61,10 +68,11 @@ def line_writer(m: Module, i: stream.Interface, height: int, row_words: int, row
     mark = Signal(range(height + rows + 1), name="w_mark")
     m.d.comb += mark.eq(released + rows)
     free = ((ahead == 0) & (w_row < mark)) | ((ahead == 1) & (w_row + height < mark)) | (ahead == 3)
-    wp = buf.write_port()
     take = Signal()
-    m.d.comb += [i.ready.eq(free), take.eq(i.valid & i.ready),
-                 wp.addr.eq(w_addr), wp.data.eq(i.payload), wp.en.eq(take)]
+    m.d.comb += [i.ready.eq(free), take.eq(i.valid & i.ready)]
+    for target in [buf, *more]:
+        wp = target.write_port()
+        m.d.comb += [wp.addr.eq(w_addr), wp.data.eq(i.payload), wp.en.eq(take)]
     with m.If(take):
         m.d.sync += w_addr.eq(_wrap_inc(w_addr, depth))
         m.d.sync += w_col.eq(_wrap_inc(w_col, row_words))
@@ -72,7 +80,7 @@ def line_writer(m: Module, i: stream.Interface, height: int, row_words: int, row
             m.d.sync += w_row.eq(_wrap_inc(w_row, height))
             with m.If(w_row == height - 1):
                 m.d.sync += w_frame.eq(w_frame + 1)
-    return LineBuffer(buf, w_row, w_col, r_frame, ahead)
+    return LineBuffer(buf, w_row, w_col, r_frame, ahead, [buf, *more])
 
 
 def _wrap_inc(counter: Signal, size: int) -> object:
@@ -152,13 +160,90 @@ def window_reader(m: Module, i: stream.Interface, g: ConvGeometry, bits: int, st
                         lb.r_frame)
 
 
+@dataclass
+class BlockReader:
+    """A reader that takes one channel's whole window per step (``window_block_reader``): its counters
+    ``(oy, ox, c)``, per window position (ky, kx order) whether it is padding and the word read, whether
+    every element of the window is available (rule 6), and the reader's frame counter."""
+
+    counters: tuple[Signal, Signal, Signal]
+    pads: list[object]
+    data: list[Signal]
+    available: object
+    frame: Signal
+
+
+def _first_row_base(m: Module, g: ConvGeometry, rows: int, row_words: int, step: object, row_wrap: object,
+                    oy_wrap: object) -> Signal:
+    """The slot address of the window's first input row (``oy·s_h - pad_top``, global row ``f·H + iy``),
+    moved by the output row's stride at a row end and into the next frame at the frame's end."""
+    size = rows * row_words
+    top = g.pads[0]
+    base = Signal(range(max(2, size)), name="g_row_base", init=(-top % rows) * row_words)
+
+    def move(delta: int) -> None:
+        k = (delta % rows) * row_words
+        if k:
+            m.d.sync += base.eq(Mux(base >= size - k, base - (size - k), base + k))
+
+    with m.If(step & row_wrap):
+        with m.If(~oy_wrap):
+            move(g.strides[0])
+        with m.Else():
+            move(g.in_height - (g.out_height - 1) * g.strides[0])
+    return base
+
+
+def window_block_reader(m: Module, i: stream.Interface, g: ConvGeometry, bits: int, step: object,
+                        prefix: str) -> BlockReader:
+    """The row buffer fed by ``i`` in ``kh·kw`` copies, one per window position, and a reader that takes
+    channel ``c``'s whole window at once (pixel by pixel, c inside), moving on ``step``: position
+    ``(ky, kx)`` reads its own copy, so the window costs one cycle. Released rows as ``window_reader``."""
+    C, H, W = g.in_channels, g.in_height, g.in_width
+    (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.strides, g.dilations
+    top, left = g.pads[0], g.pads[1]
+    rows, row_words = buffer_rows(g), W * C
+    size = rows * row_words
+    oy, ox, c = _counter(g.out_height, f"{prefix}_oy"), _counter(g.out_width, f"{prefix}_ox"), _counter(C, f"{prefix}_c")
+    reach = max(H, W, g.out_height * sh + (kh - 1) * dh + 1, g.out_width * sw + (kw - 1) * dw + 1)
+    coord = signed(reach.bit_length() + 4)
+    first, released = Signal(coord, name=f"{prefix}_first"), Signal(range(H + 1), name=f"{prefix}_released")
+    m.d.comb += [first.eq(oy * sh - top), released.eq(Mux(first <= 0, 0, Mux(first >= H, H, first)))]
+    lb = line_writer(m, i, H, row_words, rows, bits, released, copies=kh * kw)
+    base = _first_row_base(m, g, rows, row_words, step, (c == C - 1) & (ox == g.out_width - 1),
+                           oy == g.out_height - 1)
+    pads: list[object] = []
+    data: list[Signal] = []
+    available: object = None
+    for ky in range(kh):
+        k = ((ky * dh) % rows) * row_words
+        row_base = Signal(range(max(2, size)), name=f"{prefix}_base{ky}")
+        m.d.comb += row_base.eq(Mux(base >= size - k, base - (size - k), base + k) if k else base)
+        iy = Signal(coord, name=f"{prefix}_iy{ky}")
+        m.d.comb += iy.eq(oy * sh + ky * dh - top)
+        for kx in range(kw):
+            ix = Signal(coord, name=f"{prefix}_ix{ky}_{kx}")
+            col = Signal(range(max(2, row_words)), name=f"{prefix}_col{ky}_{kx}")
+            m.d.comb += [ix.eq(ox * sw + kx * dw - left), col.eq(ix * C + c)]
+            pad = (iy < 0) | (iy >= H) | (ix < 0) | (ix >= W)
+            rp = lb.copies[ky * kw + kx].read_port(domain="comb")
+            m.d.comb += rp.addr.eq(row_base + col)
+            ready = Mux(pad, lb.started(), lb.written(iy, col))
+            available = ready if available is None else available & ready
+            pads.append(pad)
+            data.append(rp.data)
+    return BlockReader((oy, ox, c), pads, data, available, lb.r_frame)
+
+
 class WindowStream(wiring.Component):
     """A component that reads an H·W·C frame through the row buffer (``window_reader``) and streams one
-    activation type in and out: the conv window generator and the max-pool stage."""
+    activation type in and out: the conv window generator and the max-pool stage. ``out_width``
+    elements per output beat (a whole window: ``window_block_reader``)."""
 
-    def __init__(self, geometry: ConvGeometry, bits: int, is_signed: bool) -> None:
+    def __init__(self, geometry: ConvGeometry, bits: int, is_signed: bool, out_width: int = 1) -> None:
         self.geometry = geometry
         self.bits = bits
         self.is_signed = is_signed
         shape = stream_shape(bits, is_signed)
-        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+        out = beat_shape(bits, is_signed, out_width)
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(out))})

@@ -13,11 +13,14 @@ Why this shape::
   each FIFO (depth from the model, ``hwprune.lower.network_cycles``) only absorbs bursts, no stage
   is ever stalled by a full FIFO under a back-to-back input, and the composed cycle model is exact.
 * Between two dense kernels a stream may be wide (``in_simd``/``out_pe`` elements per beat, chosen by the
-  fitter): its FIFO is that many elements wide. Every other stream carries one element per beat.
-* AXI-Stream: one activation per beat, ``tdata`` the activation width rounded up to whole bytes
-  (sign- or zero-extended on ``m_axis``; the low bits of ``s_axis_tdata`` are read). ``m_axis_tlast``
-  marks the last beat of every output vector; ``s_axis_tlast`` is accepted and ignored (the top
-  counts beats). Clock ``clk``, synchronous active-high reset ``rst``, as the kernels.
+  fitter): its FIFO is that many elements wide. Every other inner stream carries one element per beat.
+* AXI-Stream: ``width`` activations per beat (1 unless the first/last stage is a dense kernel the fitter
+  widened: ``NetworkPlan.in_width``/``out_width``), each in its own lane of the activation width rounded
+  up to whole bytes, value ``j`` of a beat in lane ``j`` (sign- or zero-extended on ``m_axis``; the low
+  bits of each ``s_axis_tdata`` lane are read); a vector's last beat is zero-filled past its values.
+  Byte lanes make a DMA buffer of values the same bytes at any width. ``m_axis_tlast`` marks the last
+  beat of every output vector; ``s_axis_tlast`` is accepted and ignored (the top counts beats). Clock
+  ``clk``, synchronous active-high reset ``rst``, as the kernels.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Signal
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, ResetSignal, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -37,8 +40,9 @@ from hwprune.backends.rtl.stages import MaxPoolStage, ReorderStage
 from hwprune.ir.types import IntType
 from hwprune.lower.network_cycles import NetworkTiming
 from hwprune.lower.network_plan import NetworkPlan, StagePlan
+from hwprune.lower.network_types import axis_width
 
-__all__ = ["NetworkTop", "axis_width", "AXIS_PORTS", "emit_network", "check_timing"]
+__all__ = ["NetworkTop", "axis_width", "tdata_width", "AXIS_PORTS", "emit_network", "check_timing"]
 
 AXIS_PORTS = {
     "in": {"data": "s_axis_tdata", "valid": "s_axis_tvalid", "ready": "s_axis_tready", "last": "s_axis_tlast"},
@@ -46,9 +50,9 @@ AXIS_PORTS = {
 }
 
 
-def axis_width(bits: int) -> int:
-    """AXI-Stream ``TDATA`` is a whole number of bytes."""
-    return 8 * ((bits + 7) // 8)
+def tdata_width(t: IntType, width: int) -> int:
+    """``TDATA`` bits of a port carrying ``width`` values of type ``t`` per beat (one byte lane each)."""
+    return width * axis_width(t.bits)
 
 
 class _Ends:
@@ -84,9 +88,9 @@ class NetworkTop(wiring.Component):
         self.plan = plan
         self.timing = timing
         super().__init__({
-            "s_axis_tdata": In(axis_width(plan.in_type.bits)), "s_axis_tvalid": In(1),
+            "s_axis_tdata": In(tdata_width(plan.in_type, plan.in_width)), "s_axis_tvalid": In(1),
             "s_axis_tready": Out(1), "s_axis_tlast": In(1),
-            "m_axis_tdata": Out(axis_width(plan.out_type.bits)), "m_axis_tvalid": Out(1),
+            "m_axis_tdata": Out(tdata_width(plan.out_type, plan.out_width)), "m_axis_tvalid": Out(1),
             "m_axis_tready": In(1), "m_axis_tlast": Out(1),
         })
 
@@ -179,7 +183,10 @@ class NetworkTop(wiring.Component):
         wait = _counter(interval, "pacer_wait")
         admit = (count != 0) | (wait == 0)
         take = Signal()
-        m.d.comb += [first.i_payload.eq(self.s_axis_tdata[:self.plan.in_type.bits]),
+        bits, lane = self.plan.in_type.bits, axis_width(self.plan.in_type.bits)
+        values = self.s_axis_tdata[:bits] if self.plan.in_width == 1 else \
+            Cat(*(self.s_axis_tdata[j * lane:j * lane + bits] for j in range(self.plan.in_width)))
+        m.d.comb += [first.i_payload.eq(values),
                      first.i_valid.eq(self.s_axis_tvalid & admit),
                      self.s_axis_tready.eq(first.i_ready & admit), take.eq(self.s_axis_tvalid & self.s_axis_tready)]
         with m.If(take):
@@ -194,7 +201,15 @@ class NetworkTop(wiring.Component):
     def _output(self, m: Module, last: _Ends) -> None:
         beats = self.plan.out_beats
         count = _counter(beats, "out_beat")
-        m.d.comb += [self.m_axis_tdata.eq(last.o_payload), self.m_axis_tvalid.eq(last.o_valid),
+        t, width = self.plan.out_type, self.plan.out_width
+        if width == 1:
+            m.d.comb += self.m_axis_tdata.eq(last.o_payload)
+        else:  # value j of the beat, sign- or zero-extended into byte lane j
+            lane = axis_width(t.bits)
+            for j in range(width):
+                value = last.o_payload[j * t.bits:(j + 1) * t.bits]
+                m.d.comb += self.m_axis_tdata[j * lane:(j + 1) * lane].eq(value.as_signed() if t.signed else value)
+        m.d.comb += [self.m_axis_tvalid.eq(last.o_valid),
                      last.o_ready.eq(self.m_axis_tready), self.m_axis_tlast.eq(count == beats - 1)]
         with m.If(self.m_axis_tvalid & self.m_axis_tready):
             m.d.sync += count.eq(count + 1)
@@ -214,7 +229,10 @@ def emit_network(plan: NetworkPlan, timing: NetworkTiming, rtl_dir: Path, header
     description = {"plan": plan.to_dict(), "timing": timing.to_dict()}
     (rtl_dir / "network.json").write_text(json.dumps(description, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     kernels = [f"{s.kernel.ident}.v" for s in plan.stages if s.kernel is not None]
-    widths = {"s_axis_tdata": axis_width(plan.in_type.bits), "m_axis_tdata": axis_width(plan.out_type.bits)}
+    widths = {"s_axis_tdata": tdata_width(plan.in_type, plan.in_width),
+              "m_axis_tdata": tdata_width(plan.out_type, plan.out_width)}
+    lanes = {"s_axis_tdata": plan.in_width, "m_axis_tdata": plan.out_width}
     return {"top": plan.top, "verilog": [*kernels, path.name], "ports": AXIS_PORTS, "widths": widths,
+            **({"values_per_beat": lanes} if plan.in_width > 1 or plan.out_width > 1 else {}),
             "stages": [{"kind": s.kind, "name": s.name, "ident": s.ident} for s in plan.stages],
             "interval": timing.interval, "fifo_depths": list(timing.fifo_depths), "description": "network.json"}

@@ -93,6 +93,8 @@ def measure_build(build: Path, yosys: bool) -> dict[str, Any]:
     from hwprune.lower.kernel_spec import KernelSpec
     from hwprune.lower.network_cycles import network_schedule
     from hwprune.lower.network_resources import glue_resources
+    from hwprune.lower.network_types import axis_width
+    from hwprune.lower.stream_widths import port_width
     from hwprune.lower.resource_model import design_resources
     from hwprune.sim.network import load_network
 
@@ -103,6 +105,9 @@ def measure_build(build: Path, yosys: bool) -> dict[str, Any]:
     row.update(interval=timing.interval, latency=schedule.outputs[0][-1] + 1)
     dsp_budget = DEFAULT_MAX_UTIL * report["board"]["dsp"]
     row["limit"] = math.ceil(row["kept"] / dsp_budget) if dsp_budget else None  # one kept MAC per DSP per cycle
+    widest = lambda t: port_width(report["board"]["dma_width_bits"], axis_width(t.bits))  # noqa: E731
+    row["stream_limit"] = max(math.ceil(plan.in_values / widest(plan.in_type)),
+                              math.ceil(plan.out_values / widest(plan.out_type)))  # the AXI ports at their widest
     if yosys:
         design = json.loads((build / "estimate.json").read_text())["yosys"]
         design = design.get("design", design["total"])
@@ -153,10 +158,11 @@ def _cell(result: dict[str, Any] | None, key: str, scale: float = 1.0) -> str:
 
 
 def _limit(row: dict[str, Any] | None) -> str:
-    """The DSP-bound limit and the interval's ratio to it."""
+    """The DSP-bound and stream-bound limits and the interval's ratio to the larger."""
     if row is None or not row.get("limit"):
         return "–"
-    return f"{row['limit']} ({row['interval'] / row['limit']:.1f}x)"
+    bound = max(row["limit"], row["stream_limit"])
+    return f"{row['limit']} / {row['stream_limit']} ({row['interval'] / bound:.1f}x)"
 
 
 def _rate(row: dict[str, Any]) -> float:
@@ -167,7 +173,7 @@ def _rate(row: dict[str, Any]) -> float:
 def table(macs: dict[str, int], rows: list[dict[str, Any]], yosys: bool) -> list[str]:
     source = "Yosys" if yosys else "analytic"
     lines = [f"| model | board | MACs | kept MACs dense | kept MACs 75% | interval dense / 75% (cycles) | "
-             "DSP-bound limit dense / 75% (ratio) | "
+             "limits DSP / stream, dense; 75% (ratio) | "
              f"latency dense / 75% (µs) | inf/s dense / 75% | DSP dense / 75% ({source}) | LUT dense / 75% | "
              "BRAM18 dense / 75% | compile dense / 75% (s) | hls4ml / FINN (published) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -184,7 +190,7 @@ def table(macs: dict[str, int], rows: list[dict[str, Any]], yosys: bool) -> list
         lat = f"{d['latency'] / d['clock']:.2f} / " + (f"{p['latency'] / p['clock']:.2f}" if p and "latency" in p else "–")
         rate = f"{_rate(d):,.0f} / " + (f"{_rate(p):,.0f}" if p and "interval" in p else "–")
         lines.append(f"| `{r['model']}` | {r['board']} | {macs[r['model']]} | {d['kept']} | {_cell(p, 'kept')} | "
-                     f"{pair('interval')} | {_limit(d)} / {_limit(p)} | {lat} | {rate} | {pair('dsp')} | {pair('lut')} | {pair('bram18')} | "
+                     f"{pair('interval')} | {_limit(d)}; {_limit(p)} | {lat} | {rate} | {pair('dsp')} | {pair('lut')} | {pair('bram18')} | "
                      f"{d['seconds']:.0f} / " + (f"{p['seconds']:.0f}" if p else "–") + f" | {PUBLISHED[r['model']]} |")
     for name in macs:
         if name not in done:
@@ -217,10 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         "balanced_stochastic --sparsity 0.75`). *interval* = cycles between inferences and *latency* = cycles from "
         "the first input beat to the last output beat of one inference, both from the network top's cycle model "
         "(which `hwprune sim` checks the RTL against cycle for cycle), latency in µs at the board's PL clock. "
-        "*DSP-bound limit* = ceil(kept MACs / (0.8 × the board's DSPs)), one kept MAC per DSP per cycle; in "
-        "brackets the interval's ratio to it (issue 18's target: within 1.25x of the larger of it and the "
-        "stream-bound limit; the top's AXI ports carry one element per beat, so a model's input and output "
-        "element counts bound its interval from below). "
+        "*limits*: DSP-bound = ceil(kept MACs / (0.8 × the board's DSPs)), one kept MAC per DSP per cycle; "
+        "stream-bound = the input or output values per inference over the most values an AXI port beat of the "
+        "board's DMA width carries (16 int8 on 128 bits, 8 on 64; the ports are that wide only where a dense "
+        "layer sits behind them, inner conv frames carry one element per beat); in brackets the interval's ratio "
+        "to the larger (issue 18's target: within 1.25x). "
         f"Resources: {'Yosys estimates (`estimate.json`, design = kernels + network glue)' if args.yosys else 'the analytic model (kernels + the network top glue; `--yosys` for Yosys figures)'}. "
         "MACs: every Conv and Linear of the torch model, dense. *compile* = wall seconds of `hwprune compile "
         f"{'' if args.yosys else '--no-estimate '}--vectors 0 --stop-after report` (no random golden vectors, "

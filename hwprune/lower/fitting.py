@@ -22,7 +22,7 @@ beyond that point only cost resources. ``macs_per_lane`` always divides the layo
 engine's MAC unit ``u`` reads groups ``u, u+P, …``), and the packed weights are never touched.
 
 A model that fits nowhere gets a ``FitError`` naming each resource over budget (needed, available) and
-what would fit (``_advice``, docs/boards.md): a larger margin, the smallest bundled board on which the
+what would fit (``hwprune.lower.fit_advice``, docs/boards.md): a larger margin, the smallest bundled board on which the
 same search succeeds, and the least balanced_stochastic sparsity at which it fits this board.
 """
 
@@ -33,18 +33,17 @@ import math
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-import numpy as np
 
-from hwprune.boards import Board, all_boards
+from hwprune.boards import Board
 from hwprune.errors import HwpruneError
 from hwprune.ir.types import IntType
 from hwprune.lower.network_types import axis_width
+from hwprune.lower.fit_advice import advice
 from hwprune.lower.cycles import RESULT_TURNAROUND, EngineTiming, steady_state_interval
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.resource_model import RESOURCE_KEYS, Estimate, budget, kernel_resources
 from hwprune.lower.stream_widths import (MAX_STREAM_WIDTH, Chain, Pair, chains, cheapest_chain, port_width,
                                         width_pairs)
-from hwprune.prune.patterns.base import GroupLayout, PackedWeights
 
 __all__ = ["FitError", "Candidate", "fit_kernels", "layer_interval", "inference_vectors", "pe_utilisation", "candidates", "lane_options",
            "DEFAULT_MAX_UTIL"]
@@ -324,6 +323,30 @@ def _smallest(layers: list[_Layer], limits: dict[str, float]) -> Estimate:
     return _total([min(layer.options, key=lambda c: cost(c.resources)) for layer in layers])
 
 
+def _fits(kernels: Sequence[KernelSpec], board: Board, max_util: float, fixed: Estimate,
+          memo: dict[str, list[list[Candidate]]]) -> bool:
+    """Whether the fitter's own search finds a design for ``board`` (analytic model, no synthesis);
+    ``memo`` holds the candidates per Yosys family, which boards of one family share."""
+    limits = budget(board, max_util)
+    if not limits:
+        return True
+    if any(fixed.usage()[key] > limit for key, limit in limits.items()):
+        return False
+    left = {key: limit - fixed.usage()[key] for key, limit in limits.items()}
+    if board.yosys_family not in memo:
+        memo[board.yosys_family] = [candidates(spec, board.yosys_family) for spec in kernels]
+    options = memo[board.yosys_family]
+    floor = {key: sum(min(c.resources.usage()[key] for c in layer) for layer in options) for key in left}
+    if any(floor[key] > left[key] for key in left):
+        return False  # some resource is over even with every layer at its own minimum of it
+    return _search([_wide(layer, _Cost(left)) for layer in options], left) is not None
+
+
+def fit_advice(kernels: Sequence[KernelSpec], board: Board, max_util: float, fixed: Estimate) -> str:
+    """What would make the model fit (``hwprune.lower.fit_advice``, with this module's search)."""
+    return advice(kernels, board, max_util, fixed, _fits)
+
+
 def _fit_error(kernels: Sequence[KernelSpec], board: Board, max_util: float, limits: dict[str, float],
                layers: list[_Layer], lanes: int | None, fixed: Estimate) -> FitError:
     """Say what was asked, what the smallest design needs against the budget, and what would fit.
@@ -352,62 +375,4 @@ def _fit_error(kernels: Sequence[KernelSpec], board: Board, max_util: float, lim
     over_text = ", ".join(f"{k.upper()} (needs {smallest.usage()[k]}, available {int(full[k])})" for k in over)
     return FitError(f"the model does not fit {where}: its smallest configuration (fewest lanes and MACs "
                     f"per layer) needs {_describe(smallest, full)}{glue}, over on {over_text}; {suggestion}; "
-                    f"{_advice(kernels, board, max_util, fixed)}")
-
-
-ADVICE_DENSITIES = ((4, 8), (2, 8), (1, 8), (1, 16))
-"""(kept, group size) of the balanced_stochastic layouts tried for the sparsity advice: densities
-1/2, 1/4, 1/8, 1/16, i.e. sparsities 50 %, 75 %, 87.5 %, 93.75 % (``hwprune prune`` defaults to
-groups of 8; 1/16 needs ``--param group_size=16``)."""
-
-
-def _fits(kernels: Sequence[KernelSpec], board: Board, max_util: float, fixed: Estimate,
-          memo: dict[str, list[list[Candidate]]]) -> bool:
-    """Whether the fitter's own search finds a design for ``board`` (analytic model, no synthesis);
-    ``memo`` holds the candidates per Yosys family, which boards of one family share."""
-    limits = budget(board, max_util)
-    if not limits:
-        return True
-    if any(fixed.usage()[key] > limit for key, limit in limits.items()):
-        return False
-    left = {key: limit - fixed.usage()[key] for key, limit in limits.items()}
-    if board.yosys_family not in memo:
-        memo[board.yosys_family] = [candidates(spec, board.yosys_family) for spec in kernels]
-    options = memo[board.yosys_family]
-    floor = {key: sum(min(c.resources.usage()[key] for c in layer) for layer in options) for key in left}
-    if any(floor[key] > left[key] for key in left):
-        return False  # some resource is over even with every layer at its own minimum of it
-    return _search([_wide(layer, _Cost(left)) for layer in options], left) is not None
-
-
-def _at_density(spec: KernelSpec, kept: int, size: int) -> KernelSpec:
-    """``spec`` pruned to ``kept`` of every ``size`` inputs (balanced, short-group rule), for costing only:
-    the packed values are zeros and the accumulator keeps its width (an upper bound after pruning)."""
-    layout = spec.layout
-    if layout.kept_per_group * size <= kept * layout.group_size:
-        return spec  # already at least that sparse
-    trial = GroupLayout(layout.in_features, size, min(kept, layout.in_features))
-    shape = (spec.out_features, trial.groups, trial.kept_per_group)
-    packed = PackedWeights(trial, np.zeros(shape, dtype=np.int8), np.zeros(shape, dtype=np.int8))
-    return replace(spec, weights=packed, macs_per_lane=1, pattern="balanced_stochastic")
-
-
-def _advice(kernels: Sequence[KernelSpec], board: Board, max_util: float, fixed: Estimate) -> str:
-    """What would make the model fit: the smallest bundled board that holds it as it is (boards by LUT
-    count, no-ceiling targets left out), and the least balanced_stochastic sparsity of
-    ``ADVICE_DENSITIES`` at which it fits this board. Both run the fitter's search on the analytic
-    model, with the network top's glue as estimated for this board."""
-    others = sorted((b for b in all_boards() if b.name != board.name and budget(b)), key=lambda b: (b.lut, b.dsp))
-    memo: dict[str, list[list[Candidate]]] = {}
-    bigger = next((b for b in others if _fits(kernels, b, max_util, fixed, memo)), None)
-    board_text = (f"it fits board {bigger.name!r} as it is (the smallest bundled board that holds it)" if bigger
-                  else "no bundled board holds it as it is")
-    for kept, size in ADVICE_DENSITIES:
-        if _fits([_at_density(spec, kept, size) for spec in kernels], board, max_util, fixed, {}):
-            sparsity = 1 - kept / size
-            param = "" if size == 8 else f" --param group_size={size}"
-            return (f"{board_text}; on {board.name!r} it fits pruned to sparsity {sparsity:g} "
-                    f"({kept} of every {size} weights kept: hwprune prune -p balanced_stochastic "
-                    f"-s {sparsity:g}{param})")
-    return f"{board_text}; no balanced sparsity up to {1 - ADVICE_DENSITIES[-1][0] / ADVICE_DENSITIES[-1][1]:g} " \
-           f"makes it fit {board.name!r}: use fewer bits or a bigger board"
+                    f"{fit_advice(kernels, board, max_util, fixed)}")

@@ -63,7 +63,7 @@ def test_sweep_finds_the_pareto_set(inline_run):
     assert all(p["fits"] for p in points)
     assert data["objectives"] == ["interval_cycles", "resource_cost", "accuracy_loss"]
     assert data["pareto"] == _brute_force_front(points, tuple(data["objectives"]))
-    assert 2 <= len(data["pareto"]) < len(points)
+    assert len(data["pareto"]) >= 2  # (every point may be on the front: each trades interval, cost or loss)
     # the pruned points really are pruned, and at the same lanes faster and smaller than the dense one:
     # half the MAC cycles per pass, which the wide streams between the layers let through to the interval
     # (their extra requantisers may cost a few DSPs)

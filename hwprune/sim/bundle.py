@@ -19,7 +19,8 @@ one chain of supported ops gets no top; the manifest says why, and layers are st
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -31,7 +32,9 @@ from hwprune.ir.graph import Graph
 from hwprune.lower.cycles import steady_state_interval
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.sim.golden import kernel_case, read_case, write_case
-from hwprune.sim.rtl_runner import build_design, run_case
+from hwprune.sim.mismatch import mismatch_from_trace
+from hwprune.sim.rom_images import rom_difference
+from hwprune.sim.rtl_runner import Outcome, SimResult, build_design, run_case
 from hwprune.sim.vectors import stimulus
 
 __all__ = ["emit_rtl", "write_sim_bundle", "run_sim", "LayerReport", "NETWORK_CYCLE_BUDGET", "BUILD_CHECKS"]
@@ -157,7 +160,9 @@ def steady_state_interval_of(spec: KernelSpec) -> int | None:
 @dataclass(frozen=True)
 class LayerReport:
     """One kernel's (or, with ``kind="network"``, the network top's) verdict, as ``hwprune sim`` prints
-    it; ``passed`` also covers the backpressure replay and, for the network, ``tlast``."""
+    it; ``passed`` also covers the backpressure replay and, for the network, ``tlast``. ``seconds`` (build
+    and replay), ``checks`` (each cocotb test) and ``mismatches`` (per failed test, ``hwprune.sim.mismatch``'s
+    report) feed the JUnit report and the text under the table."""
 
     name: str
     vectors: int
@@ -170,9 +175,22 @@ class LayerReport:
     log: str
     kind: str = "layer"
     passed: bool = True
+    seconds: float = 0.0
+    checks: tuple[Outcome, ...] = ()
+    mismatches: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def mismatch(self) -> str | None:
+        """The first failed test's first-mismatch report (None when every test passed)."""
+        return next(iter(self.mismatches.values()), None)
+
+    @property
+    def ok(self) -> bool:
+        """Bit-exact, cycle-exact and every replay passed (what ``hwprune sim`` exits 0 on)."""
+        return self.bit_exact and self.cycle_exact and self.passed
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return asdict(self)
 
 
 BuildCheck = Callable[[Path, Sequence[str]], "list[LayerReport]"]
@@ -196,8 +214,10 @@ def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure"), l
         case_path = sim_dir / entry["case"]
         case = read_case(case_path)
         obj = sim_dir / "obj" / entry["top"]
+        start = time.monotonic()
         build_design([build_dir / "rtl" / name for name in entry["verilog"]], entry["top"], obj)
         result = run_case(case_path, entry["top"], obj, tests=tests)
+        rom = _rom_mismatch(build_dir / "rtl", entry)
         measured = result.measured_cycles()
         predicted = case["expected_cycles"] or []
         facts = case.get("facts", {})
@@ -211,10 +231,12 @@ def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure"), l
             utilisation = pe_utilisation([spec], layer_interval(spec))
         reports.append(LayerReport(
             name=entry["name"], vectors=int(case.get("vectors", 0)), beats=len(case["expected"]),
-            bit_exact=result.passed, cycle_exact=result.passed and measured == predicted,
+            bit_exact=_bit_exact(result, case["expected"]), cycle_exact=measured == predicted,
             measured_last_cycle=measured[-1] if measured else None,
             predicted_last_cycle=predicted[-1] if predicted else None, utilisation=utilisation, log=str(result.log),
-            passed=result.passed,
+            passed=result.passed and not rom, seconds=time.monotonic() - start,
+            checks=tuple(result.outcomes().values()),
+            mismatches={**rom, **_mismatches(case, result, tests, entry["name"], measured != predicted)},
         ))
     if manifest.get("network", {}).get("case"):
         reports.append(_network_report(build_dir, manifest["network"], tests, list(specs.values())))
@@ -224,6 +246,41 @@ def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure"), l
             reports.extend(check(build_dir, tests))
     progress.finish()  # the caller prints the table next
     return reports
+
+
+def _bit_exact(result: SimResult, expected: Sequence[int]) -> bool:
+    """The timed trace's values are the expected ones and every other replay (backpressure) passed:
+    so a layer that is only late or early reads bit-exact, with its cycles marked as mismatching."""
+    others = [o.passed for o in result.outcomes().values() if o.name != "timed"]
+    return result.tests > 0 and result.measured_values() == list(expected) and all(others)
+
+
+def _rom_mismatch(rtl_dir: Path, entry: dict[str, Any]) -> dict[str, str]:
+    """``{"rom": report}`` when a ROM image of the kernel is not the ROM its Verilog holds (and simulates)."""
+    for verilog in entry["verilog"]:
+        difference = rom_difference(rtl_dir, entry["top"], verilog)
+        if difference is not None:
+            return {"rom": f"first mismatch: {entry['name']} (ROM image): {difference}"}
+    return {}
+
+
+def _mismatches(case: dict[str, Any], result: SimResult, tests: Sequence[str], name: str,
+                trace_differs: bool) -> dict[str, str]:
+    """Per failed test (in ``tests``' order), its first-mismatch report, or why there is none to give;
+    the timed test also counts as failed when ``trace_differs`` (the caller compared its trace)."""
+    trace = json.loads(result.trace.read_text(encoding="utf-8")) if result.trace else {}
+    outcomes = result.outcomes()
+    found = {}
+    for test in tests:
+        outcome = outcomes.get(test)
+        if outcome is not None and outcome.passed and not (test == "timed" and trace_differs):
+            continue
+        mismatch = mismatch_from_trace(case, trace, test, name)
+        why = f": {outcome.message}" if outcome is not None and outcome.message else \
+            "" if outcome is not None else " (no result: did the simulator start?)"
+        found[test] = mismatch.text() if mismatch is not None else \
+            f"{name} ({test}): failed with no value or cycle mismatch in the trace{why}; see {result.log}"
+    return found
 
 
 def _kernel_specs(build_dir: Path) -> dict[str, KernelSpec]:
@@ -253,7 +310,9 @@ def _network_report(build_dir: Path, entry: dict[str, Any], tests: Sequence[str]
 
     case_path = build_dir / "sim" / entry["case"]
     case = read_case(case_path)
+    start = time.monotonic()
     result = replay_network(build_dir, case_path, tests)
+    seconds = time.monotonic() - start
     traces = json.loads(result.trace.read_text(encoding="utf-8")) if result.trace else {}
     beats = traces.get("timed", {}).get("beats", [])
     measured = [int(c) for c, _ in beats]
@@ -264,10 +323,14 @@ def _network_report(build_dir: Path, entry: dict[str, Any], tests: Sequence[str]
         from hwprune.lower.fitting import pe_utilisation
 
         utilisation = pe_utilisation(specs, interval)
+    bit_exact = bool(beats) and [v for _, v in beats] == case["expected"]
     return LayerReport(
         name=entry["name"], vectors=int(case["vectors"]), beats=len(case["expected"]),
-        bit_exact=bool(beats) and [v for _, v in beats] == case["expected"], cycle_exact=measured == predicted,
+        bit_exact=bit_exact, cycle_exact=measured == predicted,
         measured_last_cycle=measured[-1] if measured else None, predicted_last_cycle=predicted[-1] if predicted else None,
-        utilisation=utilisation, log=str(result.log), kind="network", passed=result.passed,
+        utilisation=utilisation, log=str(result.log), kind="network", passed=result.passed, seconds=seconds,
+        checks=tuple(result.outcomes().values()),
+        mismatches=_mismatches(case, result, tests, f"network {entry['name']}",
+                               not (bit_exact and measured == predicted)),
     )
 

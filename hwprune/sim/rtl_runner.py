@@ -22,7 +22,8 @@ from hwprune.cache import exclusive
 from hwprune.errors import HwpruneError
 from hwprune.resources import shipped_dir
 
-__all__ = ["SimResult", "SimulatorError", "verilator_bin_dir", "tool_environment", "build_design", "run_case",
+__all__ = ["SimResult", "Outcome", "read_outcomes", "SimulatorError", "verilator_bin_dir", "tool_environment",
+           "build_design", "run_case",
            "TB_MODULE", "NETWORK_TB_MODULE"]
 
 TB_MODULE = "hwprune_tb.stream_tb"
@@ -31,6 +32,35 @@ NETWORK_TB_MODULE = "hwprune_tb.network_tb"
 
 class SimulatorError(HwpruneError):
     """A simulator is missing or a build failed."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One cocotb test of a replay (``timed``, ``backpressure``): its verdict, wall seconds and, when it
+    failed, the assertion message (from cocotb's results XML)."""
+
+    name: str
+    passed: bool
+    seconds: float
+    message: str = ""
+
+
+def read_outcomes(results_xml: Path) -> dict[str, Outcome]:
+    """Every ``<testcase>`` of a cocotb results file by test name (empty if the file is missing or
+    unreadable: the simulator died before writing it)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(results_xml).getroot()
+    except (OSError, ET.ParseError):
+        return {}
+    outcomes = {}
+    for case in root.iter("testcase"):
+        bad = next((e for e in case if e.tag in ("failure", "error")), None)
+        message = "" if bad is None else (bad.get("message") or bad.text or bad.tag).strip()
+        outcomes[case.get("name", "")] = Outcome(case.get("name", ""), bad is None,
+                                                     float(case.get("time") or 0.0), message)
+    return outcomes
 
 
 @dataclass(frozen=True)
@@ -48,7 +78,18 @@ class SimResult:
         """Cycle of every output beat recorded by the timed test (empty if it did not run)."""
         if self.trace is None:
             return []
-        return [int(cycle) for cycle, _ in json.loads(self.trace.read_text(encoding="utf-8"))["beats"]]
+        beats = json.loads(self.trace.read_text(encoding="utf-8")).get("beats", [])
+        return [int(cycle) for cycle, _ in beats]
+
+    def measured_values(self) -> list[int]:
+        """Value of every output beat recorded by the timed test (empty if it did not run)."""
+        if self.trace is None:
+            return []
+        return [int(value) for _, value in json.loads(self.trace.read_text(encoding="utf-8")).get("beats", [])]
+
+    def outcomes(self) -> dict[str, Outcome]:
+        """Per-test verdicts of this replay (``read_outcomes`` of its results XML)."""
+        return read_outcomes(self.results_xml)
 
     @property
     def passed(self) -> bool:

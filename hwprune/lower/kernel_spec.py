@@ -78,8 +78,9 @@ class KernelSpec:
     pattern_params: dict[str, Any] = field(default_factory=dict)
     in_simd: int = 1
     """Activations per engine input beat (a wide stream: element ``j`` of a beat in bits ``[j·b, (j+1)·b)``).
-    A conv kernel's engine beat comes from its window generator: 1, or ``kh·kw`` (one channel's whole
-    window); its input frame arrives one element per beat whatever it is (``in_port_width``)."""
+    A conv kernel's engine beat comes from its window generator: 1, ``kh·kw`` (one channel's whole
+    window) or a fold of fewer consecutive window elements dividing ``K``; its input frame arrives one
+    element per beat whatever it is (``in_port_width``)."""
     out_pe: int = 1
     """Outputs per output beat (``out_pe`` requantisers side by side)."""
 
@@ -243,8 +244,9 @@ def stream_width_problem(spec: KernelSpec, in_simd: int, out_pe: int) -> str | N
         window = spec.conv.kernel[0] * spec.conv.kernel[1]
         if out_pe != 1:
             return "a conv kernel's output stream carries one element per beat (out_pe 1)"
-        if in_simd not in (1, window):
-            return f"a conv kernel's window beat is one element or one channel's whole window ({window}), not {in_simd}"
+        if in_simd > window or (1 < in_simd < window and spec.in_features % in_simd):
+            return (f"a conv kernel's window beat is one element, one channel's whole window ({window}) or a fold "
+                    f"of fewer elements dividing the {spec.in_features} of a vector, not {in_simd}")
     size, macs = spec.layout.group_size, spec.macs_per_lane
     if in_simd > 1:
         if in_simd > size * spec.layout.groups:

@@ -20,7 +20,8 @@ bits ``b_a`` and accumulator bits ``b_acc``:
   combinationally. **Input banks**: ``P`` RAMs of ``2·rounds`` words × ``S·b_a`` bits (ping-pong);
   conv adds a **frame buffer**, the window generator's circular row buffer of ``R·W·C`` words × ``b_a``
   bits with ``R = min(H, (kh - 1)·d_h + 1 + s_h)`` rows (read combinationally: LUTRAM), ``kh·kw`` copies
-  of it with window beats (``in_simd = kh·kw``: one read port per window position).
+  of it with window beats (``in_simd = kh·kw``, or a fold of fewer elements: one read port per window
+  position, and for a fold an ``kh·kw``:1 select per lane bit).
 * **Memory mapping** (what Yosys's ``memory_libmap`` does for Xilinx, calibrated on the examples):
   a synchronous memory uses BRAM18 tiles in the best aspect ratio (512×36 … 16K×1) when
   ``tiles · BRAM18_COLUMNS < width · ceil(depth / 64)``; otherwise a RAM uses LUTRAM (RAM32M16:
@@ -210,6 +211,9 @@ def kernel_breakdown(spec: KernelSpec, family: str = "xcup") -> dict[str, Estima
         copies = g.kernel[0] * g.kernel[1] if spec.in_simd > 1 else 1
         parts["frame_buffer"] = _total(memory_cost(buffer_rows(g) * g.in_width * g.in_channels, act_bits, rom=False,
                                                    synchronous=False, family=family) for _ in range(copies))
+        if 1 < spec.in_simd < copies:  # a fold: each lane picks its window position (a rotation)
+            parts["frame_buffer"] = parts["frame_buffer"] + Estimate(
+                lut=spec.in_simd * act_bits * mux_luts_per_bit(copies))
         parts["control"] = parts["control"] + Estimate(lut=CONV_CONTROL_LUTS, ff=CONV_CONTROL_FFS)
     return parts
 

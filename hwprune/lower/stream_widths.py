@@ -42,10 +42,12 @@ def port_width(dma_width_bits: int, lane_bits: int, limit: int = MAX_STREAM_WIDT
 def width_pairs(spec: KernelSpec, in_limit: int = 1, out_limit: int = 1) -> list[Pair]:
     """Every (in_simd, out_pe) the engine of ``spec`` (its lanes and MACs as given) can take, powers of two
     up to ``in_limit`` / ``out_limit`` (1: that side carries one element per beat). A conv kernel: one
-    element or (``in_limit`` > 1) one channel's whole window per engine beat, one output per beat."""
-    if spec.conv is not None:  # one element or one channel's whole window per engine beat, one out
+    element, or (``in_limit`` > 1) a power-of-two fold of its window or one channel's whole window per
+    engine beat, one output per beat."""
+    if spec.conv is not None:  # one element, a fold of the window or a channel's whole window per beat
         window = spec.conv.kernel[0] * spec.conv.kernel[1]
-        ins = [1] + ([window] if in_limit > 1 and window > 1 and stream_width_problem(spec, window, 1) is None else [])
+        folds = [w for w in _powers(window - 1) if w > 1] + ([window] if window > 1 else [])
+        ins = [1] + [w for w in folds if in_limit > 1 and stream_width_problem(spec, w, 1) is None]
         return [(i, 1) for i in ins]
     ins = [w for w in _powers(in_limit) if stream_width_problem(spec, w, 1) is None]
     outs = [w for w in _powers(out_limit) if spec.lanes % w == 0]

@@ -4,10 +4,13 @@ beats instead of ``C·kh·kw``. Bit-exact with the integer reference and cycle-e
 cycle model (rule 6: a beat waits for the last of its elements) on random and edge frames, and
 bit-exact under backpressure, on the geometries that stress the row buffer (padding, strides larger
 than the kernel, dilation, ``H == 1``, a tall image, non-square kernels) and on grouped and depthwise
-convolutions; each window beat a whole group, a share of one, or several groups into distinct banks."""
+convolutions; each window beat a whole group, a share of one, or several groups into distinct banks.
+Folds (fewer elements than a window per beat: a rotation over the same copies) on groups that do not
+line up with the window (balanced groups of 8 on a 3×3 conv, short last groups, grouped convs)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -56,18 +59,33 @@ SHAPES = [
     ("g2-bal-c4-7x7-s2-p1-S9", grouped(4, 7, 7, (3, 3), (2, 2), (1, 1, 1, 1), 2), 9, 2, 4, 2, 2, False),
 ]
 
+# folds: fewer elements than a window per beat, for groups that do not line up with kh·kw
+# (id, geometry, group size, kept, filters, lanes, MACs per lane, signed input, fold)
+FOLDS = [
+    # balanced 2 of 8 on a 3x3 conv (hwprune prune's default groups): one group of 8 per beat
+    ("fold8-bal-c8-6x6-k3-p1-S8", geometry(8, 6, 6, (3, 3), (1, 1), (1, 1, 1, 1)), 8, 2, 4, 2, 3, False, 8),
+    # half a group per beat, a short last group (36 inputs in groups of 8), signed
+    ("fold4-dense-c4-5x5-k3-p1-S8", geometry(4, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1)), 8, 8, 3, 3, 1, True, 4),
+    # one group of 2 per beat, stride 2 with dilation 1x2 and padding
+    ("fold2-nm-c2-7x7-k3-s2-d2-S2", geometry(2, 7, 7, (3, 3), (2, 2), (1, 2, 1, 2), (1, 2)), 2, 1, 3, 3, 3, False, 2),
+    # g = 2 groups of two channels (K = 18 each), a share of a group of 6 per beat
+    ("fold2-g2-c4-6x6-k3-p1-S6", grouped(4, 6, 6, (3, 3), (1, 1), (1, 1, 1, 1), 2), 6, 3, 4, 2, 3, False, 2),
+    # 2x2 kernel, half its window per beat, stride 1, no padding
+    ("fold2-bal-c3-6x6-k2-S4", geometry(3, 6, 6, (2, 2), (1, 1), (0, 0, 0, 0)), 4, 2, 4, 2, 3, False, 2),
+]
+
 
 def _spec(shape: tuple, seed: int = 7):
-    _, g, size, kept, filters, lanes, macs, signed = shape
+    _, g, size, kept, filters, lanes, macs, signed, *fold = shape
     layout = GroupLayout(g.window, size, kept)
     spec = random_spec(kind="conv", out_features=filters, layout=layout, lanes=lanes, macs_per_lane=macs,
                        seed=seed, conv=g, in_type=IntType(8, signed))
-    window = g.kernel[0] * g.kernel[1]
-    assert stream_width_problem(spec, window, 1) is None
-    return replace(spec, in_simd=window)
+    beat = fold[0] if fold else g.kernel[0] * g.kernel[1]
+    assert stream_width_problem(spec, beat, 1) is None
+    return replace(spec, in_simd=beat)
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s[0])
+@pytest.mark.parametrize("shape", SHAPES + FOLDS, ids=lambda s: s[0])
 def test_window_beats_bit_and_cycle_exact(shape: tuple, sim_root: Path) -> None:
     spec = _spec(shape)
     g = spec.conv
@@ -80,7 +98,7 @@ def test_window_beats_bit_and_cycle_exact(shape: tuple, sim_root: Path) -> None:
     build_design([where / "rtl" / name for name in design.verilog], design.top, where / "obj", "verilator")
     result = run_case(path, design.top, where / "obj")
     assert result.tests == 2 and result.failures == 0, result.log.read_text()[-4000:]
-    if shape is SHAPES[1]:  # a wrong expectation must fail the bench: one value, one cycle
+    if shape in (SHAPES[1], FOLDS[0]):  # a wrong expectation must fail the bench: one value, one cycle
         for index, mutated in enumerate([mutate_value(case, 11), mutate_cycle(case, 20)]):
             broken = run_case(write_case(mutated, where / f"mutated{index}.json"), design.top, where / "obj")
             assert broken.failures >= 1, f"mutation {index} passed"
@@ -98,11 +116,12 @@ def test_window_beats_shorten_a_compute_rich_conv() -> None:
 
 
 @pytest.mark.parametrize("in_simd, out_pe, reason", [
-    (3, 1, "one element or one channel's whole window"),
+    (4, 1, "a fold of fewer elements dividing the 18"),
+    (12, 1, "one channel's whole window (9)"),
     (9, 2, "output stream carries one element per beat"),
 ])
 def test_window_beats_the_generator_cannot_give_are_refused(in_simd: int, out_pe: int, reason: str) -> None:
     spec = _spec(SHAPES[0])
     assert reason in (stream_width_problem(spec, in_simd, out_pe) or "")
-    with pytest.raises(ValueError, match=reason):
+    with pytest.raises(ValueError, match=re.escape(reason)):
         replace(spec, in_simd=in_simd, out_pe=out_pe)

@@ -16,7 +16,9 @@ Cycle rules: ``hwprune.lower.conv_cycles``.
 Window beats (``KernelSpec.in_simd = kh·kw``, chosen by the fitter): the generator reads one channel's
 whole window per cycle (``WindowBlockGenerator``, the row buffer in ``kh·kw`` copies, one read port
 each), the engine takes it as one wide beat, and a pixel costs ``C`` window beats instead of
-``C·kh·kw``; the frame still arrives one element per beat.
+``C·kh·kw``; the frame still arrives one element per beat. A fold smaller than the window
+(``WindowFoldGenerator``: ``in_simd < kh·kw`` consecutive elements, a rotation over the same copies)
+serves layouts whose groups do not line up with ``kh·kw`` (balanced groups of 8 on a 3×3 conv).
 
 Grouped and depthwise convolution (group ``g``) use the same generator: a window in (c, ky, kx) order
 is the concatenation of the groups' windows (group ``i`` reads channels ``i·C/g … (i+1)·C/g - 1``), so
@@ -32,10 +34,10 @@ from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.engine import DotEngine, stream_shape
 from hwprune.backends.rtl.frame_buffer import odometer
-from hwprune.backends.rtl.line_buffer import WindowStream, window_block_reader, window_reader
+from hwprune.backends.rtl.line_buffer import WindowStream, window_block_reader, window_fold_reader, window_reader
 from hwprune.lower.kernel_spec import KernelSpec
 
-__all__ = ["WindowGenerator", "WindowBlockGenerator", "ConvEngine"]
+__all__ = ["WindowGenerator", "WindowBlockGenerator", "WindowFoldGenerator", "ConvEngine"]
 
 
 class WindowGenerator(WindowStream):
@@ -74,6 +76,27 @@ class WindowBlockGenerator(WindowStream):
         return m
 
 
+class WindowFoldGenerator(WindowStream):
+    """Frame stream in (H·W·C beats), ``fold`` consecutive window elements per beat out (OH·OW pixels ×
+    C·kh·kw / fold beats, element ``j`` of a beat in bits ``[j·b, (j+1)·b)``): a fold of the window that
+    is not a whole channel's, for a balanced layout whose groups do not line up with ``kh·kw``."""
+
+    def __init__(self, geometry: object, bits: int, is_signed: bool, fold: int) -> None:
+        self.fold = fold
+        super().__init__(geometry, bits, is_signed, out_width=fold)  # type: ignore[arg-type]
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        g = self.geometry
+        step = self.o.valid & self.o.ready
+        reader = window_fold_reader(m, self.i, g, self.bits, step, self.fold, "g")
+        oy, ox, beat = reader.counters
+        beats = g.in_channels * g.kernel[0] * g.kernel[1] // self.fold
+        m.d.comb += [self.o.valid.eq(reader.available), self.o.payload.eq(Cat(*reader.lanes))]
+        odometer(m, step, [(beat, beats), (ox, g.out_width), (oy, g.out_height)], reader.frame)
+        return m
+
+
 class ConvEngine(wiring.Component):
     """A conv kernel: frame stream in, output stream out (OH·OW pixels × out_features, HWC order)."""
 
@@ -88,9 +111,15 @@ class ConvEngine(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        generator = WindowGenerator if self.spec.in_simd == 1 else WindowBlockGenerator
-        m.submodules.window = window = generator(self.spec.conv, self.spec.in_type.bits,  # type: ignore[arg-type]
-                                                 self.spec.in_type.signed)
+        g, t, fold = self.spec.conv, self.spec.in_type, self.spec.in_simd
+        assert g is not None
+        if fold == 1:
+            window: WindowStream = WindowGenerator(g, t.bits, t.signed)
+        elif fold == g.kernel[0] * g.kernel[1]:
+            window = WindowBlockGenerator(g, t.bits, t.signed)
+        else:
+            window = WindowFoldGenerator(g, t.bits, t.signed, fold)
+        m.submodules.window = window
         m.submodules.engine = engine = DotEngine(self.spec)
         wiring.connect(m, window.o, engine.i)
         wiring.connect(m, wiring.flipped(self.i), window.i)

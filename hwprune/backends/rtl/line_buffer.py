@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,7 +23,7 @@ from hwprune.lower.conv_cycles import buffer_rows
 from hwprune.lower.kernel_spec import ConvGeometry
 
 __all__ = ["LineBuffer", "line_writer", "row_slot_address", "WindowReader", "window_reader", "WindowStream",
-           "BlockReader", "window_block_reader"]
+           "BlockReader", "window_block_reader", "FoldReader", "window_fold_reader"]
 
 
 @dataclass
@@ -194,27 +194,34 @@ def _first_row_base(m: Module, g: ConvGeometry, rows: int, row_words: int, step:
     return base
 
 
-def window_block_reader(m: Module, i: stream.Interface, g: ConvGeometry, bits: int, step: object,
-                        prefix: str) -> BlockReader:
-    """The row buffer fed by ``i`` in ``kh·kw`` copies, one per window position, and a reader that takes
-    channel ``c``'s whole window at once (pixel by pixel, c inside), moving on ``step``: position
-    ``(ky, kx)`` reads its own copy, so the window costs one cycle. Released rows as ``window_reader``."""
+def _coordinates(g: ConvGeometry, prefix: str) -> tuple[Signal, Signal, object]:
+    """The output-row and output-column counters and the signed shape of input coordinates."""
+    H, W = g.in_height, g.in_width
+    (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.strides, g.dilations
+    reach = max(H, W, g.out_height * sh + (kh - 1) * dh + 1, g.out_width * sw + (kw - 1) * dw + 1)
+    return _counter(g.out_height, f"{prefix}_oy"), _counter(g.out_width, f"{prefix}_ox"), signed(reach.bit_length() + 4)
+
+
+def _released(m: Module, g: ConvGeometry, oy: Signal, coord: object, prefix: str) -> Signal:
+    """Rows of the frame above the current output row's windows (rule 5), clamped to ``[0, H]``."""
+    H = g.in_height
+    first, released = Signal(coord, name=f"{prefix}_first"), Signal(range(H + 1), name=f"{prefix}_released")
+    m.d.comb += [first.eq(oy * g.strides[0] - g.pads[0]), released.eq(Mux(first <= 0, 0, Mux(first >= H, H, first)))]
+    return released
+
+
+def _copy_reads(m: Module, lb: LineBuffer, g: ConvGeometry, base: Signal, oy: Signal, ox: Signal, coord: object,
+                channel_of: list[object], prefix: str) -> tuple[list[object], list[Signal], list[object]]:
+    """Per window position ``p = ky·kw + kx``: whether its element is padding, the word its copy of the
+    buffer reads for channel ``channel_of[p]`` of the current pixel, and whether that word is available."""
     C, H, W = g.in_channels, g.in_height, g.in_width
     (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.strides, g.dilations
     top, left = g.pads[0], g.pads[1]
     rows, row_words = buffer_rows(g), W * C
     size = rows * row_words
-    oy, ox, c = _counter(g.out_height, f"{prefix}_oy"), _counter(g.out_width, f"{prefix}_ox"), _counter(C, f"{prefix}_c")
-    reach = max(H, W, g.out_height * sh + (kh - 1) * dh + 1, g.out_width * sw + (kw - 1) * dw + 1)
-    coord = signed(reach.bit_length() + 4)
-    first, released = Signal(coord, name=f"{prefix}_first"), Signal(range(H + 1), name=f"{prefix}_released")
-    m.d.comb += [first.eq(oy * sh - top), released.eq(Mux(first <= 0, 0, Mux(first >= H, H, first)))]
-    lb = line_writer(m, i, H, row_words, rows, bits, released, copies=kh * kw)
-    base = _first_row_base(m, g, rows, row_words, step, (c == C - 1) & (ox == g.out_width - 1),
-                           oy == g.out_height - 1)
     pads: list[object] = []
     data: list[Signal] = []
-    available: object = None
+    readies: list[object] = []
     for ky in range(kh):
         k = ((ky * dh) % rows) * row_words
         row_base = Signal(range(max(2, size)), name=f"{prefix}_base{ky}")
@@ -224,15 +231,93 @@ def window_block_reader(m: Module, i: stream.Interface, g: ConvGeometry, bits: i
         for kx in range(kw):
             ix = Signal(coord, name=f"{prefix}_ix{ky}_{kx}")
             col = Signal(range(max(2, row_words)), name=f"{prefix}_col{ky}_{kx}")
-            m.d.comb += [ix.eq(ox * sw + kx * dw - left), col.eq(ix * C + c)]
+            m.d.comb += [ix.eq(ox * sw + kx * dw - left), col.eq(ix * C + channel_of[ky * kw + kx])]
             pad = (iy < 0) | (iy >= H) | (ix < 0) | (ix >= W)
             rp = lb.copies[ky * kw + kx].read_port(domain="comb")
             m.d.comb += rp.addr.eq(row_base + col)
-            ready = Mux(pad, lb.started(), lb.written(iy, col))
-            available = ready if available is None else available & ready
             pads.append(pad)
             data.append(rp.data)
+            readies.append(Mux(pad, lb.started(), lb.written(iy, col)))
+    return pads, data, readies
+
+
+def window_block_reader(m: Module, i: stream.Interface, g: ConvGeometry, bits: int, step: object,
+                        prefix: str) -> BlockReader:
+    """The row buffer fed by ``i`` in ``kh·kw`` copies, one per window position, and a reader that takes
+    channel ``c``'s whole window at once (pixel by pixel, c inside), moving on ``step``: position
+    ``(ky, kx)`` reads its own copy, so the window costs one cycle. Released rows as ``window_reader``."""
+    C = g.in_channels
+    (kh, kw) = g.kernel
+    oy, ox, coord = _coordinates(g, prefix)
+    c = _counter(C, f"{prefix}_c")
+    lb = line_writer(m, i, g.in_height, g.in_width * C, buffer_rows(g), bits, _released(m, g, oy, coord, prefix),
+                     copies=kh * kw)
+    base = _first_row_base(m, g, buffer_rows(g), g.in_width * C, step, (c == C - 1) & (ox == g.out_width - 1),
+                           oy == g.out_height - 1)
+    pads, data, readies = _copy_reads(m, lb, g, base, oy, ox, coord, [c] * (kh * kw), prefix)
+    available: object = readies[0]
+    for ready in readies[1:]:
+        available = available & ready
     return BlockReader((oy, ox, c), pads, data, available, lb.r_frame)
+
+
+@dataclass
+class FoldReader:
+    """A reader that takes ``fold`` consecutive window elements (c, ky, kx order) per step
+    (``window_fold_reader``): the output, beat and pixel counters, each lane's value (padding 0),
+    whether every element of the beat is available, and the reader's frame counter."""
+
+    counters: tuple[Signal, Signal, Signal]
+    lanes: list[object]
+    available: object
+    frame: Signal
+
+
+def window_fold_reader(m: Module, i: stream.Interface, g: ConvGeometry, bits: int, step: object, fold: int,
+                       prefix: str) -> FoldReader:
+    """The row buffer in ``kh·kw`` copies and a reader that takes window elements ``[b·fold, (b+1)·fold)``
+    of the pixel's (c, ky, kx) window at step ``b`` (``fold < kh·kw`` divides ``C·kh·kw``). Why it takes one
+    cycle: ``fold`` consecutive elements sit at distinct window positions, so each comes from its own
+    copy; position ``p`` holds channel ``c0 + (p < p0)`` of the beat that starts at channel ``c0``,
+    position ``p0``, and lane ``j`` takes position ``(p0 + j) mod kh·kw`` (a rotation)."""
+    C = g.in_channels
+    (kh, kw) = g.kernel
+    window = kh * kw
+    beats = C * window // fold
+    oy, ox, coord = _coordinates(g, prefix)
+    b, c0, p0 = _counter(beats, f"{prefix}_b"), _counter(C, f"{prefix}_c0"), _counter(window, f"{prefix}_p0")
+    lb = line_writer(m, i, g.in_height, g.in_width * C, buffer_rows(g), bits, _released(m, g, oy, coord, prefix),
+                     copies=window)
+    last_beat = b == beats - 1
+    base = _first_row_base(m, g, buffer_rows(g), g.in_width * C, step, last_beat & (ox == g.out_width - 1),
+                           oy == g.out_height - 1)
+    channels = []
+    for p in range(window):
+        channel = Signal(range(C + 1), name=f"{prefix}_ch{p}")
+        m.d.comb += channel.eq(c0 if p == window - 1 else c0 + (p0 > p))  # (no comparison that is constant)
+        channels.append(channel)
+    pads, data, readies = _copy_reads(m, lb, g, base, oy, ox, coord, channels, prefix)
+    available: object = None
+    for p, ready in enumerate(readies):
+        lane = p - p0 if p == window - 1 else Mux(p0 <= p, p - p0, p + window - p0)  # the lane p fills
+        needed = ~(lane < fold) | ready
+        available = needed if available is None else available & needed
+    # padded to a power of two: every select value a case (Verilator's lint wants the case complete)
+    values = Array([*(Mux(pad, 0, word) for pad, word in zip(pads, data)),
+                    *(Const(0, bits) for _ in range((1 << (window - 1).bit_length()) - window))])
+    lanes = []
+    for j in range(fold):
+        select = Signal(range(window), name=f"{prefix}_sel{j}")
+        m.d.comb += select.eq(p0 if j == 0 else Mux(p0 + j >= window, p0 + j - window, p0 + j))
+        lanes.append(values[select])
+    with m.If(step):
+        with m.If(last_beat):
+            m.d.sync += [c0.eq(0), p0.eq(0)]
+        with m.Elif(p0 + fold >= window):
+            m.d.sync += [c0.eq(c0 + 1), p0.eq(p0 + fold - window)]
+        with m.Else():
+            m.d.sync += p0.eq(p0 + fold)
+    return FoldReader((oy, ox, b), lanes, available, lb.r_frame)
 
 
 class WindowStream(wiring.Component):

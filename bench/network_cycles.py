@@ -100,11 +100,10 @@ def _reading(rows: list[dict[str, object]]) -> str:
                      f"{d['interval']:.0f} vs {p['interval']:.0f} cycles and the pruned one uses {p['dsp']} DSPs "
                      f"instead of {d['dsp']}")
     return ("Reading it: " + "; ".join(parts) + ". With few multipliers every layer is compute-bound and "
-            "skipping 3 of 4 weights is a speed-up (the CNN's dense conv0 caps it); with many, the first "
-            "layer waits for its input stream (the top's AXI port carries one activation per beat; the streams "
-            "between dense layers are wide, so only the first layer's input bounds the MLP), so the interval "
-            "stops falling and "
-            "sparsity shows up as fewer DSPs instead. The fitter's rule (smallest interval first, then the "
+            "skipping 3 of 4 weights is a speed-up (the CNN's dense conv0 caps it); with many, a stream "
+            "binds where it carries one value per beat (the CNN: conv0's 8 filters leave one per beat per "
+            "pixel; the MLP's ports and inner streams are wide, up to 16 values per beat), and there "
+            "sparsity shows up as fewer DSPs for the same interval. The fitter's rule (smallest interval first, then the "
             "cheapest configuration) buys the last few cycles dearly: where the pruned MLP's PE utilisation "
             "drops well below 1, its first layer got several times the multipliers for a few cycles less.")
 

@@ -87,6 +87,18 @@ def _wrap_inc(counter: Signal, size: int) -> object:
     return Mux(counter == size - 1, 0, counter + 1)
 
 
+def _slot_base(g: ConvGeometry, rows: int, row_words: int) -> Signal:
+    """The reader's row-slot address register, at the slot of the first window's first row (``-pad_top``)."""
+    return Signal(range(max(2, rows * row_words)), name="g_row_base", init=(-g.pads[0] % rows) * row_words)
+
+
+def _rows_on(base: Signal, rows: int, row_words: int, delta: int) -> object:
+    """``base`` moved ``delta`` rows on in the circular buffer (modulo ``rows · row_words``), with one
+    compare and no division; ``delta mod rows`` must not be 0."""
+    size, k = rows * row_words, (delta % rows) * row_words
+    return Mux(base >= size - k, base - (size - k), base + k)
+
+
 def row_slot_address(m: Module, g: ConvGeometry, rows: int, row_words: int, step: object,
                      wraps: list[object]) -> Signal:
     """The address of the slot holding the reader's current input row ``iy`` (conv window generator,
@@ -94,16 +106,14 @@ def row_slot_address(m: Module, g: ConvGeometry, rows: int, row_words: int, step
     ``f·H + iy``, slot ``(f·H + iy) mod rows``), kept by adding the row change of each step modulo
     the buffer, so no address needs a division. ``wraps``: kx, ky, (c and ox: the output row ends)
     and oy at their last value."""
-    (kh, _), (sh, _), (dh, _), top = g.kernel, g.strides, g.dilations, g.pads[0]
-    size = rows * row_words
-    base = Signal(range(max(2, size)), name="g_row_base", init=(-top % rows) * row_words)
+    (kh, _), (sh, _), (dh, _) = g.kernel, g.strides, g.dilations
+    base = _slot_base(g, rows, row_words)
     back = -(kh - 1) * dh  # from the window's last row to the next window's first (same output row)
     deltas = [dh, back, back + sh, back + g.in_height - (g.out_height - 1) * sh]
 
     def move(delta: int) -> None:
-        k = (delta % rows) * row_words
-        if k:
-            m.d.sync += base.eq(Mux(base >= size - k, base - (size - k), base + k))
+        if (delta % rows) * row_words:
+            m.d.sync += base.eq(_rows_on(base, rows, row_words, delta))
 
     kx_wrap, ky_wrap, row_wrap, oy_wrap = wraps
     with m.If(step & kx_wrap):
@@ -177,14 +187,11 @@ def _first_row_base(m: Module, g: ConvGeometry, rows: int, row_words: int, step:
                     oy_wrap: object) -> Signal:
     """The slot address of the window's first input row (``oy·s_h - pad_top``, global row ``f·H + iy``),
     moved by the output row's stride at a row end and into the next frame at the frame's end."""
-    size = rows * row_words
-    top = g.pads[0]
-    base = Signal(range(max(2, size)), name="g_row_base", init=(-top % rows) * row_words)
+    base = _slot_base(g, rows, row_words)
 
     def move(delta: int) -> None:
-        k = (delta % rows) * row_words
-        if k:
-            m.d.sync += base.eq(Mux(base >= size - k, base - (size - k), base + k))
+        if (delta % rows) * row_words:
+            m.d.sync += base.eq(_rows_on(base, rows, row_words, delta))
 
     with m.If(step & row_wrap):
         with m.If(~oy_wrap):
@@ -223,9 +230,8 @@ def _copy_reads(m: Module, lb: LineBuffer, g: ConvGeometry, base: Signal, oy: Si
     data: list[Signal] = []
     readies: list[object] = []
     for ky in range(kh):
-        k = ((ky * dh) % rows) * row_words
         row_base = Signal(range(max(2, size)), name=f"{prefix}_base{ky}")
-        m.d.comb += row_base.eq(Mux(base >= size - k, base - (size - k), base + k) if k else base)
+        m.d.comb += row_base.eq(_rows_on(base, rows, row_words, ky * dh) if (ky * dh) % rows else base)
         iy = Signal(coord, name=f"{prefix}_iy{ky}")
         m.d.comb += iy.eq(oy * sh + ky * dh - top)
         for kx in range(kw):

@@ -307,8 +307,7 @@ def _check_graph(plan: NetworkPlan, output: tuple[int, int] | None) -> None:
         up, down = stages[src], stages[dst]
         t_in = down.merge.in_types[index] if down.merge else down.in_type
         beats = down.merge.in_beats[index] if down.merge else down.in_beats
-        width = 1 if down.merge else down.in_width
-        if up.out_type != t_in or up.out_beats != beats or up.out_width != width:
+        if up.out_type != t_in or up.out_beats != beats or up.out_width != down.in_width:
             raise NetworkUnsupported(f"stream between {up.name!r} and {down.name!r} changes type, length or width")
 
 

@@ -112,17 +112,23 @@ class StagePlan:
     sources: tuple[tuple[int, int], ...] | None = None
     merge: MergeSpec | None = None
     requant: tuple[int, ...] | None = None
+    width: int = 1
+    """Elements per beat on every port of a stage that is not a kernel: ``width`` consecutive elements of
+    its streams (on a feature map, channels ``c … c + width - 1`` of one pixel, so ``width`` divides the
+    channels), element ``j`` of a beat in bits ``[j·b, (j+1)·b)``. ``in_beats``/``out_beats`` and a
+    merge's ``in_beats`` count beats; a concat's ``chunks`` count channels. A kernel's widths are its
+    own (``KernelSpec.in_port_width``, ``out_pe``); its ``width`` stays 1."""
 
     @property
     def in_width(self) -> int:
-        """Elements per input beat: a kernel's input port width (a dense kernel's ``in_simd``); every
-        other stage takes one per beat."""
-        return self.kernel.in_port_width if self.kernel is not None else 1
+        """Elements per input beat: a kernel's input port width (a dense kernel's ``in_simd``), else
+        ``width``."""
+        return self.kernel.in_port_width if self.kernel is not None else self.width
 
     @property
     def out_width(self) -> int:
-        """Elements per output beat: a kernel's ``out_pe``; every other stage gives one per beat."""
-        return self.kernel.out_pe if self.kernel is not None else 1
+        """Elements per output beat: a kernel's ``out_pe``, else ``width``."""
+        return self.kernel.out_pe if self.kernel is not None else self.width
 
     @property
     def ports_in(self) -> int:
@@ -144,6 +150,10 @@ class StagePlan:
             raise ValueError(f"a {self.kind} stage takes no requant integers, not {self.requant!r}")
         if size is not None and len(self.requant or ()) != size:
             raise ValueError(f"a {self.kind} stage needs {size} requant integers, not {self.requant!r}")
+        if not isinstance(self.width, int) or isinstance(self.width, bool) or self.width < 1:
+            raise ValueError(f"width must be a positive integer, not {self.width!r}")
+        if self.kernel is not None and self.width != 1:
+            raise ValueError("a kernel stage's widths are its kernel's (in_simd, out_pe); its width stays 1")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -155,6 +165,7 @@ class StagePlan:
             **({"sources": [list(s) for s in self.sources]} if self.sources is not None else {}),
             **({"merge": self.merge.to_dict()} if self.merge is not None else {}),
             **({"requant": list(self.requant)} if self.requant is not None else {}),
+            **({"width": self.width} if self.width != 1 else {}),
         }
 
     @staticmethod
@@ -170,6 +181,7 @@ class StagePlan:
             sources=tuple((int(s), int(p)) for s, p in data["sources"]) if "sources" in data else None,
             merge=MergeSpec.from_dict(data["merge"]) if data.get("merge") else None,
             requant=tuple(int(v) for v in data["requant"]) if data.get("requant") else None,
+            width=int(data.get("width", 1)),
         )
 
 

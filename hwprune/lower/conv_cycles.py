@@ -12,8 +12,10 @@ Window generator rules (``hwprune.backends.rtl.conv``; conventions of ``hwprune.
    window beat. So a row is released when the generator starts an output row that no longer reads
    it (or ends its frame), whether or not any window ever read it (stride > kernel, unread last rows).
 6. Window elements leave in order (pixel by pixel; c, ky, kx inside a window), one per beat, or with
-   window beats (``in_simd = kh·kw``) one channel's whole window per beat. An element that reads input
-   element ``e`` of frame ``f`` is available from the cycle after ``e`` was accepted; a padding element
+   window beats (``in_simd = kh·kw``) one channel's whole window per beat, or with a wide frame
+   (``frame_simd = m``: input beats, and row-buffer words, of ``m`` channels of a pixel; rule 5 counts
+   those beats) the ``m`` channels' whole windows per beat. An element that reads input
+   element ``e`` of frame ``f`` is available from the cycle after the beat holding ``e`` was accepted; a padding element
    from the cycle after the frame's first input beat was accepted; a beat is offered once all its
    elements are. Offered beats go straight into the dot-product engine, whose rules 1-4 then fix when
    each is taken and when each output leaves.
@@ -84,8 +86,8 @@ class RowWriter:
     """Rule 5's write side: accept cycles of a frame's beats, computed on demand (``fill``) because a
     beat may wait for a row the same frame's reading releases."""
 
-    def __init__(self, g: ConvGeometry) -> None:
-        self.height, self.row_beats = g.in_height, g.in_width * g.in_channels
+    def __init__(self, g: ConvGeometry, lanes: int = 1) -> None:
+        self.height, self.row_beats = g.in_height, g.in_width * g.in_channels // lanes
         self.frame_beats = self.height * self.row_beats
         self.rows = buffer_rows(g)
         self.released: dict[int, int] = {}  # global row → cycle from which its slot may be rewritten
@@ -173,12 +175,14 @@ class ConvModel(BufferedModel):
         self.vector = spec.in_beats  # beats of one engine vector (one group's window)
         self.simd = spec.in_simd
         rows = window_source_array(spec.conv)
+        if spec.frame_simd > 1:  # a wide frame: the beat (buffer word) of m channels each element is in
+            rows = np.where(rows >= 0, rows // spec.frame_simd, -1)
         self._row_last = [max(0, int(r.max())) for r in rows]
         self._row_reads = np.where(rows >= 0, rows, 0)
         self._row_pads = rows < 0
         self._row_padding = [bool(pads.any()) for pads in self._row_pads]
         self._ramp = np.arange(self.vector, dtype=np.int64)
-        self.writer = RowWriter(spec.conv)
+        self.writer = RowWriter(spec.conv, spec.frame_simd)
 
     def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
         """(input accept cycles, output cycles of every pixel's outputs, last-step cycles) of a frame."""

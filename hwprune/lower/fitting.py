@@ -76,9 +76,9 @@ def layer_interval(spec: KernelSpec) -> int:
     group's filters (the group-serial schedule of ``hwprune.lower.conv_cycles``)."""
     per_vector = _vector_interval(spec.in_beats, spec.group_outputs, spec.lanes, spec.cycles_per_pass, spec.out_pe)
     interval = inference_vectors(spec) * spec.groups * per_vector
-    if spec.conv is not None:  # the frame arrives one element per cycle (rule 5), whatever the window beats
+    if spec.conv is not None:  # the frame arrives one beat per cycle (rule 5), whatever the window beats
         g = spec.conv
-        interval = max(interval, g.in_height * g.in_width * g.in_channels)
+        interval = max(interval, g.in_height * g.in_width * g.in_channels // spec.frame_simd)
     return interval
 
 

@@ -82,7 +82,12 @@ class KernelSpec:
     window) or a fold of fewer consecutive window elements dividing ``K``; its input frame arrives one
     element per beat whatever it is (``in_port_width``)."""
     out_pe: int = 1
-    """Outputs per output beat (``out_pe`` requantisers side by side)."""
+    """Outputs per output beat (``out_pe`` requantisers side by side). A conv kernel's output is a frame:
+    ``out_pe`` consecutive filters of one pixel per beat (it divides the filters, groups 1)."""
+    frame_simd: int = 1
+    """Channels per beat of a conv kernel's input frame (a wide frame: channels ``c … c + m - 1`` of one
+    pixel per beat); with ``m > 1`` the window generator gives the whole windows of the ``m`` channels of
+    a row-buffer word per engine beat (``in_simd = m·kh·kw``). Always 1 on a dense kernel."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("dense", "conv"):
@@ -106,7 +111,7 @@ class KernelSpec:
         for name in ("bias", "requant_mult", "requant_shift"):
             if len(getattr(self, name)) != self.out_features:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries, not {self.out_features}")
-        problem = stream_width_problem(self, self.in_simd, self.out_pe)
+        problem = stream_width_problem(self, self.in_simd, self.out_pe, self.frame_simd)
         if problem:
             raise ValueError(f"kernel {self.name!r}: {problem}")
 
@@ -154,9 +159,9 @@ class KernelSpec:
 
     @property
     def in_port_width(self) -> int:
-        """Elements per beat of the kernel's input stream: ``in_simd`` for a dense kernel, 1 for a conv
-        kernel (its frame; the window generator widens it to ``in_simd`` inside)."""
-        return self.in_simd if self.conv is None else 1
+        """Elements per beat of the kernel's input stream: ``in_simd`` for a dense kernel, ``frame_simd``
+        for a conv kernel (its frame; the window generator widens it to ``in_simd`` inside)."""
+        return self.in_simd if self.conv is None else self.frame_simd
 
     @property
     def in_beats(self) -> int:
@@ -205,6 +210,7 @@ class KernelSpec:
             # written only when wide, so a one-element stream's kernels.json is the same as before
             **({"in_simd": self.in_simd} if self.in_simd != 1 else {}),
             **({"out_pe": self.out_pe} if self.out_pe != 1 else {}),
+            **({"frame_simd": self.frame_simd} if self.frame_simd != 1 else {}),
             "cycles": {"passes": self.passes, "cycles_per_pass": self.cycles_per_pass,
                        "compute_cycles": self.compute_cycles},
         }
@@ -224,27 +230,39 @@ class KernelSpec:
             conv=ConvGeometry.from_dict(data["conv"]) if data["conv"] else None,
             pattern_params=dict(data.get("pattern_params", {})),
             in_simd=int(data.get("in_simd", 1)), out_pe=int(data.get("out_pe", 1)),
+            frame_simd=int(data.get("frame_simd", 1)),
         )
 
 
-def stream_width_problem(spec: KernelSpec, in_simd: int, out_pe: int) -> str | None:
+def stream_width_problem(spec: KernelSpec, in_simd: int, out_pe: int, frame_simd: int = 1) -> str | None:
     """Why the engine of ``spec`` cannot take ``in_simd`` activations / give ``out_pe`` outputs per beat
-    (None when it can). Why these rules: a beat must fill whole group words of the input banks or a
-    whole share of one (``in_simd`` divides the group size ``S``, or ``S`` divides it and the groups of
-    one beat land in distinct banks at one address: ``in_simd / S`` divides the MAC units), and the
-    output beats must not straddle passes (``out_pe`` divides the lanes). A conv kernel's generator gives
-    one element or one channel's whole ``kh·kw`` window per beat, and its output stream carries one
-    element per beat."""
-    for name, value in (("in_simd", in_simd), ("out_pe", out_pe)):
+    (and, for a conv, its frame ``frame_simd`` channels per beat; None when it can). Why these rules: a
+    beat must fill whole group words of the input banks or a whole share of one (``in_simd`` divides the
+    group size ``S``, or ``S`` divides it and the groups of one beat land in distinct banks at one
+    address: ``in_simd / S`` divides the MAC units), and the output beats must not straddle passes
+    (``out_pe`` divides the lanes). A conv kernel's generator gives one element, a fold of its window, one
+    channel's whole ``kh·kw`` window or (a wide frame of ``m`` channels per beat) the ``m`` channels' whole
+    windows per beat; its output frame carries ``out_pe`` whole filters of a pixel per beat."""
+    for name, value in (("in_simd", in_simd), ("out_pe", out_pe), ("frame_simd", frame_simd)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             return f"{name} must be a positive integer, not {value!r}"
-    if in_simd == 1 and out_pe == 1:
+    if in_simd == 1 and out_pe == 1 and frame_simd == 1:
         return None
+    if spec.conv is None and frame_simd != 1:
+        return "a dense kernel has no input frame (frame_simd 1)"
     if spec.conv is not None:
         window = spec.conv.kernel[0] * spec.conv.kernel[1]
-        if out_pe != 1:
-            return "a conv kernel's output stream carries one element per beat (out_pe 1)"
-        if in_simd > window or (1 < in_simd < window and spec.in_features % in_simd):
+        per_group = spec.conv.in_channels // spec.conv.group
+        if out_pe != 1 and (spec.groups != 1 or spec.out_features % out_pe):
+            return (f"a conv kernel's output beat is out_pe whole filters of one pixel: out_pe {out_pe} must "
+                    f"divide the {spec.out_features} filters of an ungrouped conv")
+        if frame_simd > 1:
+            if per_group % frame_simd:
+                return (f"frame_simd {frame_simd} must divide the {per_group} input channels of a conv group")
+            if in_simd != frame_simd * window:
+                return (f"a wide frame of {frame_simd} channels per beat gives their whole windows per engine "
+                        f"beat: in_simd must be {frame_simd * window}, not {in_simd}")
+        elif in_simd > window or (1 < in_simd < window and spec.in_features % in_simd):
             return (f"a conv kernel's window beat is one element, one channel's whole window ({window}) or a fold "
                     f"of fewer elements dividing the {spec.in_features} of a vector, not {in_simd}")
     size, macs = spec.layout.group_size, spec.macs_per_lane

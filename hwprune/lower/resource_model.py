@@ -21,7 +21,8 @@ bits ``b_a`` and accumulator bits ``b_acc``:
   conv adds a **frame buffer**, the window generator's circular row buffer of ``R·W·C`` words × ``b_a``
   bits with ``R = min(H, (kh - 1)·d_h + 1 + s_h)`` rows (read combinationally: LUTRAM), ``kh·kw`` copies
   of it with window beats (``in_simd = kh·kw``, or a fold of fewer elements: one read port per window
-  position, and for a fold an ``kh·kw``:1 select per lane bit).
+  position, and for a fold an ``kh·kw``:1 select per lane bit); a wide frame of ``m`` channels per beat
+  keeps ``R·W·C/m`` words of ``m·b_a`` bits.
 * **Memory mapping** (what Yosys's ``memory_libmap`` does for Xilinx, calibrated on the examples):
   a synchronous memory uses BRAM18 tiles in the best aspect ratio (512×36 … 16K×1) when
   ``tiles · BRAM18_COLUMNS < width · ceil(depth / 64)``; otherwise a RAM uses LUTRAM (RAM32M16:
@@ -209,8 +210,9 @@ def kernel_breakdown(spec: KernelSpec, family: str = "xcup") -> dict[str, Estima
         # the row buffer, read combinationally by the window generator: LUTRAM, never BRAM (Yosys agrees);
         # with window beats one copy per window position
         copies = g.kernel[0] * g.kernel[1] if spec.in_simd > 1 else 1
-        parts["frame_buffer"] = _total(memory_cost(buffer_rows(g) * g.in_width * g.in_channels, act_bits, rom=False,
-                                                   synchronous=False, family=family) for _ in range(copies))
+        m = spec.frame_simd  # a wide frame: words of m channels
+        parts["frame_buffer"] = _total(memory_cost(buffer_rows(g) * g.in_width * g.in_channels // m, m * act_bits,
+                                                   rom=False, synchronous=False, family=family) for _ in range(copies))
         if 1 < spec.in_simd < copies:  # a fold: each lane picks its window position (a rotation)
             parts["frame_buffer"] = parts["frame_buffer"] + Estimate(
                 lut=spec.in_simd * act_bits * mux_luts_per_bit(copies))

@@ -32,7 +32,7 @@ from amaranth.hdl import Cat, Module, Mux
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwprune.backends.rtl.engine import DotEngine, stream_shape
+from hwprune.backends.rtl.engine import DotEngine, beat_shape
 from hwprune.backends.rtl.frame_buffer import odometer
 from hwprune.backends.rtl.line_buffer import WindowStream, window_block_reader, window_fold_reader, window_reader
 from hwprune.lower.kernel_spec import KernelSpec
@@ -58,21 +58,28 @@ class WindowGenerator(WindowStream):
 class WindowBlockGenerator(WindowStream):
     """Frame stream in (H·W·C beats), one channel's whole window per beat out (OH·OW pixels × C beats;
     element ``ky·kw + kx`` of a beat in bits ``[j·b, (j+1)·b)``, padding 0): ``kh·kw`` consecutive
-    elements of the (c, ky, kx) window order, so the engine takes them as one wide beat."""
+    elements of the (c, ky, kx) window order, so the engine takes them as one wide beat.
 
-    def __init__(self, geometry: object, bits: int, is_signed: bool) -> None:
+    A wide frame (``lanes`` = m > 1 channels per input beat, H·W·C/m beats): each row-buffer word holds
+    a pixel's m channels, and a beat out is the m channels' whole windows (channel ``c0 + i``'s position
+    ``p`` at element ``i·kh·kw + p``: still consecutive in (c, ky, kx) order), so the engine takes
+    ``m·kh·kw`` elements per beat and a pixel costs ``C/m`` beats."""
+
+    def __init__(self, geometry: object, bits: int, is_signed: bool, lanes: int = 1) -> None:
         kh, kw = geometry.kernel  # type: ignore[attr-defined]
-        super().__init__(geometry, bits, is_signed, out_width=kh * kw)  # type: ignore[arg-type]
+        self.lanes = lanes
+        super().__init__(geometry, bits, is_signed, out_width=lanes * kh * kw, in_width=lanes)  # type: ignore[arg-type]
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        g = self.geometry
+        g, b, n = self.geometry, self.bits, self.lanes
         step = self.o.valid & self.o.ready
-        reader = window_block_reader(m, self.i, g, self.bits, step, "g")
+        reader = window_block_reader(m, self.i, g, b, step, "g", n)
         oy, ox, c = reader.counters
-        payload = Cat(*(Mux(pad, 0, word) for pad, word in zip(reader.pads, reader.data)))
+        words = [Mux(pad, 0, word) for pad, word in zip(reader.pads, reader.data)]
+        payload = Cat(*(word[j * b:(j + 1) * b] for j in range(n) for word in words))  # channel-major
         m.d.comb += [self.o.valid.eq(reader.available), self.o.payload.eq(payload)]
-        odometer(m, step, [(c, g.in_channels), (ox, g.out_width), (oy, g.out_height)], reader.frame)
+        odometer(m, step, [(c, g.in_channels // n), (ox, g.out_width), (oy, g.out_height)], reader.frame)
         return m
 
 
@@ -104,17 +111,20 @@ class ConvEngine(wiring.Component):
         if spec.conv is None:
             raise ValueError(f"kernel {spec.name!r} is not a conv kernel")
         self.spec = spec
+        t_in, t_out = spec.in_type, spec.out_type
         super().__init__({
-            "i": In(stream.Signature(stream_shape(spec.in_type.bits, spec.in_type.signed))),
-            "o": Out(stream.Signature(stream_shape(spec.out_type.bits, spec.out_type.signed))),
+            "i": In(stream.Signature(beat_shape(t_in.bits, t_in.signed, spec.frame_simd))),
+            "o": Out(stream.Signature(beat_shape(t_out.bits, t_out.signed, spec.out_pe))),
         })
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         g, t, fold = self.spec.conv, self.spec.in_type, self.spec.in_simd
         assert g is not None
-        if fold == 1:
-            window: WindowStream = WindowGenerator(g, t.bits, t.signed)
+        if self.spec.frame_simd > 1:
+            window: WindowStream = WindowBlockGenerator(g, t.bits, t.signed, self.spec.frame_simd)
+        elif fold == 1:
+            window = WindowGenerator(g, t.bits, t.signed)
         elif fold == g.kernel[0] * g.kernel[1]:
             window = WindowBlockGenerator(g, t.bits, t.signed)
         else:

@@ -18,7 +18,7 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwprune.backends.rtl.engine import _counter, beat_shape, stream_shape
+from hwprune.backends.rtl.engine import _counter, beat_shape
 from hwprune.lower.conv_cycles import buffer_rows
 from hwprune.lower.kernel_spec import ConvGeometry
 
@@ -218,10 +218,11 @@ def _released(m: Module, g: ConvGeometry, oy: Signal, coord: object, prefix: str
 
 
 def _copy_reads(m: Module, lb: LineBuffer, g: ConvGeometry, base: Signal, oy: Signal, ox: Signal, coord: object,
-                channel_of: list[object], prefix: str) -> tuple[list[object], list[Signal], list[object]]:
+                channel_of: list[object], prefix: str, lanes: int = 1) -> tuple[list[object], list[Signal], list[object]]:
     """Per window position ``p = ky·kw + kx``: whether its element is padding, the word its copy of the
-    buffer reads for channel ``channel_of[p]`` of the current pixel, and whether that word is available."""
-    C, H, W = g.in_channels, g.in_height, g.in_width
+    buffer reads for channel word ``channel_of[p]`` of the current pixel (a word holds ``lanes``
+    channels), and whether that word is available."""
+    C, H, W = g.in_channels // lanes, g.in_height, g.in_width
     (kh, kw), (sh, sw), (dh, dw) = g.kernel, g.strides, g.dilations
     top, left = g.pads[0], g.pads[1]
     rows, row_words = buffer_rows(g), W * C
@@ -248,19 +249,21 @@ def _copy_reads(m: Module, lb: LineBuffer, g: ConvGeometry, base: Signal, oy: Si
 
 
 def window_block_reader(m: Module, i: stream.Interface, g: ConvGeometry, bits: int, step: object,
-                        prefix: str) -> BlockReader:
+                        prefix: str, lanes: int = 1) -> BlockReader:
     """The row buffer fed by ``i`` in ``kh·kw`` copies, one per window position, and a reader that takes
     channel ``c``'s whole window at once (pixel by pixel, c inside), moving on ``step``: position
-    ``(ky, kx)`` reads its own copy, so the window costs one cycle. Released rows as ``window_reader``."""
-    C = g.in_channels
+    ``(ky, kx)`` reads its own copy, so the window costs one cycle. Released rows as ``window_reader``.
+    ``lanes`` > 1: a wide frame, each buffer word (and each input beat) ``lanes`` channels of a pixel,
+    so a step reads the windows of a word's ``lanes`` channels (``c`` counts words)."""
+    C = g.in_channels // lanes
     (kh, kw) = g.kernel
     oy, ox, coord = _coordinates(g, prefix)
     c = _counter(C, f"{prefix}_c")
-    lb = line_writer(m, i, g.in_height, g.in_width * C, buffer_rows(g), bits, _released(m, g, oy, coord, prefix),
-                     copies=kh * kw)
+    lb = line_writer(m, i, g.in_height, g.in_width * C, buffer_rows(g), bits * lanes,
+                     _released(m, g, oy, coord, prefix), copies=kh * kw)
     base = _first_row_base(m, g, buffer_rows(g), g.in_width * C, step, (c == C - 1) & (ox == g.out_width - 1),
                            oy == g.out_height - 1)
-    pads, data, readies = _copy_reads(m, lb, g, base, oy, ox, coord, [c] * (kh * kw), prefix)
+    pads, data, readies = _copy_reads(m, lb, g, base, oy, ox, coord, [c] * (kh * kw), prefix, lanes)
     available: object = readies[0]
     for ready in readies[1:]:
         available = available & ready
@@ -331,10 +334,11 @@ class WindowStream(wiring.Component):
     activation type in and out: the conv window generator and the max-pool stage. ``out_width``
     elements per output beat (a whole window: ``window_block_reader``)."""
 
-    def __init__(self, geometry: ConvGeometry, bits: int, is_signed: bool, out_width: int = 1) -> None:
+    def __init__(self, geometry: ConvGeometry, bits: int, is_signed: bool, out_width: int = 1,
+                 in_width: int = 1) -> None:
         self.geometry = geometry
         self.bits = bits
         self.is_signed = is_signed
-        shape = stream_shape(bits, is_signed)
+        shape = beat_shape(bits, is_signed, in_width)
         out = beat_shape(bits, is_signed, out_width)
         super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(out))})

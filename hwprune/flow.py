@@ -114,7 +114,7 @@ def _step_quantize(ctx: BuildContext) -> None:
 def _step_lower(ctx: BuildContext) -> None:
     from hwprune.lower.fitting import fit_kernels
     from hwprune.lower.lowering import lower_graph
-    from hwprune.lower.network_plan import port_kernels, wide_links
+    from hwprune.lower.network_plan import stream_classes
     from hwprune.lower.network_resources import network_glue
 
     assert ctx.qgraph is not None
@@ -122,8 +122,7 @@ def _step_lower(ctx: BuildContext) -> None:
     ctx.kernels = fit_kernels(kernels, ctx.board, ctx.config.max_util, lanes=ctx.config.lanes,
                               target_interval=ctx.config.target_interval,
                               fixed=network_glue(ctx.qgraph, kernels, ctx.board.yosys_family),
-                              links=wide_links(ctx.qgraph, kernels),
-                              ports=port_kernels(ctx.qgraph, kernels), stream_width=ctx.config.stream_width)
+                              streams=stream_classes(ctx.qgraph, kernels), stream_width=ctx.config.stream_width)
     write_json(ctx.staging / "kernels.json", {"kernels": [k.to_dict() for k in ctx.kernels]})
 
 

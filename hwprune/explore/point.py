@@ -142,14 +142,14 @@ def _accuracy(job: Job, graph: Any, qgraph: Any) -> dict[str, float]:
 
 def _fit_point(qgraph: Any, kernels: list[Any], board: Any, job: Job, lanes: int) -> dict[str, Any]:
     from hwprune.lower.fitting import FitError, fit_kernels, layer_interval
-    from hwprune.lower.network_plan import port_kernels, wide_links
+    from hwprune.lower.network_plan import stream_classes
     from hwprune.lower.network_resources import network_glue
     from hwprune.lower.resource_model import design_resources, utilisation
 
     glue = network_glue(qgraph, kernels, board.yosys_family)  # FIFOs and stages: as `compile` budgets them
     try:
         fitted = fit_kernels(kernels, board, job.max_util, lanes=lanes or None, fixed=glue,
-                             links=wide_links(qgraph, kernels), ports=port_kernels(qgraph, kernels))
+                             streams=stream_classes(qgraph, kernels))
     except FitError as exc:
         return {"fits": False, "error": exc.reason}
     estimate = design_resources(fitted, board.yosys_family) + glue
@@ -227,14 +227,14 @@ def synthesize_point(job: Job, bits: int, lanes: int) -> dict[str, Any]:
     from hwprune.boards import load_board
     from hwprune.estimate.yosys import synthesize
     from hwprune.lower.fitting import fit_kernels
-    from hwprune.lower.network_plan import port_kernels, wide_links
+    from hwprune.lower.network_plan import stream_classes
 
     board = load_board(job.board)
     with tempfile.TemporaryDirectory(prefix="hwprune-explore-") as scratch:
         graph = _pruned_graph(job, Path(scratch))
         qgraph, kernels = _quantized_kernels(job, graph, bits)
-        fitted = fit_kernels(kernels, board, job.max_util, lanes=lanes or None, links=wide_links(qgraph, kernels),
-                             ports=port_kernels(qgraph, kernels))
+        fitted = fit_kernels(kernels, board, job.max_util, lanes=lanes or None,
+                             streams=stream_classes(qgraph, kernels))
         rtl = Path(scratch) / "rtl"
         designs = emit_kernels(fitted, rtl, source=Path(job.model).name)
         totals = {key: 0 for key in ("lut", "ff", "dsp", "bram18", "bram36", "carry", "cells")}

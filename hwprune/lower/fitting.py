@@ -36,14 +36,13 @@ from typing import Sequence
 
 from hwprune.boards import Board
 from hwprune.errors import HwpruneError
-from hwprune.ir.types import IntType
 from hwprune.lower.network_types import axis_width
 from hwprune.lower.fit_advice import advice
 from hwprune.lower.cycles import RESULT_TURNAROUND, EngineTiming, steady_state_interval
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.resource_model import RESOURCE_KEYS, Estimate, budget, kernel_resources
-from hwprune.lower.stream_widths import (MAX_STREAM_WIDTH, Chain, Pair, chains, cheapest_chain, port_width,
-                                        width_pairs)
+from hwprune.lower.stream_widths import (MAX_STREAM_WIDTH, Pair, StreamClasses, chains, cheapest_path,
+                                        classes_from_links, port_width, widest_needed, width_options)
 
 __all__ = ["FitError", "Candidate", "fit_kernels", "layer_interval", "inference_vectors", "pe_utilisation", "candidates", "lane_options",
            "DEFAULT_MAX_UTIL"]
@@ -109,7 +108,8 @@ class Candidate:
     in_simd: int = 1
     out_pe: int = 1
     port_in: int = 1
-    """Elements per beat of the input stream (``in_simd``, but 1 for a conv, whose window beat is inside)."""
+    """Elements per beat of the input stream (``in_simd``; a conv's ``frame_simd``: its window beat is inside)."""
+    frame_simd: int = 1
 
     @property
     def widths(self) -> Pair:
@@ -118,19 +118,21 @@ class Candidate:
 
 
 def candidates(spec: KernelSpec, family: str, lanes: int | None = None, in_limit: int = 1,
-               out_limit: int = 1) -> list[Candidate]:
+               out_limit: int = 1, window_beats: bool = True) -> list[Candidate]:
     """Every (lanes, macs_per_lane) worth considering for ``spec``; ``lanes`` pins the lane count. With
     ``in_limit`` / ``out_limit`` above 1 (a wide stream on that side, ``hwprune.lower.stream_widths``)
-    also every ``in_simd`` / ``out_pe`` up to them that the engine can take at each of them."""
+    also every ``in_simd`` / ``out_pe`` (a conv's ``frame_simd``) up to them that the engine can take at
+    each of them; a conv's window beats and folds with ``window_beats``."""
     lane_set = [min(lanes, spec.group_outputs)] if lanes is not None else lane_options(spec.group_outputs)
     out = []
     for lane_count in lane_set:
         for macs in _divisors(spec.layout.groups):
-            trial = replace(spec, lanes=lane_count, macs_per_lane=macs, in_simd=1, out_pe=1)
-            for w_in, w_out in width_pairs(trial, in_limit, out_limit):
-                wide = trial if (w_in, w_out) == (1, 1) else replace(trial, in_simd=w_in, out_pe=w_out)
+            trial = replace(spec, lanes=lane_count, macs_per_lane=macs, in_simd=1, out_pe=1, frame_simd=1)
+            for w_in, w_out, frame in width_options(trial, in_limit, out_limit, window_beats):
+                wide = trial if (w_in, w_out, frame) == (1, 1, 1) else \
+                    replace(trial, in_simd=w_in, out_pe=w_out, frame_simd=frame)
                 out.append(Candidate(trial.lanes, macs, layer_interval(wide), kernel_resources(wide, family),
-                                     w_in, w_out, wide.in_port_width))
+                                     w_in, w_out, wide.in_port_width, frame))
     return out
 
 
@@ -196,29 +198,44 @@ def _wide(options: Sequence[Candidate], cost: "_Cost") -> dict[Pair, _Layer]:
     return {pair: _Layer([c for c in options if c.widths == pair], cost) for pair in pairs}
 
 
-def _choose(wide: _Wide, paths: list[Chain], target: int, cost: "_Cost") -> list[Candidate] | None:
-    """Every kernel's option within ``target`` cycles, the cheapest along each chain of wide links whose
-    stream widths agree (``cheapest_chain``); None if some chain has none."""
+def _choose(wide: _Wide, streams: StreamClasses, target: int, cost: "_Cost") -> list[Candidate] | None:
+    """Every kernel's option within ``target`` cycles whose stream widths agree along each class, the
+    cheapest along a path of classes (``cheapest_path``) or the narrowest a branching part allows
+    (``widest_needed``); None if some part has none. A class's stages that are not kernels take
+    ``ceil(elements / width)`` cycles, so only widths that meet ``target`` are allowed."""
+    allowed = [[w for w in widths if -(-elements // w) <= target]
+               for widths, elements in zip(streams.widths, streams.elements)]
     chosen: list[Candidate | None] = [None] * len(wide)
-    for path, open_start, open_end in paths:
-        picked = cheapest_chain([{pair: layer.cheapest_within(target) for pair, layer in wide[k].items()}
-                                 for k in path], lambda c: cost(c.resources), open_start, open_end)
+    for classes, kernels in streams.components():
+        within = [{pair: layer.cheapest_within(target) for pair, layer in wide[k].items()} for k in kernels]
+        order = streams.path(classes, kernels)
+        if order is not None:
+            by_kernel = dict(zip(kernels, within))
+            lanes = [streams.kernel_in[order[0]]] + [streams.kernel_out[k] for k in order]
+            picked = cheapest_path([by_kernel[k] for k in order], [allowed[c] for c in lanes],
+                                   lambda c: cost(c.resources))
+            kernels = order
+        else:
+            picked = widest_needed(kernels, [streams.kernel_in[k] for k in kernels],
+                                   [streams.kernel_out[k] for k in kernels], within,
+                                   {c: allowed[c] for c in classes}, lambda c: cost(c.resources))
         if picked is None:
             return None
-        for k, option in zip(path, picked):
+        for k, option in zip(kernels, picked):
             chosen[k] = option
     return chosen  # type: ignore[return-value]
 
 
-def _search(wide: _Wide, limits: dict[str, float], paths: list[Chain] | None = None) -> list[Candidate] | None:
-    """The cheapest choice (per layer, or along each chain of ``paths``) at the smallest interval that
-    fits, or None."""
-    paths = paths if paths is not None else [([k], False, False) for k in range(len(wide))]
+def _search(wide: _Wide, limits: dict[str, float], streams: StreamClasses | None = None) -> list[Candidate] | None:
+    """The cheapest choice (per layer, or with widths agreeing along ``streams``) at the smallest interval
+    that fits, or None."""
+    streams = streams if streams is not None else classes_from_links(len(wide), [])
     cost = _Cost(limits)
     floor = max(min(layer.intervals[0] for layer in w.values()) for w in wide)
+    floor = max([floor] + [-(-e // max(ws)) for ws, e in zip(streams.widths, streams.elements)])
     targets = sorted({i for w in wide for layer in w.values() for i in layer.intervals if i >= floor})
     for target in targets:
-        chosen = _choose(wide, paths, target, cost)
+        chosen = _choose(wide, streams, target, cost)
         if chosen is not None and not _over(_total(chosen), limits):
             return chosen
     return None
@@ -228,7 +245,7 @@ def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = D
                 *, lanes: int | None = None, target_interval: int | None = None,
                 fixed: Estimate | None = None, links: Sequence[tuple[int, int]] = (),
                 ports: tuple[int | None, int | None] = (None, None),
-                stream_width: int = MAX_STREAM_WIDTH) -> list[KernelSpec]:
+                stream_width: int = MAX_STREAM_WIDTH, streams: StreamClasses | None = None) -> list[KernelSpec]:
     """Copies of ``kernels`` with lanes/MACs chosen for ``board``; ``FitError`` if nothing fits.
 
     ``max_util`` in (0, 1] is the share of each board resource the design may use. ``lanes``, when
@@ -240,7 +257,9 @@ def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = D
     their ``in_simd`` / ``out_pe`` (powers of two up to ``stream_width``) are chosen too, together along
     each chain of links. ``ports`` (``hwprune.lower.network_plan.port_kernels``) are the kernels right
     behind the top's input port and before its output port: that side may be wide too, up to
-    ``stream_width`` values whose byte lanes fit the board's DMA width (``port_width``).
+    ``stream_width`` values whose byte lanes fit the board's DMA width (``port_width``). ``streams``
+    (``hwprune.lower.network_plan.stream_classes``), when given, replaces ``links`` and ``ports``: every
+    stream of the network top in classes of one width, through the stages that are not kernels too.
     """
     if not isinstance(max_util, (int, float)) or isinstance(max_util, bool) or not 0 < max_util <= 1:
         raise FitError(f"max_util must be a number in (0, 1], not {max_util!r}")
@@ -254,27 +273,37 @@ def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = D
     family = board.yosys_family
     limits = _left_after(budget(board, max_util), fixed or Estimate(), board, max_util)
     cost = _Cost(limits)
-    first, last = ports
-    paths = [(path, path[0] == first, path[-1] == last) for path in chains(len(kernels), links)]
-    wide_in, wide_out = {j for _, j in links}, {i for i, _ in links}
+    if streams is None:
+        chains(len(kernels), links)  # refuses a kernel with two links
+        streams = classes_from_links(len(kernels), links, ports)
+    streams = _capped(streams, board, stream_width)
 
-    def limit(k: int, wide: bool, port: int | None, t: IntType) -> int:
-        if k == port:
-            return port_width(board.dma_width_bits, axis_width(t.bits), stream_width)
-        return stream_width if wide or kernels[k].conv is not None else 1  # a conv's window beat: inside it
+    def limit(c: int) -> int:
+        return max(streams.widths[c])
 
-    wide = [_wide(candidates(spec, family, lanes, limit(k, k in wide_in, first, spec.in_type),
-                             limit(k, k in wide_out, last, spec.out_type)), cost)
+    wide = [_wide(candidates(spec, family, lanes, limit(streams.kernel_in[k]), limit(streams.kernel_out[k]),
+                             window_beats=stream_width > 1), cost)
             for k, spec in enumerate(kernels)]
     layers = [w[(1, 1)] for w in wide]  # one element per beat: what the error messages cost
     if target_interval is not None:
-        chosen = _at_target(kernels, wide, paths, limits, target_interval, board, max_util, fixed or Estimate())
+        chosen = _at_target(kernels, wide, streams, limits, target_interval, board, max_util, fixed or Estimate())
     else:
-        chosen = _search(wide, limits, paths)
+        chosen = _search(wide, limits, streams)
     if chosen is None:
         raise _fit_error(kernels, board, max_util, limits, layers, lanes, fixed or Estimate())
-    return [replace(spec, lanes=c.lanes, macs_per_lane=c.macs_per_lane, in_simd=c.in_simd, out_pe=c.out_pe)
-            for spec, c in zip(kernels, chosen)]
+    return [replace(spec, lanes=c.lanes, macs_per_lane=c.macs_per_lane, in_simd=c.in_simd, out_pe=c.out_pe,
+                    frame_simd=c.frame_simd) for spec, c in zip(kernels, chosen)]
+
+
+def _capped(streams: StreamClasses, board: Board, stream_width: int) -> StreamClasses:
+    """``streams`` with every class's widths at most ``stream_width`` and the ports' at most what the
+    board's DMA width carries (``port_width``)."""
+    caps = [stream_width] * streams.count
+    for port, bits in zip((streams.port_in, streams.port_out), streams.port_bits):
+        if port is not None:
+            caps[port] = min(caps[port], port_width(board.dma_width_bits, axis_width(bits), stream_width))
+    widths = tuple(tuple(w for w in ws if w <= cap) or (1,) for ws, cap in zip(streams.widths, caps))
+    return replace(streams, widths=widths)
 
 
 def _left_after(limits: dict[str, float], fixed: Estimate, board: Board, max_util: float) -> dict[str, float]:
@@ -287,7 +316,7 @@ def _left_after(limits: dict[str, float], fixed: Estimate, board: Board, max_uti
     return {key: limit - usage[key] for key, limit in limits.items()}
 
 
-def _at_target(kernels: Sequence[KernelSpec], wide: _Wide, paths: list[Chain], limits: dict[str, float],
+def _at_target(kernels: Sequence[KernelSpec], wide: _Wide, streams: StreamClasses, limits: dict[str, float],
                target: int, board: Board, max_util: float, fixed: Estimate) -> list[Candidate]:
     """Every layer's cheapest configuration within ``target`` cycles (along each chain of wide links);
     ``FitError`` naming the layer that cannot get there, or the budget that the goal breaks and the
@@ -297,13 +326,13 @@ def _at_target(kernels: Sequence[KernelSpec], wide: _Wide, paths: list[Chain], l
         if fastest_here > target:
             raise FitError(f"layer {spec.name!r} cannot reach an interval of {target} cycles: its fastest "
                            f"configuration takes {fastest_here} (the network's floor is {max(fastest_of)})")
-    chosen = _choose(wide, paths, target, _Cost(limits))
+    chosen = _choose(wide, streams, target, _Cost(limits))
     if chosen is None:
         raise FitError(f"no stream widths let every layer reach an interval of {target} cycles (the widths of "
                        f"a wide stream's two ends must agree; the network's floor is {max(fastest_of)})")
     over = _over(_total(chosen), limits)
     if over:
-        fastest = _search(wide, limits, paths)
+        fastest = _search(wide, limits, streams)
         reachable = (f"the fastest design that fits has an interval of "
                      f"{max(c.interval for c in fastest)} cycles" if fastest else "nothing fits at any interval")
         raise FitError(f"an interval of {target} cycles does not fit board {board.name!r} at max_util "

@@ -22,10 +22,13 @@ from hwprune.ir.types import IntType
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 from hwprune.lower.names import identifier
 from hwprune.quant.tables import TABLE_OPS
+from hwprune.lower.plan_widths import classes_of, with_widths
+from hwprune.lower.stream_widths import StreamClasses, classes_from_links
 from hwprune.lower.network_types import (AVERAGE_KINDS, ELEMENTWISE_KINDS, MERGE_KINDS, STAGE_KINDS, MergeSpec,
                                          NetworkPlan, NetworkUnsupported, StagePlan)
 
 __all__ = ["NetworkUnsupported", "StagePlan", "NetworkPlan", "MergeSpec", "plan_network", "wide_links", "port_kernels",
+           "stream_classes",
            "top_name", "STAGE_KINDS",
            "MERGE_KINDS", "AVERAGE_KINDS", "ELEMENTWISE_KINDS", "HARD_ACTIVATIONS"]
 
@@ -85,6 +88,8 @@ def _stage(graph: Graph, node: Node, kernels: dict[str, KernelSpec]) -> StagePla
             raise NetworkUnsupported(f"a Dense layer on a rank-{len(xs)} tensor", node=node.name, op=node.op)
         if spec.kind == "dense":  # a wide stream carries in_simd / out_pe elements per beat
             beats_in, beats_out = spec.in_beats, spec.out_beats
+        else:  # a wide frame: frame_simd channels in, out_pe filters out per beat
+            beats_in, beats_out = beats_in // spec.frame_simd, beats_out // spec.out_pe
         return StagePlan("kernel", node.name, spec.ident, tin, tout, beats_in, beats_out, kernel=spec)
     if node.op == "MaxPool":
         window = _pool_window(graph, node)
@@ -168,9 +173,25 @@ def plan_network(graph: Graph, kernels: Sequence[KernelSpec], top: str) -> Netwo
     has several readers or a node two activation inputs) a dataflow graph with fork, add and concat
     stages; raises ``NetworkUnsupported`` for an op the top cannot stream."""
     start = _start(graph)
-    plan = _plan_graph(graph, kernels, top, start) if _branches(graph, start) else _plan_chain(graph, kernels, top,
-                                                                                               start)
+    if _branches(graph, start):
+        plan, output = _plan_graph(graph, kernels, top, start)
+        plan = with_widths(plan)
+        _check_graph(plan, output)
+        return plan
+    plan = with_widths(_plan_chain(graph, kernels, top, start))
+    _check_chain(plan)
     return plan
+
+
+def stream_classes(graph: Graph, kernels: Sequence[KernelSpec], limit: int = 16) -> StreamClasses:
+    """The width classes of the network top's streams (``hwprune.lower.plan_widths``) for the fitter,
+    kernels indexed as in ``kernels``; without a network top (a graph it cannot stream), the chains of
+    dense-to-dense links alone (``wide_links``), each layer then verified on its own."""
+    try:
+        plan = plan_network(graph, [replace(k, in_simd=1, out_pe=1, frame_simd=1) for k in kernels], "classes")
+    except NetworkUnsupported:
+        return classes_from_links(len(kernels), wide_links(graph, kernels), limit=limit)
+    return classes_of(plan, [k.name for k in kernels], limit)
 
 
 def port_kernels(graph: Graph, kernels: Sequence[KernelSpec]) -> tuple[int | None, int | None]:
@@ -241,7 +262,8 @@ def _merge_stage(graph: Graph, node: Node, ident: str) -> StagePlan:
                              node=node.name, op=node.op)
 
 
-def _plan_graph(graph: Graph, kernels: Sequence[KernelSpec], top: str, start: str) -> NetworkPlan:
+def _plan_graph(graph: Graph, kernels: Sequence[KernelSpec], top: str,
+                start: str) -> tuple[NetworkPlan, tuple[int, int] | None]:
     """Stages in node order, each input port naming the (stage, port) it reads; a tensor with several
     readers gets a fork stage right after its producer, one output port per reader."""
     by_name = {k.name: k for k in kernels}
@@ -287,8 +309,7 @@ def _plan_graph(graph: Graph, kernels: Sequence[KernelSpec], top: str, start: st
         publish(node.outputs[0], (add(replace(stage, sources=sources)), 0), node)
     plan = NetworkPlan(top, start, graph.outputs[0], tuple(graph.tensor(start).shape[1:]),
                        tuple(graph.tensor(graph.outputs[0]).shape[1:]), tuple(stages))
-    _check_graph(plan, carried.get(graph.outputs[0]))
-    return plan
+    return plan, carried.get(graph.outputs[0])
 
 
 def _check_graph(plan: NetworkPlan, output: tuple[int, int] | None) -> None:
@@ -332,8 +353,12 @@ def _plan_chain(graph: Graph, kernels: Sequence[KernelSpec], top: str, start: st
         current = node.outputs[0]
     if current != graph.outputs[0] or not stages:
         raise NetworkUnsupported("the chain does not end at the graph output")
-    for up, down in zip(stages, stages[1:]):
-        if up.out_type != down.in_type or up.out_beats != down.in_beats or up.out_width != down.in_width:
-            raise NetworkUnsupported(f"stream between {up.name!r} and {down.name!r} changes type, length or width")
     ins, outs = graph.tensor(start).shape, graph.tensor(current).shape
     return NetworkPlan(top, start, current, tuple(ins[1:]), tuple(outs[1:]), tuple(stages))
+
+
+def _check_chain(plan: NetworkPlan) -> None:
+    """Every stream of a chain keeps its type, length and width."""
+    for up, down in zip(plan.stages, plan.stages[1:]):
+        if up.out_type != down.in_type or up.out_beats != down.in_beats or up.out_width != down.in_width:
+            raise NetworkUnsupported(f"stream between {up.name!r} and {down.name!r} changes type, length or width")

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Sequence
 
 
@@ -38,11 +38,12 @@ from hwprune.boards import Board
 from hwprune.errors import HwpruneError
 from hwprune.lower.network_types import axis_width
 from hwprune.lower.fit_advice import advice
-from hwprune.lower.cycles import RESULT_TURNAROUND, EngineTiming, steady_state_interval
+from hwprune.lower.candidates import (Candidate, candidates, inference_vectors, lane_options, layer_interval,
+                                     pe_utilisation)
 from hwprune.lower.kernel_spec import KernelSpec
-from hwprune.lower.resource_model import RESOURCE_KEYS, Estimate, budget, kernel_resources
+from hwprune.lower.resource_model import RESOURCE_KEYS, Estimate, budget
 from hwprune.lower.stream_widths import (MAX_STREAM_WIDTH, Pair, StreamClasses, chains, cheapest_path,
-                                        classes_from_links, port_width, widest_needed, width_options)
+                                        classes_from_links, port_width, widest_needed)
 
 __all__ = ["FitError", "Candidate", "fit_kernels", "layer_interval", "inference_vectors", "pe_utilisation", "candidates", "lane_options",
            "DEFAULT_MAX_UTIL"]
@@ -53,87 +54,6 @@ DEFAULT_MAX_UTIL = 0.8
 
 class FitError(HwpruneError):
     """The model cannot fit the board under the requested margin (or at the requested lanes)."""
-
-
-def inference_vectors(spec: KernelSpec) -> int:
-    """Input vectors of one inference: one for a dense layer, one per output pixel for a conv."""
-    return spec.conv.out_height * spec.conv.out_width if spec.conv else 1
-
-
-def _vector_interval(in_beats: int, out_features: int, lanes: int, cycles_per_pass: int, out_pe: int = 1) -> int:
-    """Steady-state cycles per vector: closed form when no pass waits for the result register
-    (``cycles_per_pass ≥ lanes / out_pe + RESULT_TURNAROUND``), else the cycle model itself."""
-    passes = math.ceil(out_features / lanes)
-    if cycles_per_pass >= lanes // out_pe + RESULT_TURNAROUND:
-        return max(passes * cycles_per_pass, in_beats)
-    return steady_state_interval(EngineTiming(in_beats, out_features, lanes, cycles_per_pass, out_pe))
-
-
-def layer_interval(spec: KernelSpec) -> int:
-    """Cycles between consecutive inferences entering this layer (its initiation interval). A grouped
-    conv's engine takes each pixel as ``groups`` vectors of one group's window, each producing that
-    group's filters (the group-serial schedule of ``hwprune.lower.conv_cycles``)."""
-    per_vector = _vector_interval(spec.in_beats, spec.group_outputs, spec.lanes, spec.cycles_per_pass, spec.out_pe)
-    interval = inference_vectors(spec) * spec.groups * per_vector
-    if spec.conv is not None:  # the frame arrives one beat per cycle (rule 5), whatever the window beats
-        g = spec.conv
-        interval = max(interval, g.in_height * g.in_width * g.in_channels // spec.frame_simd)
-    return interval
-
-
-def pe_utilisation(specs: Sequence[KernelSpec], interval: float) -> float:
-    """Useful MACs of one inference over what the layers' multipliers could do in ``interval`` cycles:
-    1.0 means every multiplier works on a kept weight on every cycle."""
-    useful = sum(spec.useful_macs * inference_vectors(spec) for spec in specs)
-    return useful / (sum(spec.lanes * spec.macs_per_lane for spec in specs) * interval)
-
-
-def lane_options(out_features: int) -> list[int]:
-    """The smallest lane count for each achievable number of passes (``ceil(out / passes)``), ascending."""
-    return sorted({math.ceil(out_features / passes) for passes in range(1, out_features + 1)})
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One configuration of one layer with its interval and analytic resources."""
-
-    lanes: int
-    macs_per_lane: int
-    interval: int
-    resources: Estimate
-    in_simd: int = 1
-    out_pe: int = 1
-    port_in: int = 1
-    """Elements per beat of the input stream (``in_simd``; a conv's ``frame_simd``: its window beat is inside)."""
-    frame_simd: int = 1
-
-    @property
-    def widths(self) -> Pair:
-        """The widths of the kernel's two streams (what a chain of wide links must agree on)."""
-        return (self.port_in, self.out_pe)
-
-
-def candidates(spec: KernelSpec, family: str, lanes: int | None = None, in_limit: int = 1,
-               out_limit: int = 1, window_beats: bool = True) -> list[Candidate]:
-    """Every (lanes, macs_per_lane) worth considering for ``spec``; ``lanes`` pins the lane count. With
-    ``in_limit`` / ``out_limit`` above 1 (a wide stream on that side, ``hwprune.lower.stream_widths``)
-    also every ``in_simd`` / ``out_pe`` (a conv's ``frame_simd``) up to them that the engine can take at
-    each of them; a conv's window beats and folds with ``window_beats``."""
-    lane_set = [min(lanes, spec.group_outputs)] if lanes is not None else lane_options(spec.group_outputs)
-    out = []
-    for lane_count in lane_set:
-        for macs in _divisors(spec.layout.groups):
-            trial = replace(spec, lanes=lane_count, macs_per_lane=macs, in_simd=1, out_pe=1, frame_simd=1)
-            for w_in, w_out, frame in width_options(trial, in_limit, out_limit, window_beats):
-                wide = trial if (w_in, w_out, frame) == (1, 1, 1) else \
-                    replace(trial, in_simd=w_in, out_pe=w_out, frame_simd=frame)
-                out.append(Candidate(trial.lanes, macs, layer_interval(wide), kernel_resources(wide, family),
-                                     w_in, w_out, wide.in_port_width, frame))
-    return out
 
 
 class _Layer:

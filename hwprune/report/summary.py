@@ -74,7 +74,7 @@ def _kernel_entry(kernel: KernelSpec) -> dict[str, Any]:
         "macs_per_lane": kernel.macs_per_lane,
         "in_simd": kernel.in_simd,
         "out_pe": kernel.out_pe,
-        "frame_simd": kernel.frame_simd,
+        **({"frame_simd": kernel.frame_simd} if kernel.conv is not None else {}),
         "group_size": kernel.layout.group_size,
         "kept_per_group": kernel.layout.kept_per_group,
         "metadata_bits": kernel.weights.metadata_bits(),

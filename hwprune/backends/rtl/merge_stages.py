@@ -165,7 +165,10 @@ class ConcatStage(wiring.Component):
         with m.Switch(port):
             for p, i in enumerate(ins):
                 with m.Case(p):
-                    m.d.comb += [valid.eq(i.valid), value.eq(values[p]), i.ready.eq(free)]
+                    m.d.comb += [valid.eq(i.valid), value.eq(values[p])]
+        # outside the switch: a ready assigned in one case only is a case statement Verilator's lint
+        # calls incomplete (CASEINCOMPLETE)
+        m.d.comb += [i.ready.eq(free & (port == p)) for p, i in enumerate(ins)]
         m.d.comb += step.eq(valid & free)
         with m.If(self.o0.ready):
             m.d.sync += self.o0.valid.eq(0)

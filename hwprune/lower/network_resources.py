@@ -27,8 +27,9 @@ would "fit" on paper only. None of it depends on the lanes, so the fitter adds i
 * **Pacer**: a counter to the interval: ``bits(interval) + 3`` LUTs, ``bits(interval) + 1`` FFs.
 * **Wide stages** (``StagePlan.width`` = m > 1): an add, concat, HardSigmoid/HardSwish, table or global
   average has one datapath per lane, so its requantisers (multipliers, rounding, clamp), adders, tables
-  and output register scale with m (a global average's sums: C/m words of m sums, the same bits); the
-  counters and the fork's ready AND do not. Not calibrated on Yosys beyond m = 1.
+  and output register scale with m (a global average's sums: C/m words of m sums, one LUT per bit per
+  64 words, so below 64 words the LUTRAM grows with m too); the counters and the fork's ready AND do
+  not. Not calibrated on Yosys beyond m = 1.
 
 Calibrated on Yosys (``synth_xilinx -family xcup``, kernels as black boxes) for the example MLP
 (Yosys 27 LUT + 16 LUTRAM, 25 FF; model 26 + 16, 20) and CNN (Yosys 180 + 200, 153; model 192 + 200,

@@ -206,9 +206,10 @@ class MergeModel:
 
 
 class InOrderModel:
-    """Rules 14-15: a stage with no buffer, every beat (of any width) accepted as it arrives (one per cycle, a frame's
-    first beat no earlier than the cycle after the previous frame's last); the beats listed in ``ends``
-    put out one output beat each, the cycle after they are accepted (the output register)."""
+    """Rules 14-15: a stage with no buffer, every beat (of any width) accepted as it arrives (one per
+    cycle, a frame's first beat no earlier than the cycle after the previous frame's last); the beats
+    listed in ``ends`` put out one output beat each, the cycle after they are accepted (the output
+    register)."""
 
     def __init__(self, frame_beats: int, ends: Sequence[int]) -> None:
         self.frame_beats = frame_beats

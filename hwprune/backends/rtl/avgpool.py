@@ -67,7 +67,8 @@ class AveragePoolStage(wiring.Component):
     def __init__(self, window: ConvGeometry, in_type: IntType, out_type: IntType, mult: int, shift: int,
                  width: int = 1) -> None:
         if check_width(width) != 1:
-            raise ValueError(f"a windowed average pooling stage takes one element per beat, not width {width}")
+            raise ValueError(f"a windowed average pooling stage takes one element per beat, "
+                             f"not width {width}")
         if window.group != 1 or window.dilations != (1, 1):
             raise ValueError("average pooling takes no groups and no dilation")
         _check(in_type, out_type, mult, shift)
@@ -136,10 +137,11 @@ class GlobalAverageStage(wiring.Component):
             x, total = (Signal(signed(bits), name=lane_name(name, j, n)) for name in ("x", "sum_next"))
             m.d.comb += [x.eq(q), total.eq(Mux(first, 0, _word(rd.data, j, bits, n).as_signed()) + x)]
             totals.append(total)
-        m.d.comb += [self.i.ready.eq(~last | ~self.o.valid | self.o.ready), take.eq(self.i.valid & self.i.ready),
+        m.d.comb += [self.i.ready.eq(~last | ~self.o.valid | self.o.ready),
+                     take.eq(self.i.valid & self.i.ready),
                      rd.addr.eq(c), wp.addr.eq(c), wp.data.eq(pack(totals)), wp.en.eq(take)]
-        y = pack([requantise(m, [total], (self.mult,), self.shift, self.out_type, False, lane_name("gap", j, n))
-                  for j, total in enumerate(totals)])
+        y = pack([requantise(m, [total], (self.mult,), self.shift, self.out_type, False,
+                             lane_name("gap", j, n)) for j, total in enumerate(totals)])
         with m.If(take):
             m.d.sync += c.eq(Mux(c == beats - 1, 0, c + 1))
             with m.If(c == beats - 1):

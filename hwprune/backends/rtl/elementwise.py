@@ -66,7 +66,8 @@ class HardActivationStage(wiring.Component):
         self.width = check_width(width)
         super().__init__(_ports(in_type, out_type, self.width))
 
-    def _gate(self, m: Module, q: Value, offset: int, mult: int, shift: int, out: IntType, name: str) -> Signal:
+    def _gate(self, m: Module, q: Value, offset: int, mult: int, shift: int, out: IntType,
+              name: str) -> Signal:
         """``clamp(((q + c)·M + 2^(sh-1)) >> sh, out)``."""
         bits = requant_operand_bits(max(self.in_type.bits, abs(offset).bit_length() + 1) + 2, mult, shift)
         shifted = Signal(signed(bits), name=f"{name}_in")
@@ -80,7 +81,8 @@ class HardActivationStage(wiring.Component):
             return self._gate(m, q, r[0], r[1], r[2], self.out_type, lane_name("hsig", j, w))
         gate = self._gate(m, q, r[0], r[1], r[2], IntType(self.out_type.bits, False), lane_name("gate", j, w))
         natural = self.in_type.bits + self.out_type.bits + 2
-        product = Signal(signed(requant_operand_bits(natural, r[3], r[4])), name=lane_name("hswish_product", j, w))
+        product = Signal(signed(requant_operand_bits(natural, r[3], r[4])),
+                         name=lane_name("hswish_product", j, w))
         m.d.comb += product.eq(q * gate)
         return requantise(m, [product], (r[3],), r[4], self.out_type, False, lane_name("hswish", j, w))
 

@@ -58,7 +58,8 @@ def lane_name(name: str, j: int, width: int) -> str:
 def _ports(in_types: tuple[IntType, ...], out: IntType, fanout: int, width: int) -> dict[str, object]:
     ports: dict[str, object] = {f"i{p}": In(stream.Signature(beat_shape(t.bits, t.signed, width)))
                                 for p, t in enumerate(in_types)}
-    ports.update({f"o{p}": Out(stream.Signature(beat_shape(out.bits, out.signed, width))) for p in range(fanout)})
+    ports.update({f"o{p}": Out(stream.Signature(beat_shape(out.bits, out.signed, width)))
+                  for p in range(fanout)})
     return ports
 
 
@@ -86,7 +87,8 @@ def _widen(m: Module, payload: object, t: IntType, name: str) -> Signal:
 
 
 class ForkStage(wiring.Component):
-    """One stream in, ``fanout`` copies out; a beat (of ``width`` elements) moves when every output is ready."""
+    """One stream in, ``fanout`` copies out; a beat (of ``width`` elements) moves when every output is
+    ready."""
 
     def __init__(self, merge: MergeSpec, width: int = 1) -> None:
         self.merge, self.width = merge, check_width(width)

@@ -172,7 +172,8 @@ class NetworkTop(wiring.Component):
             box = TableStage(stage.in_type, stage.out_type, stage.requant, stage.width)
         elif stage.kind == "globalavg":
             assert stage.frame is not None and stage.requant is not None
-            box = GlobalAverageStage(stage.frame, stage.in_type, stage.out_type, *stage.requant[:2], stage.width)
+            box = GlobalAverageStage(stage.frame, stage.in_type, stage.out_type, *stage.requant[:2],
+                                     stage.width)
         else:
             assert stage.frame is not None
             box = ReorderStage(*stage.frame, bits, signed)

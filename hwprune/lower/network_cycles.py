@@ -59,10 +59,14 @@ class StageModel(Protocol):
 
 
 def stage_model(stage: StagePlan) -> StageModel | MergeModel:
-    """The cycle model of one stage, fed one vector (frame) at a time."""
+    """The cycle model of one stage, fed one vector (frame) at a time; a stage's beats carry
+    ``stage.width`` elements (pooling and the reorder: one only, anything else is a ValueError)."""
+    if stage.kind in ("maxpool", "avgpool", "reorder") and stage.width != 1:
+        raise ValueError(f"stage {stage.name!r}: a {stage.kind} stage takes one element per beat, "
+                         f"not width {stage.width}")
     if stage.merge is not None:
         m = stage.merge
-        return MergeModel(stage.kind, m.in_beats, m.fanout, m.chunks)
+        return MergeModel(stage.kind, m.in_beats, m.fanout, m.chunks, stage.width)
     if stage.kind == "kernel":
         assert stage.kernel is not None
         return kernel_model(stage.kernel)
@@ -73,7 +77,7 @@ def stage_model(stage: StagePlan) -> StageModel | MergeModel:
         return PoolModel(stage.window)
     assert stage.frame is not None
     if stage.kind == "globalavg":
-        return GlobalAverageModel(*stage.frame)
+        return GlobalAverageModel(*stage.frame, beat_width=stage.width)
     return ReorderModel(*stage.frame)
 
 

@@ -25,6 +25,13 @@ would "fit" on paper only. None of it depends on the lanes, so the fitter adds i
   (Yosys 18, 9, 3; model 18, 9, 3); **Sigmoid / Tanh**: a ROM of one entry per input code and the
   output register (``_table``; Yosys 51 / 50 LUT, 9 FF for 8-bit tables; model 50, 9).
 * **Pacer**: a counter to the interval: ``bits(interval) + 3`` LUTs, ``bits(interval) + 1`` FFs.
+* **Wide stages** (``StagePlan.width`` = m > 1): an add, concat, HardSigmoid/HardSwish, table or global
+  average has one datapath per lane, so its requantisers (multipliers, rounding, clamp), adders, tables
+  and output register scale with m (a global average's sums: C/m words of m sums, ``_sums_lutram``);
+  the counters and the fork's ready AND do not. Checked on Yosys (xcup) at m = 4: an add of two int8
+  streams (Yosys 182 LUT, 8 DSP, 33 FF; model 188, 8, 40), an 8-bit Sigmoid table (Yosys 195 LUT, 33 FF;
+  model 194, 33) and DS-CNN's 64×25×5 global average (Yosys 130 + 32 LUTRAM, 4 DSP, 44 FF; model
+  136 + 32, 4, 44).
 
 Calibrated on Yosys (``synth_xilinx -family xcup``, kernels as black boxes) for the example MLP
 (Yosys 27 LUT + 16 LUTRAM, 25 FF; model 26 + 16, 20) and CNN (Yosys 180 + 200, 153; model 192 + 200,
@@ -65,11 +72,19 @@ def _merge(stage: StagePlan) -> Estimate:
     """Fork: the ready AND; add: two constant multipliers, the rounding add, the clamp and the output
     register; concat: a requantiser per input when the scales differ, the port counters."""
     assert stage.merge is not None
-    bits = stage.out_type.bits
+    bits, m = stage.out_type.bits, stage.width
     if stage.kind == "fork":
         return Estimate(lut=stage.merge.fanout)
     multipliers = len(stage.merge.mults)
-    return Estimate(dsp=multipliers, lut=STAGE_LUTS // 2 + 2 * bits * max(1, multipliers), ff=bits + 8)
+    return Estimate(dsp=m * multipliers, lut=(STAGE_LUTS // 2 + 2 * bits * max(1, multipliers)) * m,
+                    ff=bits * m + 8)
+
+
+def _sums_lutram(words: int, bits: int) -> int:
+    """LUTs of a global average's single-port sum memory of ``words`` × ``bits``: one RAM64X1S per bit
+    per 64 words, or, for 32 words or fewer (a wide stage's C/m words), a RAM32M16 (8 LUTs) per 16 bits:
+    what Yosys picks (xcup: 64 × 16 → 16 RAM64X1S; 16 × 64 → 4 RAM32M16)."""
+    return 8 * -(-bits // 16) if words <= 32 else bits * -(-words // 64)
 
 
 def _multipliers(*mults: int) -> int:
@@ -84,32 +99,35 @@ def _average(stage: StagePlan, family: str) -> Estimate:
     words, Yosys's RAM64X1S), the adder, the clamp, the counters and the output register."""
     assert stage.requant is not None
     channels, height, width = _frame(stage)
-    bits, mult = stage.out_type.bits, stage.requant[0]
+    bits, mult, m = stage.out_type.bits, stage.requant[0], stage.width
     if stage.window is not None:
         wide = average_sum_bits(stage.in_type, stage.window.kernel[0] * stage.window.kernel[1], *stage.requant[:2])
         return Estimate(dsp=_multipliers(mult), lut=STAGE_LUTS + 3 * bits + wide, ff=STAGE_FFS + bits + wide)
     wide = average_sum_bits(stage.in_type, height * width, *stage.requant[:2])
-    counters = max(1, (channels - 1).bit_length()) + max(1, (height * width - 1).bit_length())
-    return Estimate(dsp=_multipliers(mult), lut=wide + 2 * bits + 8, lutram=wide * -(-channels // 64),
-                    ff=counters + bits + 1)
+    words = channels // m  # one word of m sums per beat of a pixel
+    counters = max(1, (words - 1).bit_length()) + max(1, (height * width - 1).bit_length())
+    return Estimate(dsp=_multipliers(mult) * m, lut=(wide + 2 * bits) * m + 8,
+                    lutram=_sums_lutram(words, wide * m) if m > 1 else wide * -(-words // 64),
+                    ff=counters + bits * m + 1)
 
 
 def _hard_activation(stage: StagePlan) -> Estimate:
     """Per requantiser the offset add, the constant multiplier, the rounding and the clamp (HardSwish:
     the gate's, the ``q·h`` product, the output's), and the output register."""
     assert stage.requant is not None
-    bits, r = stage.out_type.bits, stage.requant
+    bits, r, m = stage.out_type.bits, stage.requant, stage.width
     if stage.kind == "hardsigmoid":
-        return Estimate(dsp=_multipliers(r[1]), lut=bits + 3, ff=bits + 1)
-    return Estimate(dsp=_multipliers(r[1], r[3]) + 1, lut=2 * bits + 2, ff=bits + 1)
+        return Estimate(dsp=_multipliers(r[1]) * m, lut=(bits + 2) * m + 1, ff=bits * m + 1)
+    return Estimate(dsp=(_multipliers(r[1], r[3]) + 1) * m, lut=(2 * bits + 1) * m + 1, ff=bits * m + 1)
 
 
 def _table(stage: StagePlan) -> Estimate:
     """The ROM of a Sigmoid/Tanh: per output bit one LUT6 per 64 entries and half as many again to
     select among them, and the output register. Yosys (xcup, 8-bit in and out): Sigmoid 51 LUT, 9 FF;
-    Tanh 50 LUT, 9 FF; model 50, 9 (a smooth table minimises well, so more entries cost less than this)."""
-    bits, rows = stage.out_type.bits, max(1, (1 << stage.in_type.bits) // 64)
-    return Estimate(dsp=0, lut=bits * (rows + rows // 2) + 2, ff=bits + 1)
+    Tanh 50 LUT, 9 FF; model 50, 9 (a smooth table minimises well, so more entries cost less than this).
+    With m lanes, m copies of the ROM (one read port each)."""
+    bits, rows, m = stage.out_type.bits, max(1, (1 << stage.in_type.bits) // 64), stage.width
+    return Estimate(dsp=0, lut=bits * (rows + rows // 2) * m + 2, ff=bits * m + 1)
 
 
 def _stage(stage: StagePlan, family: str) -> Estimate:

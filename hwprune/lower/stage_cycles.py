@@ -32,16 +32,20 @@ there: all the window needs when ``R ≥ kh``, the whole frame when ``R = H`` (t
 ``hwprune.lower.conv_cycles``).
 
 13. A fork, add or concat stage (a graph that branches and merges) steps once per cycle in its order,
-   a step no earlier than the cycle each element it reads is offered on its input (``MergeModel``); a
-   fork's outputs leave in the step's cycle (into every output FIFO), an add's or concat's the cycle after.
+   a step no earlier than the cycle each beat it reads is offered on its input (``MergeModel``); a
+   beat is ``m`` = ``StagePlan.width`` consecutive elements (m = 1: one element), and a step handles
+   a whole beat: a fork copies it, an add reads beat ``e`` of both inputs, a concat reads, per pixel,
+   ``chunks[p] / m`` beats of input ``p`` in turn. A fork's outputs leave in the step's cycle (into every
+   output FIFO), an add's or concat's the cycle after.
 
-14. Global average pooling (``globalavg``, a (C, H, W) frame in, C beats out) keeps one accumulator per
-   channel and no frame: it accepts its input beats in order, one per cycle as they arrive (a frame's
-   first beat no earlier than the cycle after the previous frame's last), and the beat of channel ``c``
-   of the frame's last pixel puts out channel ``c``'s requantised sum the cycle after it is accepted.
-15. An elementwise stage (``hardsigmoid``, ``hardswish``, ``lut``) accepts its beats in order, one per cycle as
-   they arrive, and puts out each beat's result the cycle after it is accepted (latency 1: the
-   requantisers are combinational, into the output register).
+14. Global average pooling (``globalavg``, a (C, H, W) frame in, C/m beats out, m channels per beat)
+   keeps one accumulator per channel and no frame: it accepts its H·W·C/m input beats in order, one per
+   cycle as they arrive (a frame's first beat no earlier than the cycle after the previous frame's
+   last), and beat ``b`` (channels ``b·m … b·m+m-1``) of the frame's last pixel puts out those channels'
+   requantised sums the cycle after it is accepted.
+15. An elementwise stage (``hardsigmoid``, ``hardswish``, ``lut``) accepts its beats (of m elements) in
+   order, one per cycle as they arrive, and puts out each beat's m results the cycle after it is
+   accepted (latency 1: the requantisers are combinational, into the output register).
 
 The output stream is never back-pressured in the model (the network top puts a FIFO sized from this
 model behind every stage, ``hwprune.lower.network_cycles``).
@@ -145,9 +149,10 @@ class ReorderModel(FrameStageModel):
 
 
 def merge_reads(kind: str, in_beats: Sequence[int], chunks: Sequence[int] = ()) -> list[list[tuple[int, int]]]:
-    """What each step of a fork, add or concat stage reads: a list of (input port, element) per step.
-    Fork: element ``e`` of its one input; add: element ``e`` of both inputs; concat: per block of the
-    stream, ``chunks[p]`` elements of input ``p`` in turn (channels inner: one block per pixel)."""
+    """What each step of a fork, add or concat stage reads: a list of (input port, beat) per step.
+    Fork: beat ``e`` of its one input; add: beat ``e`` of both inputs; concat: per block of the
+    stream, ``chunks[p]`` beats of input ``p`` in turn (channels inner: one block per pixel; here
+    ``chunks`` counts beats, ``MergeModel`` divides the plan's channels by the width)."""
     if kind == "fork":
         return [[(0, e)] for e in range(in_beats[0])]
     if kind == "add":
@@ -158,12 +163,19 @@ def merge_reads(kind: str, in_beats: Sequence[int], chunks: Sequence[int] = ()) 
 
 class MergeModel:
     """Rule 13 (fork, add, concat; ``hwprune.backends.rtl.merge_stages``): one step per cycle, in order,
-    a step no earlier than the cycle every element it reads is offered. A fork's step writes its input
+    a step no earlier than the cycle every beat it reads is offered. A fork's step writes its input
     beat to every output in the same cycle (latency 0); an add or concat step registers its result,
-    which leaves the cycle after (latency 1)."""
+    which leaves the cycle after (latency 1). ``in_beats`` count beats of ``width`` elements, a concat's
+    ``chunks`` channels (``width`` must divide each: a beat never mixes two inputs)."""
 
-    def __init__(self, kind: str, in_beats: Sequence[int], fanout: int = 1, chunks: Sequence[int] = ()) -> None:
-        self.reads = merge_reads(kind, in_beats, chunks)
+    def __init__(self, kind: str, in_beats: Sequence[int], fanout: int = 1, chunks: Sequence[int] = (),
+                 width: int = 1) -> None:
+        if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+            raise ValueError(f"width must be a positive integer, not {width!r}")
+        if any(chunk % width for chunk in chunks):
+            raise ValueError(f"width {width} must divide every concat chunk, not {list(chunks)}")
+        self.width = width
+        self.reads = merge_reads(kind, in_beats, [chunk // width for chunk in chunks])
         self.in_beats = list(in_beats)
         self.fanout = fanout
         self.latency = 0 if kind == "fork" else 1
@@ -194,9 +206,10 @@ class MergeModel:
 
 
 class InOrderModel:
-    """Rules 14-15: a stage with no buffer, every beat accepted as it arrives (one per cycle, a frame's
-    first beat no earlier than the cycle after the previous frame's last); the beats listed in ``ends``
-    put out one output beat each, the cycle after they are accepted (the output register)."""
+    """Rules 14-15: a stage with no buffer, every beat (of any width) accepted as it arrives (one per
+    cycle, a frame's first beat no earlier than the cycle after the previous frame's last); the beats
+    listed in ``ends`` put out one output beat each, the cycle after they are accepted (the output
+    register)."""
 
     def __init__(self, frame_beats: int, ends: Sequence[int]) -> None:
         self.frame_beats = frame_beats
@@ -217,19 +230,25 @@ class InOrderModel:
 
 
 class GlobalAverageModel(InOrderModel):
-    """Rule 14 (``hwprune.backends.rtl.avgpool.GlobalAverageStage``): channel ``c``'s output the cycle
-    after the last pixel's beat of channel ``c``."""
+    """Rule 14 (``hwprune.backends.rtl.avgpool.GlobalAverageStage``): with ``beat_width`` = m channels
+    per beat (m divides C), a frame is H·W·C/m beats, and the output beat of channels ``b·m …`` leaves
+    the cycle after the last pixel's beat ``b``."""
 
-    def __init__(self, channels: int, height: int, width: int) -> None:
-        for name, value in (("channels", channels), ("height", height), ("width", width)):
-            if not isinstance(value, int) or value < 1:
+    def __init__(self, channels: int, height: int, width: int, beat_width: int = 1) -> None:
+        for name, value in (("channels", channels), ("height", height), ("width", width),
+                            ("beat_width", beat_width)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
-        beats = channels * height * width
-        super().__init__(beats, range(beats - channels, beats))
+        if channels % beat_width:
+            raise ValueError(f"beat width {beat_width} must divide the {channels} channels")
+        per_pixel = channels // beat_width
+        beats = per_pixel * height * width
+        super().__init__(beats, range(beats - per_pixel, beats))
 
 
 class ElementwiseModel(InOrderModel):
-    """Rule 15 (``hwprune.backends.rtl.elementwise``): every beat's result the cycle after it."""
+    """Rule 15 (``hwprune.backends.rtl.elementwise``): every beat's result the cycle after it;
+    ``beats`` counts beats (a stream of N elements at width m: N/m)."""
 
     def __init__(self, beats: int) -> None:
         if not isinstance(beats, int) or beats < 1:

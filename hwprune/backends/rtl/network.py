@@ -13,7 +13,9 @@ Why this shape::
   each FIFO (depth from the model, ``hwprune.lower.network_cycles``) only absorbs bursts, no stage
   is ever stalled by a full FIFO under a back-to-back input, and the composed cycle model is exact.
 * Between two dense kernels a stream may be wide (``in_simd``/``out_pe`` elements per beat, chosen by the
-  fitter): its FIFO is that many elements wide. Every other inner stream carries one element per beat.
+  fitter): its FIFO is that many elements wide. A fork, add, concat, elementwise or global-average
+  stage carries ``StagePlan.width`` elements per beat on every port (``beat_shape``), and so do the
+  FIFOs at its ports; pooling and the reorder carry one.
 * AXI-Stream: ``width`` activations per beat (1 unless the first/last stage is a dense kernel the fitter
   widened: ``NetworkPlan.in_width``/``out_width``), each in its own lane of the activation width rounded
   up to whole bytes, value ``j`` of a beat in lane ``j`` (sign- or zero-extended on ``m_axis``; the low
@@ -118,7 +120,7 @@ class NetworkTop(wiring.Component):
                 ins.append([ends])
                 outs.append([ends])
                 continue
-            box = merge_component(stage.kind, stage.merge, stage.out_type)
+            box = merge_component(stage.kind, stage.merge, stage.out_type, stage.width)
             m.submodules[stage.ident] = box
             port_ins, port_outs = [], []
             for p, t in enumerate(stage.merge.in_types):
@@ -153,6 +155,9 @@ class NetworkTop(wiring.Component):
                 o_o__payload=ends.o_payload, o_o__valid=ends.o_valid, i_o__ready=ends.o_ready)
             return ends
         bits, signed = stage.in_type.bits, stage.in_type.signed
+        if stage.kind in ("maxpool", "avgpool", "reorder") and stage.width != 1:
+            raise ValueError(f"stage {stage.name!r}: a {stage.kind} stage takes one element per beat, "
+                             f"not width {stage.width}")
         if stage.kind == "maxpool":
             assert stage.window is not None
             box: wiring.Component = MaxPoolStage(stage.window, bits, signed)
@@ -161,13 +166,14 @@ class NetworkTop(wiring.Component):
             box = AveragePoolStage(stage.window, stage.in_type, stage.out_type, *stage.requant[:2])
         elif stage.kind in ("hardsigmoid", "hardswish"):
             assert stage.requant is not None
-            box = HardActivationStage(stage.kind, stage.in_type, stage.out_type, stage.requant)
+            box = HardActivationStage(stage.kind, stage.in_type, stage.out_type, stage.requant, stage.width)
         elif stage.kind == "lut":
             assert stage.requant is not None
-            box = TableStage(stage.in_type, stage.out_type, stage.requant)
+            box = TableStage(stage.in_type, stage.out_type, stage.requant, stage.width)
         elif stage.kind == "globalavg":
             assert stage.frame is not None and stage.requant is not None
-            box = GlobalAverageStage(stage.frame, stage.in_type, stage.out_type, *stage.requant[:2])
+            box = GlobalAverageStage(stage.frame, stage.in_type, stage.out_type, *stage.requant[:2],
+                                     stage.width)
         else:
             assert stage.frame is not None
             box = ReorderStage(*stage.frame, bits, signed)

@@ -11,12 +11,15 @@ import math
 from dataclasses import dataclass, replace
 from typing import Sequence
 
+import numpy as np
+
 from hwprune.lower.cycles import RESULT_TURNAROUND, EngineTiming, steady_state_interval
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.resource_model import Estimate, kernel_resources
 from hwprune.lower.stream_widths import Pair, width_options
+from hwprune.prune.patterns.base import GroupLayout, pack_balanced
 
-__all__ = ["Candidate", "candidates", "layer_interval", "inference_vectors", "pe_utilisation", "lane_options"]
+__all__ = ["Candidate", "candidates", "dense_group_sizes", "relayout", "layer_interval", "inference_vectors", "pe_utilisation", "lane_options"]
 
 
 def inference_vectors(spec: KernelSpec) -> int:
@@ -74,6 +77,8 @@ class Candidate:
     port_in: int = 1
     """Elements per beat of the input stream (``in_simd``; a conv's ``frame_simd``: its window beat is inside)."""
     frame_simd: int = 1
+    group_size: int = 0
+    """The layout's group size when the fitter re-lays a dense layer out (``relayout``); 0: as lowered."""
 
     @property
     def widths(self) -> Pair:
@@ -89,12 +94,43 @@ def candidates(spec: KernelSpec, family: str, lanes: int | None = None, in_limit
     each of them; a conv's window beats and folds with ``window_beats``."""
     lane_set = [min(lanes, spec.group_outputs)] if lanes is not None else lane_options(spec.group_outputs)
     out = []
-    for lane_count in lane_set:
-        for macs in _divisors(spec.layout.groups):
-            trial = replace(spec, lanes=lane_count, macs_per_lane=macs, in_simd=1, out_pe=1, frame_simd=1)
-            for w_in, w_out, frame in width_options(trial, in_limit, out_limit, window_beats):
-                wide = trial if (w_in, w_out, frame) == (1, 1, 1) else \
-                    replace(trial, in_simd=w_in, out_pe=w_out, frame_simd=frame)
-                out.append(Candidate(trial.lanes, macs, layer_interval(wide), kernel_resources(wide, family),
-                                     w_in, w_out, wide.in_port_width, frame))
+    for size in dense_group_sizes(spec):
+        laid = relayout(spec, size)
+        for lane_count in lane_set:
+            for macs in _divisors(laid.layout.groups):
+                trial = replace(laid, lanes=lane_count, macs_per_lane=macs, in_simd=1, out_pe=1, frame_simd=1)
+                for w_in, w_out, frame in width_options(trial, in_limit, out_limit, window_beats):
+                    wide = trial if (w_in, w_out, frame) == (1, 1, 1) else \
+                        replace(trial, in_simd=w_in, out_pe=w_out, frame_simd=frame)
+                    out.append(Candidate(trial.lanes, macs, layer_interval(wide), kernel_resources(wide, family),
+                                         w_in, w_out, wide.in_port_width, frame,
+                                         0 if laid is spec else size))
     return out
+
+
+def dense_group_sizes(spec: KernelSpec) -> list[int]:
+    """The group sizes the fitter may lay a layer out in: a pruned layer's is fixed by its pattern; a
+    dense one ("keep all") may take any size dividing ``K``, and the size caps its MAC units per lane
+    at ``K / S``: besides the lowered one, ``S = 1`` (every input its own group: up to ``K`` MAC units, no
+    select, any beat that divides the MAC units) and, for a conv, one channel's window ``kh·kw`` (a
+    window beat or a wide frame's windows land in whole groups)."""
+    if spec.pattern != "dense":
+        return [spec.layout.group_size]
+    sizes = [spec.layout.group_size, 1]
+    if spec.conv is not None:
+        sizes.append(spec.conv.kernel[0] * spec.conv.kernel[1])
+    return list(dict.fromkeys(s for s in sizes if spec.in_features % s == 0))
+
+
+def relayout(spec: KernelSpec, size: int) -> KernelSpec:
+    """A dense layer with its weights packed in groups of ``size`` (every position kept), one MAC unit
+    and narrow streams; ``spec`` itself at its own size."""
+    if size in (0, spec.layout.group_size):
+        return spec
+    if spec.pattern != "dense" or spec.in_features % size:
+        raise ValueError(f"kernel {spec.name!r}: only a dense layer is laid out again, in groups dividing its "
+                         f"{spec.in_features} inputs, not {size}")
+    weight, _ = spec.weights.unpack()
+    layout = GroupLayout(spec.in_features, size, size)
+    packed = pack_balanced(weight, np.ones(weight.shape, dtype=bool), layout)
+    return replace(spec, weights=packed, macs_per_lane=1, in_simd=1, out_pe=1, frame_simd=1)

@@ -39,7 +39,7 @@ from hwprune.errors import HwpruneError
 from hwprune.lower.network_types import axis_width
 from hwprune.lower.fit_advice import advice
 from hwprune.lower.candidates import (Candidate, candidates, inference_vectors, lane_options, layer_interval,
-                                     pe_utilisation)
+                                     pe_utilisation, relayout)
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.resource_model import RESOURCE_KEYS, Estimate, budget
 from hwprune.lower.stream_widths import (MAX_STREAM_WIDTH, Pair, StreamClasses, chains, cheapest_path,
@@ -211,8 +211,8 @@ def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = D
         chosen = _search(wide, limits, streams)
     if chosen is None:
         raise _fit_error(kernels, board, max_util, limits, layers, lanes, fixed or Estimate())
-    return [replace(spec, lanes=c.lanes, macs_per_lane=c.macs_per_lane, in_simd=c.in_simd, out_pe=c.out_pe,
-                    frame_simd=c.frame_simd) for spec, c in zip(kernels, chosen)]
+    return [replace(relayout(spec, c.group_size), lanes=c.lanes, macs_per_lane=c.macs_per_lane, in_simd=c.in_simd,
+                    out_pe=c.out_pe, frame_simd=c.frame_simd) for spec, c in zip(kernels, chosen)]
 
 
 def _capped(streams: StreamClasses, board: Board, stream_width: int) -> StreamClasses:

@@ -18,7 +18,7 @@ from hwprune.lower.stream_widths import MAX_STREAM_WIDTH, StreamClasses
 
 __all__ = ["plan_classes", "stage_widths", "classes_of", "with_widths"]
 
-WIDE_STAGE_KINDS: tuple[str, ...] = ()
+WIDE_STAGE_KINDS: tuple[str, ...] = ("fork", "add", "concat", "hardsigmoid", "hardswish", "lut", "globalavg")
 """The stages that are not kernels but take several elements per beat (every other one takes one)."""
 
 

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hwprune.lower.cycles import RESULT_TURNAROUND, EngineTiming, steady_state_interval
+from hwprune.lower.cycles import EngineTiming, steady_state_interval
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.resource_model import Estimate, kernel_resources
 from hwprune.lower.stream_widths import Pair, width_options
@@ -28,11 +28,9 @@ def inference_vectors(spec: KernelSpec) -> int:
 
 
 def _vector_interval(in_beats: int, out_features: int, lanes: int, cycles_per_pass: int, out_pe: int = 1) -> int:
-    """Steady-state cycles per vector: closed form when no pass waits for the result register
-    (``cycles_per_pass ≥ lanes / out_pe + RESULT_TURNAROUND``), else the cycle model itself."""
-    passes = math.ceil(out_features / lanes)
-    if cycles_per_pass >= lanes // out_pe + RESULT_TURNAROUND:
-        return max(passes * cycles_per_pass, in_beats)
+    """Steady-state cycles per vector: the cycle model's closed form ``max(K, passes × cycles_per_pass,
+    out_beats)`` where it holds (no result bank waits, or every pass drains in at least 3 beats), else
+    the cycle model itself (``steady_state_interval`` does both)."""
     return steady_state_interval(EngineTiming(in_beats, out_features, lanes, cycles_per_pass, out_pe))
 
 

@@ -26,16 +26,23 @@ Dot-product engine rules (``hwprune.backends.rtl.engine``)
 2. The compute counter issues one step per cycle; a vector has ``passes × cycles_per_pass`` steps.
    Its first step issues no earlier than the cycle after its last input beat, and no earlier than
    the cycle after the previous vector's last step.
-3. Within a pass, steps issue on consecutive cycles, except the *last* step of a pass, which waits
-   until the result register is free: no earlier than ``X' + 3 + n'`` where ``X'`` is the cycle of
-   the previous pass's last step and ``n'`` the number of outputs of that pass.
-4. The outputs of a pass whose last step issued at cycle ``X`` leave at cycles
-   ``X + PIPELINE_DEPTH + j`` for ``j = 0..n-1`` (``n = lanes / out_pe`` beats, or
-   ``ceil(remainder / out_pe)`` in the last pass; ``n'`` of rule 3 counts beats the same way).
+3. Within a pass, steps issue on consecutive cycles, except the *last* step of a pass, which claims
+   one of the two result banks (the engine's passes, counted over all vectors, alternate between
+   them) and waits until that bank is free: no earlier than the cycle at which the last output beat
+   of the bank's previous pass (two passes back) leaves. The first two passes never wait.
+4. The outputs of a pass whose last step issued at cycle ``X`` leave at cycles ``F + j`` for
+   ``j = 0..n-1`` (``n = lanes / out_pe`` beats, or ``ceil(remainder / out_pe)`` in the last pass),
+   where ``F = max(X + PIPELINE_DEPTH, L' + 1)`` and ``L'`` is the cycle of the previous pass's last
+   output beat: the serialiser drains the banks in pass order and moves on to the other bank in the
+   cycle after a bank's last beat.
 
-So with back-to-back inputs, ``cycles_per_pass ≥ lanes + 3`` and compute at least as long as the
-input (``passes × cycles_per_pass ≥ K``), one vector leaves every ``passes × cycles_per_pass`` cycles:
-no cycle is spent on a pruned weight, and the count is the one of docs/architecture.md section 4.
+So with back-to-back inputs, ``cycles_per_pass ≥ max(n, ceil((n + 3) / 2))`` (``n = lanes / out_pe``:
+no bank ever waits and no pass's outputs wait for the previous pass's) and compute at least as long as
+the input (``passes × cycles_per_pass ≥ K``), one vector leaves every ``passes × cycles_per_pass``
+cycles: no cycle is spent on a pruned weight, and the count is the one of docs/architecture.md
+section 4. When the output stream is the bottleneck instead (short passes, ``n ≥ 3``), the lanes
+finish pass ``p + 1`` into one bank while the other drains pass ``p``, and the output beats leave back
+to back (``steady_state_closed_form``).
 """
 
 from __future__ import annotations
@@ -52,13 +59,15 @@ __all__ = [
     "BufferedModel",
     "FrameWriter",
     "PIPELINE_DEPTH",
-    "RESULT_TURNAROUND",
+    "RESULT_BANKS",
     "EngineTiming",
     "EngineModel",
     "KernelSchedule",
     "engine_schedule",
     "back_to_back",
     "steady_state_interval",
+    "steady_state_closed_form",
+    "waits_for_nothing",
     "first_output_latency",
     "in_order",
     "in_order_array",
@@ -68,8 +77,9 @@ PIPELINE_DEPTH = 4
 """Cycles from the issue of a pass's last step to that pass's first output beat (ROM/bank read,
 select + multiply, accumulate into the result register, requantise into the output register)."""
 
-RESULT_TURNAROUND = 3
-"""Cycles from the issue of a pass's last step to the result register starting to drain."""
+RESULT_BANKS = 2
+"""Result banks between the lanes and the serialiser (ping-pong): a pass's last step may issue while the
+previous pass still drains, so short passes cost their output beats, not beats + pipeline turnaround."""
 
 
 _SHORT = 24
@@ -220,6 +230,14 @@ class BufferedModel:
         return self.writer.next_ready
 
 
+def waits_for_nothing(cycles_per_pass: int, pass_beats: int) -> bool:
+    """Whether rules 3-4 can never delay anything: a pass's outputs are gone before the next pass's
+    begin (``cycles_per_pass ≥ n``) and its bank is free again two passes later (``2·cycles_per_pass ≥
+    n + 3``: the issue-to-output pipeline plus the drain), for every pass (``n`` of a full pass bounds
+    the rest). Then the last step of a pass issues ``cycles_per_pass`` after the previous one."""
+    return cycles_per_pass >= pass_beats and 2 * cycles_per_pass >= pass_beats + PIPELINE_DEPTH - 1
+
+
 class EngineModel:
     """Rules 1-4 applied one vector at a time (stateful, so a source can be scheduled on the fly)."""
 
@@ -227,12 +245,25 @@ class EngineModel:
         self.timing = timing
         self.banks = FrameWriter(timing.in_beats, "kernel", unit="vector")
         self.issue_free = 0  # first cycle the compute counter may issue a vector's first step
-        self.result_free = 0  # first cycle a pass's last step may issue
+        self.bank_free = [0] * RESULT_BANKS  # first cycle a pass's last step may issue into result bank b
+        self.passes_done = 0  # passes issued so far: the next one goes into bank ``passes_done % 2``
+        self.serial_free = 0  # first cycle the next pass's first output beat may leave (rule 4)
+        self._batch_first: int | None = None  # ``serial_free`` before the passes ``output_cycles`` owes
+        self._calm = waits_for_nothing(timing.cycles_per_pass, timing.pass_beats)
 
     @property
     def next_ready(self) -> int:
         """First cycle at which the next vector's first beat can be accepted."""
         return self.banks.next_ready
+
+    def _finish_pass(self, last: int, n: int) -> int:
+        """Rule 4 for a pass whose last step issued at ``last`` (``n`` output beats): its first output
+        cycle; books the serialiser and the pass's bank (free from the cycle its last beat leaves)."""
+        first = max(last + PIPELINE_DEPTH, self.serial_free)
+        self.serial_free = first + n
+        self.bank_free[self.passes_done % RESULT_BANKS] = first + n - 1
+        self.passes_done += 1
+        return first
 
     def push(self, arrival: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
         """(accept cycles, output cycles, last-step cycles) of the next vector."""
@@ -242,10 +273,10 @@ class EngineModel:
         beats: list[int] = []
         lasts: list[int] = []
         for p in range(t.passes):
-            last = max(step + t.cycles_per_pass - 1, self.result_free)
+            last = max(step + t.cycles_per_pass - 1, self.bank_free[self.passes_done % RESULT_BANKS])
             n = t.beats_of_pass(p)
-            beats.extend(last + PIPELINE_DEPTH + j for j in range(n))
-            self.result_free = last + RESULT_TURNAROUND + n
+            first = self._finish_pass(last, n)
+            beats.extend(range(first, first + n))
             lasts.append(last)
             step = last + 1
         self.issue_free = step
@@ -259,55 +290,79 @@ class EngineModel:
         cycles ``[vector, pass]``); ``output_cycles`` turns the latter into output beats."""
         if isinstance(bounds, np.ndarray):
             bounds = bounds.tolist()  # Python ints: every cycle the models keep stays an ``int``
+        if self._batch_first is None:
+            self._batch_first = self.serial_free
+        if self._calm:
+            return self._push_calm(bounds)
+        t = self.timing
+        banks = self.banks
+        k1, cpp = t.in_beats - 1, t.cycles_per_pass
+        free, halves, frames = banks.writer_free, banks.half_free, banks.frames
+        issue, bank_free = self.issue_free, self.bank_free
+        lasts = np.empty((len(bounds), t.passes), dtype=np.int64)
+        taken = free - 1
+        sizes = [t.beats_of_pass(p) for p in range(t.passes)]
+        for v, bound in enumerate(bounds):
+            start = max(free, halves[frames & 1])
+            taken = k1 + max(start, int(bound))
+            free = taken + 1
+            step = max(free, issue)
+            for p, n in enumerate(sizes):
+                last = max(step + cpp - 1, bank_free[self.passes_done & 1])
+                self._finish_pass(last, n)
+                lasts[v, p] = last
+                step = last + 1
+            issue = step
+            halves[frames & 1] = step
+            frames += 1
+        banks.writer_free, banks.frames = free, frames
+        self.issue_free = issue
+        return int(taken), lasts
+
+    def _push_calm(self, bounds: list[int]) -> tuple[int, np.ndarray]:
+        """``push_bounds`` when nothing ever waits for a result bank (``waits_for_nothing``): a vector's
+        passes back to back, ``cycles_per_pass`` apart; the banks and the serialiser are booked after."""
         t = self.timing
         banks = self.banks
         k1, cpp, passes = t.in_beats - 1, t.cycles_per_pass, t.passes
         free, halves, frames = banks.writer_free, banks.half_free, banks.frames
-        issue, result = self.issue_free, self.result_free
-        lasts = np.empty((len(bounds), passes), dtype=np.int64)
+        issue = self.issue_free
+        firsts = np.empty(len(bounds), dtype=np.int64)
         taken = free - 1
-        if cpp >= t.pass_beats + RESULT_TURNAROUND:
-            # rule 3 never waits (the result register drains within a pass): passes back to back
-            firsts = np.empty(len(bounds), dtype=np.int64)
-            span = passes * cpp
-            for v, bound in enumerate(bounds):
-                start = halves[frames & 1]
-                if free > start:
-                    start = free
-                taken = k1 + (start if start > bound else bound)
-                free = taken + 1
-                step = free if free > issue else issue
-                firsts[v] = step
-                issue = step + span
-                halves[frames & 1] = issue
-                frames += 1
-            if len(bounds):
-                result = issue - 1 + RESULT_TURNAROUND + t.beats_of_pass(passes - 1)
-            lasts[:] = firsts[:, None] + np.arange(1, passes + 1, dtype=np.int64) * cpp - 1
-        else:
-            sizes = [t.beats_of_pass(p) for p in range(passes)]
-            for v, bound in enumerate(bounds):
-                start = max(free, halves[frames & 1])
-                taken = k1 + max(start, int(bound))
-                free = taken + 1
-                step = max(free, issue)
-                for p, n in enumerate(sizes):
-                    last = max(step + cpp - 1, result)
-                    result = last + RESULT_TURNAROUND + n
-                    lasts[v, p] = last
-                    step = last + 1
-                issue = step
-                halves[frames & 1] = step
-                frames += 1
+        span = passes * cpp
+        for v, bound in enumerate(bounds):
+            start = halves[frames & 1]
+            if free > start:
+                start = free
+            taken = k1 + (start if start > bound else bound)
+            free = taken + 1
+            step = free if free > issue else issue
+            firsts[v] = step
+            issue = step + span
+            halves[frames & 1] = issue
+            frames += 1
         banks.writer_free, banks.frames = free, frames
-        self.issue_free, self.result_free = issue, result
+        self.issue_free = issue
+        lasts = firsts[:, None] + np.arange(1, passes + 1, dtype=np.int64) * cpp - 1
+        flat = lasts.reshape(-1)
+        booked = max(0, flat.shape[0] - RESULT_BANKS)  # only the last two passes still hold a bank
+        self.passes_done += booked
+        for q in range(booked, flat.shape[0]):
+            self._finish_pass(int(flat[q]), t.beats_of_pass(q % passes))
         return int(taken), lasts
 
     def output_cycles(self, lasts: np.ndarray) -> np.ndarray:
-        """Rule 4 for ``push_bounds``'s last steps: every output beat's cycle, in order, flat."""
+        """Rule 4 for the last steps ``push_bounds`` returned since the previous call (all of them, in
+        order): every output beat's cycle, in order, flat. A pass's beats are offered from
+        ``X + PIPELINE_DEPTH`` on and the serialiser takes them in order, one per cycle (``in_order``),
+        carrying on from the passes before these."""
         t = self.timing
         beats = lasts[:, :, None] + (PIPELINE_DEPTH + np.arange(t.pass_beats, dtype=np.int64))
-        return beats.reshape(lasts.shape[0], -1)[:, :t.out_beats].reshape(-1)
+        offers = beats.reshape(lasts.shape[0], -1)[:, :t.out_beats].reshape(-1)
+        first, self._batch_first = self._batch_first, None
+        if self._calm or first is None:
+            return offers
+        return in_order_array(offers, first)
 
 
 def engine_schedule(timing: EngineTiming, arrivals: Sequence[Sequence[int]]) -> KernelSchedule:
@@ -327,14 +382,31 @@ def back_to_back(vectors: int, beats: int) -> list[list[int]]:
     return [[0] * beats for _ in range(vectors)]
 
 
-def steady_state_interval(timing: EngineTiming) -> int:
-    """Cycles between consecutive vectors with back-to-back inputs, measured on the model.
+def steady_state_closed_form(timing: EngineTiming) -> int | None:
+    """Cycles per vector with back-to-back inputs, in closed form, where there is one: ``max(K, passes ×
+    cycles_per_pass, out_beats)`` (the input, the compute, or the output stream, whichever is slowest).
 
-    Closed form when no pass waits for the result register (``cycles_per_pass ≥ lanes + 3``):
-    ``max(passes × cycles_per_pass, K)``.
-    """
-    outputs = engine_schedule(timing, back_to_back(4, timing.in_beats)).outputs
-    return outputs[3][-1] - outputs[2][-1]
+    It holds when no result bank ever waits (``waits_for_nothing``) and whenever every pass has at least
+    3 output beats: then a bank's drain (``n`` beats) covers the ``PIPELINE_DEPTH - 1`` cycles between
+    the next-but-one pass's last step and its write, so waiting for a bank never costs more than
+    waiting for the serialiser does. None otherwise (passes of 1 or 2 beats, when the outputs or a
+    pass's bank bound it; there the interval can alternate between two values)."""
+    calm = waits_for_nothing(timing.cycles_per_pass, timing.pass_beats)
+    if not calm and timing.beats_of_pass(timing.passes - 1) < PIPELINE_DEPTH - 1:  # the fewest beats
+        return None
+    return max(timing.in_beats, timing.compute_cycles, timing.out_beats)
+
+
+def steady_state_interval(timing: EngineTiming) -> int:
+    """Cycles between consecutive vectors with back-to-back inputs: ``steady_state_closed_form``, else
+    measured on the model, over two vectors (the steady state repeats every two vectors at most: an odd
+    number of passes per vector swaps the result banks' roles from one vector to the next) and rounded
+    up, so a layer interval built on it is never optimistic."""
+    closed = steady_state_closed_form(timing)
+    if closed is not None:
+        return closed
+    outputs = engine_schedule(timing, back_to_back(8, timing.in_beats)).outputs
+    return -(-(outputs[7][-1] - outputs[5][-1]) // 2)
 
 
 def first_output_latency(timing: EngineTiming) -> int:

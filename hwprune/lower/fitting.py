@@ -79,13 +79,14 @@ class _Cost:
     """Scalar cost of an estimate: its share of the board summed over the limited resources (DSPs,
     then LUTs, for a board without ceilings), with the DSP and LUT counts as tie-breakers."""
 
-    def __init__(self, limits: dict[str, float]) -> None:
+    def __init__(self, limits: dict[str, float], emphasis: dict[str, float] | None = None) -> None:
         self.limits = limits
+        self.weights = {key: (emphasis or {}).get(key, 1.0) for key in limits}
 
     def __call__(self, estimate: Estimate) -> tuple[float, int, int]:
         usage = estimate.usage()
         if self.limits:
-            share = sum(usage[key] / limit for key, limit in self.limits.items())
+            share = sum(self.weights[key] * usage[key] / limit for key, limit in self.limits.items())
         else:
             share = float(usage["dsp"])
         return (round(share, 12), usage["dsp"], usage["lut"])
@@ -201,18 +202,43 @@ def fit_kernels(kernels: Sequence[KernelSpec], board: Board, max_util: float = D
     def limit(c: int) -> int:
         return max(streams.widths[c])
 
-    wide = [_wide(candidates(spec, family, lanes, limit(streams.kernel_in[k]), limit(streams.kernel_out[k]),
-                             window_beats=stream_width > 1), cost)
-            for k, spec in enumerate(kernels)]
+    options = [candidates(spec, family, lanes, limit(streams.kernel_in[k]), limit(streams.kernel_out[k]),
+                          window_beats=stream_width > 1) for k, spec in enumerate(kernels)]
+    wide = [_wide(layer, cost) for layer in options]
     layers = [w[(1, 1)] for w in wide]  # one element per beat: what the error messages cost
     if target_interval is not None:
         chosen = _at_target(kernels, wide, streams, limits, target_interval, board, max_util, fixed or Estimate())
     else:
         chosen = _search(wide, limits, streams)
+        if chosen is not None:
+            chosen = _rebalanced(options, chosen, limits, streams)
     if chosen is None:
         raise _fit_error(kernels, board, max_util, limits, layers, lanes, fixed or Estimate())
     return [replace(relayout(spec, c.group_size), lanes=c.lanes, macs_per_lane=c.macs_per_lane, in_simd=c.in_simd,
                     out_pe=c.out_pe, frame_simd=c.frame_simd) for spec, c in zip(kernels, chosen)]
+
+
+EMPHASIS = 8.0
+"""How much more a resource weighs in ``_rebalanced``'s costs than the others."""
+
+
+def _rebalanced(options: Sequence[Sequence[Candidate]], chosen: list[Candidate], limits: dict[str, float],
+                streams: StreamClasses) -> list[Candidate]:
+    """A faster design than ``chosen`` where one exists with a cost that weighs one resource more. Why:
+    each layer takes its cheapest option by the *sum* of its shares of the board, so at a short interval
+    every layer may lean on the same resource (DSPs, say) while another (LUTs) has room; weighing the
+    first more lets the layers trade. Tried once per limited resource, keeping the fastest that fits."""
+    best, interval = chosen, max(c.interval for c in chosen)
+    for key in limits:
+        cost = _Cost(limits, {key: EMPHASIS})
+        wide = [_wide(layer, cost) for layer in options]
+        targets = sorted({c.interval for layer in options for c in layer if c.interval < interval})
+        for target in targets:
+            trial = _choose(wide, streams, target, cost)
+            if trial is not None and not _over(_total(trial), limits):
+                best, interval = trial, max(c.interval for c in trial)
+                break
+    return best
 
 
 def _capped(streams: StreamClasses, board: Board, stream_width: int) -> StreamClasses:

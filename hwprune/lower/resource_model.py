@@ -32,12 +32,14 @@ bits ``b_a`` and accumulator bits ``b_acc``:
 * **LUT** (logic): the ``S:1`` activation select per MAC, ``L·P·b_a·mux(S)`` (``P·b_a·mux(S)`` for a
   dense layer, whose lanes share one select driven by the step counter) with ``mux(S)`` =
   ``ceil((S2 - 1) / 3)`` LUT6 per bit (a tree of 4:1 muxes over ``S`` padded to a power of two);
-  the adder tree and accumulator, ``L·P·b_acc``; the result shift register, ``L·b_acc``; the
+  the adder tree and accumulator, ``L·P·b_acc``; the two result banks' shift registers, ``2·L·b_acc``,
+  and the 2:1 select of the draining bank into the requantisers, ``out_pe·b_acc``; the
   requantiser's bias add, rounding add, shifter (``ceil(b_shift / 2)`` 4:1 stages) and clamp on
   ``b_acc + b_M`` bits, ``out_pe`` times; ``CONTROL_LUTS`` for counters and handshakes (``+ CONV_CONTROL_LUTS`` for a
   conv window generator); plus the logic ROMs above.
-* **FF**: the product registers ``L·P·(b_w + b_a + 1)``, the accumulators and result registers
-  ``2·L·b_acc``, the ROM output register ``L·P·(b_w + b_o)``, ``CONTROL_FFS``.
+* **FF**: the product registers ``L·P·(b_w + b_a + 1)``, the accumulators and the two result banks
+  ``3·L·b_acc`` (the second bank, ``L·b_acc``, lets a pass finish while the previous one drains), the
+  ROM output register ``L·P·(b_w + b_o)``, ``CONTROL_FFS``.
 
 LUT and FF are rough (within a factor of about 1.6 of Yosys on the examples); DSP and BRAM match
 Yosys exactly on the 20 example kernels calibrated, and are what the fitter's budget usually binds on.
@@ -199,7 +201,10 @@ def kernel_breakdown(spec: KernelSpec, family: str = "xcup") -> dict[str, Estima
         # dense: every lane selects with the same step counter, so one select per MAC unit serves all lanes
         "select_muxes": Estimate(lut=(mults if layout.offset_bits else macs) * act_bits
                                  * mux_luts_per_bit(layout.group_size)),
+        # the adder trees, the accumulators and result bank 0 (its load-or-shift select per bit)
         "adders": Estimate(lut=mults * acc + lanes * acc, ff=2 * lanes * acc),
+        # result bank 1 (ping-pong with bank 0) and the select of the draining bank's head rows
+        "result_banks": Estimate(lut=(lanes + spec.out_pe) * acc, ff=lanes * acc),
         "requantiser": Estimate(dsp=spec.out_pe * multiplier_dsps(acc + 1, mult_bits, family),
                                 lut=spec.out_pe * (acc + 2 * requant_width + requant_width * math.ceil(shift_bits / 2)),
                                 ff=spec.out_pe * spec.out_type.bits + 2),

@@ -18,7 +18,6 @@ import pytest
 
 from hwprune.backends.rtl.emit import emit_kernel
 from hwprune.ir.types import IntType
-from hwprune.lower.cycles import RESULT_TURNAROUND
 from hwprune.lower.fitting import layer_interval
 from hwprune.lower.kernel_spec import stream_width_problem
 from hwprune.prune.patterns.base import GroupLayout
@@ -106,13 +105,14 @@ def test_window_beats_bit_and_cycle_exact(shape: tuple, sim_root: Path) -> None:
 
 def test_window_beats_shorten_a_compute_rich_conv() -> None:
     """The point of it: a 3x3 conv with many MACs goes from ``C·9`` window beats per pixel to ``C``
-    (the fitter's interval, which the RTL above follows); then its one-element output stream bounds it:
-    8 filters leave one per beat, plus the result register's turnaround."""
+    (the fitter's interval, which the RTL above follows); then its compute bounds it: 72 weights a
+    filter over 8 MAC units, 9 cycles a pixel, while its 8 filters leave one per beat from the other
+    result bank (with one result bank they cost 8 beats + 3 turnaround cycles a pixel)."""
     g = geometry(8, 10, 10, (3, 3), (1, 1), (1, 1, 1, 1))
     spec = random_spec(kind="conv", out_features=8, layout=GroupLayout(g.window, 9, 9), lanes=8, macs_per_lane=8,
                        seed=3, conv=g)
     narrow, wide = layer_interval(spec), layer_interval(replace(spec, in_simd=9))
-    assert narrow == 100 * 8 * 9 and wide == 100 * (8 + RESULT_TURNAROUND)
+    assert narrow == 100 * 8 * 9 and wide == 100 * 9
 
 
 @pytest.mark.parametrize("in_simd, out_pe, reason", [

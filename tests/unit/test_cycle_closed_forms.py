@@ -2,7 +2,7 @@
 ``EngineModel.push_bounds``); here each is compared, cycle for cycle, with the per-beat statement of its
 rules (written out below exactly as the rules in ``hwprune.lower.conv_cycles`` and ``stage_cycles`` read)
 on random geometries, lanes and arrivals, including the cases the shortcuts treat apart (passes that
-wait for the result register, strides beyond the kernel, padding, dilation, groups)."""
+wait for a result bank, strides beyond the kernel, padding, dilation, groups)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from hwprune.lower.conv_cycles import ConvModel, buffer_rows, released_rows, window_sources
-from hwprune.lower.cycles import EngineModel, EngineTiming, in_order
+from hwprune.lower.cycles import (EngineModel, EngineTiming, back_to_back, engine_schedule, in_order,
+                                  steady_state_closed_form, steady_state_interval, waits_for_nothing)
 from hwprune.lower.kernel_spec import ConvGeometry
 from hwprune.lower.network_cycles import fifo_depth_needed
 from hwprune.lower.stage_cycles import MergeModel, PoolModel
@@ -115,16 +116,53 @@ def test_conv_model_equals_the_per_beat_rules(seed: int) -> None:
     assert source_arrivals(ConvModel(spec), 8, beats, seed) == source_arrivals(_ConvReference(spec), 8, beats, seed)
 
 
-def test_passes_that_wait_for_the_result_register() -> None:
-    """cycles_per_pass < lanes + 3: rule 3 makes a pass's last step wait (``push_bounds``' general path)."""
-    timing = EngineTiming(in_beats=2, out_features=12, lanes=6, cycles_per_pass=2)
+@pytest.mark.parametrize("out_features, cycles_per_pass", [(12, 2), (13, 1), (7, 3), (6, 1)])
+def test_passes_that_wait_for_a_result_bank(out_features: int, cycles_per_pass: int) -> None:
+    """Short passes: rule 3 makes a pass's last step wait for its bank and rule 4 its outputs for the
+    serialiser (``push_bounds``' general path, ``output_cycles`` carrying on across calls)."""
+    timing = EngineTiming(in_beats=2, out_features=out_features, lanes=6, cycles_per_pass=cycles_per_pass)
+    assert not waits_for_nothing(cycles_per_pass, timing.pass_beats)
     fast, slow = EngineModel(timing), EngineModel(timing)
-    bounds = [0, 3, 40, 41, 41, 100]
-    last, lasts = fast.push_bounds(bounds)
-    expected = [slow.push([b, b + 1]) for b in bounds]  # offers whose max(offer[i] - i) is b
-    assert lasts.reshape(-1).tolist() == [c for _, _, steps in expected for c in steps]
-    assert fast.output_cycles(lasts).tolist() == [c for _, beats, _ in expected for c in beats]
-    assert last == expected[-1][0][-1] and fast.next_ready == slow.next_ready
+    bounds = [0, 3, 40, 41, 41, 100, 101, 101]
+    for batch in (bounds[:3], bounds[3:4], bounds[4:]):  # the serialiser's backlog carries over
+        last, lasts = fast.push_bounds(batch)
+        expected = [slow.push([b, b + 1]) for b in batch]  # offers whose max(offer[i] - i) is b
+        assert lasts.reshape(-1).tolist() == [c for _, _, steps in expected for c in steps]
+        assert fast.output_cycles(lasts).tolist() == [c for _, beats, _ in expected for c in beats]
+        assert last == expected[-1][0][-1] and fast.next_ready == slow.next_ready
+
+
+def test_a_pass_overlaps_the_previous_drain() -> None:
+    """The point of two result banks: 8 rows a pass, one per beat, 2 cycles of compute; the lanes finish
+    pass p + 1 into one bank while pass p drains from the other, and the beats leave back to back."""
+    timing = EngineTiming(in_beats=2, out_features=32, lanes=8, cycles_per_pass=2)
+    schedule = engine_schedule(timing, back_to_back(3, 2))
+    flat = schedule.flat_outputs()
+    assert flat == list(range(flat[0], flat[0] + len(flat)))  # no bubble across passes or vectors
+    lasts = schedule.last_steps[0]
+    assert lasts[:2] == [lasts[0], lasts[0] + 2]  # the first two passes never wait
+    assert lasts[2] == flat[7]  # the third waits for pass 0's bank: its last beat leaves
+
+
+@pytest.mark.parametrize("in_beats", [1, 3, 9, 40])
+@pytest.mark.parametrize("lanes, out_pe", [(1, 1), (2, 1), (2, 2), (4, 1), (4, 2), (6, 3), (8, 1), (8, 4),
+                                           (16, 4), (16, 16)])
+def test_steady_state_interval_against_the_model(in_beats: int, lanes: int, out_pe: int) -> None:
+    """``steady_state_interval`` (its closed form where it has one) against the event model run long
+    enough to settle, on a grid of rows, cycles per pass and stream widths; the closed form
+    ``max(K, passes × cycles_per_pass, out_beats)`` wherever every pass has at least 3 beats."""
+    for out_features in range(1, 2 * lanes + 4):
+        for cycles_per_pass in range(1, lanes // out_pe + 5):
+            timing = EngineTiming(in_beats, out_features, lanes, cycles_per_pass, out_pe)
+            last = [beats[-1] for beats in engine_schedule(timing, back_to_back(20, in_beats)).outputs]
+            steps = [last[v + 1] - last[v] for v in range(12, 19)]
+            assert steps[2:] == steps[:-2], timing  # periodic, every one or two vectors
+            assert steady_state_interval(timing) == -(-(last[19] - last[17]) // 2), timing
+            closed = steady_state_closed_form(timing)
+            if timing.beats_of_pass(timing.passes - 1) >= 3:
+                assert closed == max(in_beats, timing.compute_cycles, timing.out_beats), timing
+            if closed is not None:
+                assert len(set(steps)) == 1 and steps[0] == closed, timing
 
 
 @pytest.mark.parametrize("out_pe, cycles_per_pass", [(2, 9), (2, 2), (3, 1), (6, 1), (6, 5)])

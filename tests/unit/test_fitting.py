@@ -18,7 +18,6 @@ import pytest
 from hwprune.boards import load_board
 from hwprune.config import CompileConfig
 from hwprune.flow import compile_model
-from hwprune.lower.cycles import RESULT_TURNAROUND
 from hwprune.lower.fitting import FitError, candidates, fit_kernels, lane_options, layer_interval
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.resource_model import budget, design_resources
@@ -86,11 +85,11 @@ def test_examples_fit_and_balance(kernels: dict[str, list[KernelSpec]], model: s
 def test_cnn_is_bound_by_its_output_stream(kernels: dict[str, list[KernelSpec]]) -> None:
     """conv1's 72-element window per pixel (16 pixels: 1152 cycles one element per beat) comes as 8
     window beats, one channel's 3x3 each; then conv0 bounds the network: its 8 filters per pixel leave
-    one per beat plus the result register's turnaround, 64 pixels. The other layers get only as many
+    one per beat (the result banks overlap a pass with the previous drain), 64 pixels. The other layers get only as many
     MACs as keep them under that."""
     fitted = fit_kernels(kernels["cnn"], load_board("zcu102"))
     assert fitted[1].in_simd == 9 and layer_interval(fitted[1]) < 72 * 16
-    assert max(layer_interval(s) for s in fitted) == layer_interval(fitted[0]) == 64 * (8 + RESULT_TURNAROUND)
+    assert max(layer_interval(s) for s in fitted) == layer_interval(fitted[0]) == 64 * 8
     macs = lambda specs: sum(s.lanes * s.macs_per_lane for s in specs)  # noqa: E731
     assert macs(fitted) < macs(kernels["cnn"])
 

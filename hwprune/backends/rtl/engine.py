@@ -12,7 +12,9 @@ Micro-architecture (cycle rules in ``hwprune.lower.cycles``)::
                                                     │ word of group u + P·round, shared by the L lanes
     counter (pass, round, j) ──► weight ROM ──► L×P × (weight, offset) ──► S:1 select ──► × ──► Σ_P ──► acc
                                                                                                   │ last step
-    o (out_pe / beat) ◄──── requantise (bias, M, sh, ReLU, saturate) ◄── result shift register ◄─┘
+                                                       ┌── result bank 0 (L shift registers) ◄──┤ (pass mod 2)
+    o (out_pe / beat) ◄── requantise (bias, M, sh, ◄── 2:1 ┤
+                          ReLU, saturate)              └── result bank 1 (L shift registers) ◄──┘
 
 A wide input beat (``in_simd`` > 1) fills a share of one group word, or whole groups written straight
 into their banks; a wide output beat takes ``out_pe`` results through as many requantisers (rules in
@@ -20,8 +22,14 @@ into their banks; a wide output beat takes ``out_pe`` results through as many re
 other half is read, so loading vector ``v+1`` overlaps the compute of vector ``v``. A grouped conv's
 engine takes each pixel's window as one vector per conv group (``K = C/g·kh·kw`` beats) and computes
 that group's filters from its own block of the weight ROM, so no MAC ever meets a cross-group zero. The
-result register decouples the lanes (which finish a pass together) from the output stream (``out_pe``
-rows per beat); its ``out_pe`` requantisers are shared by all lanes.
+two result banks decouple the lanes (which finish a pass together) from the output stream (``out_pe``
+rows per beat): passes alternate between them, so the lanes finish pass ``p + 1`` into one bank while
+the serialiser still drains pass ``p`` from the other, and the serialiser moves on to the other bank in
+the cycle after a bank's last beat. With one bank, a pass whose compute is shorter than its drain
+cost its output beats plus the 3 cycles from its last step to its result; with two, it costs its
+beats (or its compute, whichever is longer) once every pass drains in at least 3 beats. Each bank
+keeps its own row and beat counters; the ``out_pe`` requantisers, shared by all lanes, read the
+draining bank through a 2:1 select.
 """
 
 from __future__ import annotations
@@ -155,18 +163,19 @@ class DotEngine(wiring.Component):
             banks, last_beat = self._group_word_input(m, take, wr)
 
         # ---- compute counter: one step per cycle over (pass, round, j); the last step of a pass
-        # waits until the result register is free (rule 3 of the cycle model)
+        # claims the next result bank (passes alternate) and waits until it is free (rule 3)
         rd = Signal()
         c_j, c_q, c_p = _counter(s.kept, "c_kept"), _counter(Q, "c_round"), _counter(s.group_passes, "c_pass")
         grouped = s.conv_groups > 1  # a grouped conv: one vector per conv group, in turn (group-serial)
         c_g = _counter(s.conv_groups, "c_group") if grouped else None
         addr = _counter(s.rom_depth, "rom_addr")
-        res_claimed = Signal()
+        claimed = [Signal(name=f"res_claimed{b}") for b in (0, 1)]  # a last step issued, not yet drained
+        claim_bank = Signal()  # the bank the next pass's last step claims
         pass_first = (c_j == 0) & (c_q == 0)
         pass_last = (c_j == s.kept - 1) & (c_q == Q - 1)
         vector_last = pass_last & (c_p == s.group_passes - 1)
         issue = Signal()
-        m.d.comb += issue.eq(Mux(rd, full[1], full[0]) & (~pass_last | ~res_claimed))
+        m.d.comb += issue.eq(Mux(rd, full[1], full[0]) & (~pass_last | ~Mux(claim_bank, claimed[1], claimed[0])))
         for h in (0, 1):
             with m.If(take & last_beat & (wr == h)):
                 m.d.sync += full[h].eq(1)
@@ -179,7 +188,10 @@ class DotEngine(wiring.Component):
             with m.Else():
                 m.d.sync += c_j.eq(c_j + 1)
             with m.If(pass_last):
-                m.d.sync += [c_q.eq(0), c_p.eq(c_p + 1), res_claimed.eq(1)]
+                m.d.sync += [c_q.eq(0), c_p.eq(c_p + 1), claim_bank.eq(~claim_bank)]
+                for b in (0, 1):
+                    with m.If(claim_bank == b):
+                        m.d.sync += claimed[b].eq(1)
             with m.If(vector_last):
                 m.d.sync += [c_p.eq(0), rd.eq(~rd)]
                 if c_g is None:
@@ -228,7 +240,7 @@ class DotEngine(wiring.Component):
                 row.append(prod)
             products.append(row)
 
-        # ---- stage 2: add the lane's P products, accumulate; the last step fills the result register
+        # ---- stage 2: add the lane's P products, accumulate; the last step fills the pass's result bank
         s2_valid, s2_first, s2_last = Signal(), Signal(), Signal()
         s2_p = Signal.like(c_p, name="s2_pass")
         m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_last.eq(s1_last), s2_p.eq(s1_p)]
@@ -238,11 +250,12 @@ class DotEngine(wiring.Component):
             m.d.sync += s2_g.eq(s1_g)
             row_base = s2_g * s.group_outputs + s2_p * L
         acc_shape = signed(s.acc_bits)
-        result = [Signal(acc_shape, name=f"result{lane}") for lane in range(L)]
-        res_full = Signal()
-        W = s.out_pe  # outputs per beat: res_row and res_left count beats of W rows
-        res_left = _counter(L // W + 1, "res_left")
-        res_row = _counter(self.spec.out_beats + 1, "res_row")
+        results = [[Signal(acc_shape, name=f"result{b}_{lane}") for lane in range(L)] for b in (0, 1)]
+        W = s.out_pe  # outputs per beat: a bank's row and beat counters count beats of W rows
+        counts = [(_counter(self.spec.out_beats + 1, f"res_row{b}"), _counter(L // W + 1, f"res_left{b}"),
+                   Signal(name=f"res_full{b}")) for b in (0, 1)]
+        fill_bank = Signal()  # the bank the next pass's final sums go into (passes in issue order)
+        nexts = []
         for lane in range(L):
             acc = Signal(acc_shape, name=f"acc{lane}")
             total = sum(products[lane][1:], products[lane][0])
@@ -250,27 +263,41 @@ class DotEngine(wiring.Component):
             m.d.comb += nxt.eq(Mux(s2_first, total, acc + total))
             with m.If(s2_valid):
                 m.d.sync += acc.eq(nxt)
-                with m.If(s2_last):
-                    m.d.sync += result[lane].eq(nxt)
+            nexts.append(nxt)
         last_pass_beats = -(-(s.group_outputs - (s.group_passes - 1) * L) // W)
         with m.If(s2_valid & s2_last):
-            m.d.sync += [res_full.eq(1), res_row.eq(row_base if W == 1 else s2_p * (L // W)),
-                         res_left.eq(Mux(s2_p == s.group_passes - 1, last_pass_beats, L // W))]
-
-        # ---- serialiser: requantise result[0..W-1] into the output register, shift the rest down
-        payload = self._requantise(m, result, res_row)
-        out_free = ~self.o.valid | self.o.ready
-        with m.If(res_full & out_free):
-            m.d.sync += [self.o.payload.eq(payload), self.o.valid.eq(1), res_row.eq(res_row + 1),
-                         res_left.eq(res_left - 1)]
-            m.d.sync += [result[lane].eq(result[lane + W]) for lane in range(L - W)]
-            with m.If(res_left == 1):
-                m.d.sync += [res_full.eq(0), res_claimed.eq(0)]
-        with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+            m.d.sync += fill_bank.eq(~fill_bank)
+            for b, (row, left, bank_full) in enumerate(counts):
+                with m.If(fill_bank == b):
+                    m.d.sync += [res.eq(nxt) for res, nxt in zip(results[b], nexts)]
+                    m.d.sync += [bank_full.eq(1), row.eq(row_base if W == 1 else s2_p * (L // W)),
+                                 left.eq(Mux(s2_p == s.group_passes - 1, last_pass_beats, L // W))]
+        self._serialise(m, results, counts, claimed)
         return m
 
-    def _requantise(self, m: Module, result: list[Signal], res_row: Signal) -> Value:
+    def _serialise(self, m: Module, results: list[list[Signal]], counts: list[tuple[Signal, Signal, Signal]],
+                   claimed: list[Signal]) -> None:
+        """The serialiser: drains the banks in pass order, ``out_pe`` rows a beat (requantised into the
+        output register, the bank's rest shifted down); after a bank's last beat it frees the bank (its
+        claim too) and turns to the other, so the next beat can come from there in the next cycle."""
+        W, L = self.shape.out_pe, self.shape.lanes
+        drain = Signal()  # the bank being drained
+        row, left, bank_full = (Mux(drain, one, zero) for zero, one in zip(*counts))
+        heads = [Mux(drain, one, zero) for zero, one in zip(results[0][:W], results[1][:W])]
+        payload = self._requantise(m, heads, row)
+        out_free = ~self.o.valid | self.o.ready
+        with m.If(bank_full & out_free):
+            m.d.sync += [self.o.payload.eq(payload), self.o.valid.eq(1)]
+            for b, (b_row, b_left, b_full) in enumerate(counts):
+                with m.If(drain == b):
+                    m.d.sync += [b_row.eq(b_row + 1), b_left.eq(b_left - 1)]
+                    m.d.sync += [results[b][lane].eq(results[b][lane + W]) for lane in range(L - W)]
+                    with m.If(left == 1):
+                        m.d.sync += [b_full.eq(0), claimed[b].eq(0), drain.eq(~drain)]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+    def _requantise(self, m: Module, result: list[Value], res_row: Value) -> Value:
         """The output beat from ``result[0..out_pe-1]``: each row's ``sat((acc + b)·M >> sh)`` with its
         parameters from word ``res_row`` of the parameter ROM; rows past ``out_features`` (the spare
         elements of a part-filled last beat) give 0."""

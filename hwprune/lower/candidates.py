@@ -38,8 +38,9 @@ def layer_interval(spec: KernelSpec) -> int:
     """Cycles between consecutive inferences entering this layer (its initiation interval). A grouped
     conv's engine takes each pixel as ``groups`` vectors of one group's window, each producing that
     group's filters (the group-serial schedule of ``hwprune.lower.conv_cycles``)."""
-    per_vector = _vector_interval(spec.in_beats, spec.group_outputs, spec.lanes, spec.cycles_per_pass, spec.out_pe)
-    interval = inference_vectors(spec) * spec.groups * per_vector
+    per_vector = _vector_interval(spec.in_beats, spec.group_outputs, spec.lanes, spec.cycles_per_pass,
+                                  spec.engine_out_pe)
+    interval = inference_vectors(spec) * spec.serial_groups * per_vector
     if spec.conv is not None:  # the frame arrives one beat per cycle (rule 5), whatever the window beats
         g = spec.conv
         interval = max(interval, g.in_height * g.in_width * g.in_channels // spec.frame_simd)
@@ -50,7 +51,7 @@ def pe_utilisation(specs: Sequence[KernelSpec], interval: float) -> float:
     """Useful MACs of one inference over what the layers' multipliers could do in ``interval`` cycles:
     1.0 means every multiplier works on a kept weight on every cycle."""
     useful = sum(spec.useful_macs * inference_vectors(spec) for spec in specs)
-    return useful / (sum(spec.lanes * spec.macs_per_lane for spec in specs) * interval)
+    return useful / (sum(spec.multipliers for spec in specs) * interval)
 
 
 def lane_options(out_features: int) -> list[int]:

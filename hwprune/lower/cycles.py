@@ -156,7 +156,7 @@ class EngineTiming:
     def of(spec: KernelSpec) -> "EngineTiming":
         """Timing of a kernel's dot-product engine: one input vector of ``ceil(K / in_simd)`` beats (for
         a grouped conv, one group's window, giving that group's ``F/g`` outputs)."""
-        return EngineTiming(spec.in_beats, spec.group_outputs, spec.lanes, spec.cycles_per_pass, spec.out_pe)
+        return EngineTiming(spec.in_beats, spec.group_outputs, spec.lanes, spec.cycles_per_pass, spec.engine_out_pe)
 
 
 @dataclass(frozen=True)

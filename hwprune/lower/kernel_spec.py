@@ -134,6 +134,28 @@ class KernelSpec:
         return self.out_features // self.groups
 
     @property
+    def group_lanes(self) -> int:
+        """Conv groups computed side by side: a depthwise conv whose frame brings ``m`` channels per beat
+        runs ``m`` engines (one per channel of the beat, ``hwprune.backends.rtl.group_parallel``), each
+        group-serial over every ``m``-th channel; 1 for every other kernel."""
+        return self.frame_simd if self.frame_simd > 1 and _depthwise(self) else 1
+
+    @property
+    def serial_groups(self) -> int:
+        """Groups one engine runs one after another per pixel (``groups / group_lanes``)."""
+        return self.groups // self.group_lanes
+
+    @property
+    def engine_out_pe(self) -> int:
+        """Outputs per output beat of one engine (``out_pe``, or 1 for engines side by side)."""
+        return self.out_pe // self.group_lanes
+
+    @property
+    def multipliers(self) -> int:
+        """MAC units of the kernel: lanes × MACs per lane × engines side by side."""
+        return self.lanes * self.macs_per_lane * self.group_lanes
+
+    @property
     def group_passes(self) -> int:
         """Rounds over the lanes for one group's filters."""
         return math.ceil(self.group_outputs / self.lanes)
@@ -176,8 +198,9 @@ class KernelSpec:
 
     @property
     def compute_cycles(self) -> int:
-        """Compute cycles of one input vector (one output pixel for conv), pipeline depth excluded."""
-        return self.passes * self.cycles_per_pass
+        """Compute cycles of one input vector (one output pixel for conv), pipeline depth excluded; engines
+        side by side (``group_lanes``) share a pixel's passes."""
+        return self.passes // self.group_lanes * self.cycles_per_pass
 
     @property
     def useful_macs(self) -> int:
@@ -253,16 +276,24 @@ def stream_width_problem(spec: KernelSpec, in_simd: int, out_pe: int, frame_simd
     if spec.conv is not None:
         window = spec.conv.kernel[0] * spec.conv.kernel[1]
         per_group = spec.conv.in_channels // spec.conv.group
-        if out_pe != 1 and (spec.groups != 1 or spec.out_features % out_pe):
+        if frame_simd > 1 and _depthwise(spec):  # m channels' engines side by side (group_lanes)
+            if spec.groups % frame_simd:
+                return f"frame_simd {frame_simd} must divide the {spec.groups} channels of a depthwise conv"
+            if in_simd != frame_simd * window or out_pe != frame_simd:
+                return (f"a depthwise conv over {frame_simd} channels at once takes their whole windows and gives "
+                        f"their {frame_simd} outputs per beat: in_simd {frame_simd * window}, out_pe {frame_simd}, "
+                        f"not {in_simd}, {out_pe}")
+            in_simd, out_pe = window, 1  # what each channel's engine takes and gives
+        elif out_pe != 1 and (spec.groups != 1 or spec.out_features % out_pe):
             return (f"a conv kernel's output beat is out_pe whole filters of one pixel: out_pe {out_pe} must "
                     f"divide the {spec.out_features} filters of an ungrouped conv")
-        if frame_simd > 1:
+        if frame_simd > 1 and not _depthwise(spec):
             if per_group % frame_simd:
                 return (f"frame_simd {frame_simd} must divide the {per_group} input channels of a conv group")
             if in_simd != frame_simd * window:
                 return (f"a wide frame of {frame_simd} channels per beat gives their whole windows per engine "
                         f"beat: in_simd must be {frame_simd * window}, not {in_simd}")
-        elif in_simd > window or (1 < in_simd < window and spec.in_features % in_simd):
+        elif frame_simd == 1 and (in_simd > window or (1 < in_simd < window and spec.in_features % in_simd)):
             return (f"a conv kernel's window beat is one element, one channel's whole window ({window}) or a fold "
                     f"of fewer elements dividing the {spec.in_features} of a vector, not {in_simd}")
     size, macs = spec.layout.group_size, spec.macs_per_lane
@@ -275,3 +306,9 @@ def stream_width_problem(spec: KernelSpec, in_simd: int, out_pe: int, frame_simd
     if out_pe > 1 and spec.lanes % out_pe:
         return f"out_pe {out_pe} must divide the {spec.lanes} lanes"
     return None
+
+
+def _depthwise(spec: KernelSpec) -> bool:
+    """One input channel and one filter per group (the only grouped conv whose groups run side by side)."""
+    g = spec.conv
+    return g is not None and g.group > 1 and g.in_channels == g.group and spec.out_features == g.group

@@ -178,7 +178,17 @@ def _shift_bits(spec: KernelSpec) -> int:
 
 
 def kernel_breakdown(spec: KernelSpec, family: str = "xcup") -> dict[str, Estimate]:
-    """The kernel's resources per component (names as in the module doc), in a fixed order."""
+    """The kernel's resources per component (names as in the module doc), in a fixed order. A depthwise
+    conv with ``m`` engines side by side (``group_lanes``): ``m`` times one engine's parts (each with its
+    share of the ROMs) and the window generator of the whole frame."""
+    if spec.group_lanes > 1:
+        from hwprune.lower.group_lanes import sub_specs
+
+        subs = sub_specs(spec)
+        parts = {key: _total(kernel_breakdown(sub, family)[key] for sub in subs)
+                 for key in kernel_breakdown(subs[0], family) if key != "frame_buffer"}
+        parts["frame_buffer"] = _frame_buffer(spec, family)
+        return parts
     layout = spec.layout
     lanes, macs, acc = spec.lanes, spec.macs_per_lane, spec.acc_bits
     act_bits = spec.in_type.bits
@@ -211,18 +221,24 @@ def kernel_breakdown(spec: KernelSpec, family: str = "xcup") -> dict[str, Estima
         "control": Estimate(lut=CONTROL_LUTS, ff=CONTROL_FFS),
     }
     if spec.conv is not None:
-        g = spec.conv
-        # the row buffer, read combinationally by the window generator: LUTRAM, never BRAM (Yosys agrees);
-        # with window beats one copy per window position
-        copies = g.kernel[0] * g.kernel[1] if spec.in_simd > 1 else 1
-        m = spec.frame_simd  # a wide frame: words of m channels
-        parts["frame_buffer"] = _total(memory_cost(buffer_rows(g) * g.in_width * g.in_channels // m, m * act_bits,
-                                                   rom=False, synchronous=False, family=family) for _ in range(copies))
-        if 1 < spec.in_simd < copies:  # a fold: each lane picks its window position (a rotation)
-            parts["frame_buffer"] = parts["frame_buffer"] + Estimate(
-                lut=spec.in_simd * act_bits * mux_luts_per_bit(copies))
+        parts["frame_buffer"] = _frame_buffer(spec, family)
         parts["control"] = parts["control"] + Estimate(lut=CONV_CONTROL_LUTS, ff=CONV_CONTROL_FFS)
     return parts
+
+
+def _frame_buffer(spec: KernelSpec, family: str) -> Estimate:
+    """The row buffer, read combinationally by the window generator: LUTRAM, never BRAM (Yosys agrees);
+    with window beats one copy per window position, words of ``m`` channels on a wide frame."""
+    g = spec.conv
+    assert g is not None
+    act_bits = spec.in_type.bits
+    copies = g.kernel[0] * g.kernel[1] if spec.in_simd > 1 else 1
+    m = spec.frame_simd
+    buffer = _total(memory_cost(buffer_rows(g) * g.in_width * g.in_channels // m, m * act_bits, rom=False,
+                                synchronous=False, family=family) for _ in range(copies))
+    if 1 < spec.in_simd < copies:  # a fold: each lane picks its window position (a rotation)
+        buffer = buffer + Estimate(lut=spec.in_simd * act_bits * mux_luts_per_bit(copies))
+    return buffer
 
 
 def kernel_resources(spec: KernelSpec, family: str = "xcup") -> Estimate:

@@ -61,9 +61,14 @@ def width_options(spec: KernelSpec, in_limit: int = 1, out_limit: int = 1, windo
     window = spec.conv.kernel[0] * spec.conv.kernel[1]
     folds = [w for w in _powers(window - 1) if w > 1] + ([window] if window > 1 else [])
     beats = [(1, 1)] + [(w, 1) for w in folds if window_beats and stream_width_problem(spec, w, 1) is None]
+    outs = [o for o in outs if stream_width_problem(spec, beats[0][0], o) is None]
+    if spec.groups > 1 and spec.group_outputs == 1 and spec.conv.in_channels == spec.groups:
+        # depthwise: m channels side by side take an m-wide frame and give m outputs per beat
+        sides = [(m * window, m, m) for m in _powers(min(in_limit, out_limit)) if m > 1
+                 and stream_width_problem(spec, m * window, m, m) is None]
+        return [(i, o, 1) for i, _ in beats for o in outs] + sides
     beats += [(m * window, m) for m in _powers(in_limit) if m > 1
               and stream_width_problem(spec, m * window, 1, m) is None]
-    outs = [o for o in outs if stream_width_problem(spec, beats[0][0], o) is None]
     return [(i, o, m) for i, m in beats for o in outs]
 
 

@@ -80,7 +80,7 @@ def _kernel_entry(kernel: KernelSpec) -> dict[str, Any]:
         "metadata_bits": kernel.weights.metadata_bits(),
         "compute_cycles": kernel.compute_cycles * pixels,
         "interval_cycles": layer_interval(kernel),
-        "pe_utilisation": round(kernel.useful_macs * pixels / (kernel.lanes * kernel.macs_per_lane
+        "pe_utilisation": round(kernel.useful_macs * pixels / (kernel.multipliers
                                                               * kernel.compute_cycles * pixels), 6),
     }
 

@@ -104,3 +104,41 @@ def test_wide_frames_the_generator_cannot_give_are_refused(in_simd: int, out_pe:
 def test_grouped_conv_output_beats_are_refused() -> None:
     spec = _spec(SHAPES[-1])
     assert "ungrouped conv" in (stream_width_problem(spec, 18, 2, 2) or "")
+
+
+# depthwise channels side by side: (id, geometry, group size, kept, MACs per lane, signed, m)
+DEPTHWISE = [
+    # 4 channels at once of 8, dense 3x3, same padding: 4 engines, each 2 channels one after another
+    ("dw-m4-c8-5x5-p1-S9", grouped(8, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 8), 9, 9, 1, False, 4),
+    # 2 of 4 channels, N:M-like 1 of 3 on 3 MAC units, stride 2 with asymmetric padding, signed
+    ("dw-m2-c4-7x6-s2-S3", grouped(4, 7, 6, (3, 3), (2, 2), (1, 0, 1, 1), 4), 3, 1, 3, True, 2),
+]
+
+
+def _depthwise_spec(shape: tuple, seed: int = 9):
+    _, g, size, kept, macs, signed, m = shape
+    spec = random_spec(kind="conv", out_features=g.in_channels, layout=GroupLayout(g.window, size, kept), lanes=1,
+                       macs_per_lane=macs, seed=seed, conv=g, in_type=IntType(8, signed))
+    window = g.kernel[0] * g.kernel[1]
+    assert stream_width_problem(spec, m * window, m, m) is None
+    return replace(spec, in_simd=m * window, out_pe=m, frame_simd=m)
+
+
+@pytest.mark.parametrize("shape", DEPTHWISE, ids=lambda s: s[0])
+def test_depthwise_channels_side_by_side(shape: tuple, sim_root: Path) -> None:
+    spec = _depthwise_spec(shape)
+    g = spec.conv
+    assert spec.group_lanes == shape[-1] and spec.multipliers == shape[-1] * spec.macs_per_lane
+    where = sim_root / f"dwpar-{shape[0]}"
+    design = emit_kernel(spec, where / "rtl")
+    case = kernel_case(spec, stimulus(spec, FRAMES, 9), seed=9)
+    assert len(case["expected"]) == (FRAMES + 4) * g.in_channels * g.out_height * g.out_width // spec.out_pe
+    path = write_case(case, where / "case.json")
+    build_design([where / "rtl" / name for name in design.verilog], design.top, where / "obj", "verilator")
+    result = run_case(path, design.top, where / "obj")
+    assert result.tests == 2 and result.failures == 0, result.log.read_text()[-4000:]
+    if shape is DEPTHWISE[0]:
+        broken = run_case(write_case(mutate_value(case, 7), where / "mutated.json"), design.top, where / "obj")
+        assert broken.failures >= 1, "mutation passed"
+    serial = replace(spec, in_simd=g.kernel[0] * g.kernel[1], out_pe=1, frame_simd=1)
+    assert layer_interval(spec) * spec.group_lanes == layer_interval(serial)  # m channels at once: m times faster

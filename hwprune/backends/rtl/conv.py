@@ -34,6 +34,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwprune.backends.rtl.engine import DotEngine, beat_shape
 from hwprune.backends.rtl.frame_buffer import odometer
+from hwprune.backends.rtl.group_parallel import GroupParallelEngine
 from hwprune.backends.rtl.line_buffer import WindowStream, window_block_reader, window_fold_reader, window_reader
 from hwprune.lower.kernel_spec import KernelSpec
 
@@ -130,7 +131,8 @@ class ConvEngine(wiring.Component):
         else:
             window = WindowFoldGenerator(g, t.bits, t.signed, fold)
         m.submodules.window = window
-        m.submodules.engine = engine = DotEngine(self.spec)
+        engine: wiring.Component = GroupParallelEngine(self.spec) if self.spec.group_lanes > 1 else DotEngine(self.spec)
+        m.submodules.engine = engine
         wiring.connect(m, window.o, engine.i)
         wiring.connect(m, wiring.flipped(self.i), window.i)
         wiring.connect(m, engine.o, wiring.flipped(self.o))

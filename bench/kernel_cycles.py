@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _doc import publish  # noqa: E402
 
 from hwprune.backends.rtl.emit import emit_kernel  # noqa: E402
-from hwprune.lower.cycles import EngineTiming, steady_state_interval  # noqa: E402
+from hwprune.lower.cycles import EngineTiming  # noqa: E402
+from hwprune.lower.engine_schedule import steady_state_interval  # noqa: E402
 from hwprune.lower.kernel_spec import KernelSpec  # noqa: E402
 from hwprune.prune.patterns.base import GroupLayout, pack_balanced  # noqa: E402
 from hwprune.sim.golden import kernel_case, write_case  # noqa: E402
@@ -80,7 +81,7 @@ def measure(spec: KernelSpec, useful: int, work: Path) -> dict[str, float | int 
     x = stimulus(spec, VECTORS, 1)
     case = kernel_case(spec, x, seed=1)
     case["arrivals"] = [0] * len(case["arrivals"])  # back-to-back source
-    from hwprune.lower.cycles import back_to_back, engine_schedule
+    from hwprune.lower.engine_schedule import back_to_back, engine_schedule
 
     case["expected_cycles"] = engine_schedule(EngineTiming.of(spec), back_to_back(len(x), spec.in_features)).flat_outputs()
     path = write_case(case, where / "case.json")

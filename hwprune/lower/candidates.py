@@ -13,7 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from hwprune.lower.cycles import EngineTiming, steady_state_interval
+from hwprune.lower.cycles import EngineTiming
+from hwprune.lower.engine_schedule import steady_state_interval
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.lower.resource_model import Estimate, kernel_resources
 from hwprune.lower.stream_widths import Pair, width_options

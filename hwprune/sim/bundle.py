@@ -29,7 +29,7 @@ import logging
 from hwprune import plugins, progress
 from hwprune.backends.rtl.emit import RtlDesign, banner, emit_kernel
 from hwprune.ir.graph import Graph
-from hwprune.lower.cycles import steady_state_interval
+from hwprune.lower.engine_schedule import steady_state_interval
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.sim.golden import kernel_case, read_case, write_case
 from hwprune.sim.mismatch import mismatch_from_trace

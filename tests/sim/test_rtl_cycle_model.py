@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hwprune.lower.conv_cycles import window_sources
-from hwprune.lower.cycles import (EngineTiming, back_to_back, engine_schedule, first_output_latency,
-                                  steady_state_interval)
+from hwprune.lower.cycles import EngineTiming
+from hwprune.lower.engine_schedule import back_to_back, engine_schedule, first_output_latency, steady_state_interval
 from hwprune.lower.kernel_spec import ConvGeometry
 
 

@@ -16,7 +16,8 @@ import pytest
 
 from hwprune.backends.rtl.emit import emit_kernel
 from hwprune.ir.types import IntType
-from hwprune.lower.cycles import EngineTiming, steady_state_closed_form, steady_state_interval
+from hwprune.lower.cycles import EngineTiming
+from hwprune.lower.engine_schedule import steady_state_closed_form, steady_state_interval
 from hwprune.lower.kernel_cycles import kernel_model
 from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.prune.patterns.base import GroupLayout

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from hwprune.backends.rtl.emit import emit_kernel
-from hwprune.lower.cycles import EngineTiming, steady_state_interval
+from hwprune.lower.cycles import EngineTiming
+from hwprune.lower.engine_schedule import steady_state_interval
 from hwprune.lower.kernel_spec import stream_width_problem
 from hwprune.sim.golden import kernel_case, mutate_cycle, mutate_value, pack_beats, unpack_beats, write_case
 from hwprune.sim.rtl_runner import build_design, run_case

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from hwprune.lower.conv_cycles import ConvModel, buffer_rows, released_rows, window_sources
-from hwprune.lower.cycles import (EngineModel, EngineTiming, back_to_back, engine_schedule, in_order,
-                                  steady_state_closed_form, steady_state_interval, waits_for_nothing)
+from hwprune.lower.cycles import EngineModel, EngineTiming, in_order, waits_for_nothing
+from hwprune.lower.engine_schedule import back_to_back, engine_schedule, steady_state_closed_form, steady_state_interval
 from hwprune.lower.kernel_spec import ConvGeometry
 from hwprune.lower.network_cycles import fifo_depth_needed
 from hwprune.lower.stage_cycles import MergeModel, PoolModel

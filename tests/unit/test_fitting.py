@@ -67,7 +67,10 @@ def check_fitted(original: list[KernelSpec], fitted: list[KernelSpec], board_nam
     for before, after in zip(original, fitted):
         assert after.layout.groups % after.macs_per_lane == 0
         assert 1 <= after.lanes <= after.out_features
-        assert after.weights is before.weights and after.name == before.name
+        assert after.name == before.name
+        if after.weights is not before.weights:  # only a dense layer is laid out again, to the same weights
+            assert before.pattern == "dense" and after.layout.kept_per_group == after.layout.group_size
+            assert (after.weights.unpack()[0] == before.weights.unpack()[0]).all()
 
 
 @pytest.mark.parametrize("board_name", ["zcu102", "pynq-z2"])
@@ -158,7 +161,7 @@ def test_lane_options_cover_every_pass_count() -> None:
 def test_interval_matches_compute_when_compute_bound() -> None:
     spec = make_spec(out=16, k_in=64, group=8, kept=8, lanes=1, macs=1)  # 16 passes × 64 cycles ≫ 64 beats
     assert layer_interval(spec) == spec.compute_cycles == 16 * 64
-    assert np.array_equal(fit_kernels([spec], load_board("zcu102"))[0].weights.values, spec.weights.values)
+    assert np.array_equal(fit_kernels([spec], load_board("zcu102"))[0].weights.unpack()[0], spec.weights.unpack()[0])
 
 
 def test_target_interval_gives_the_cheapest_design_that_reaches_it(kernels: dict[str, list[KernelSpec]]) -> None:

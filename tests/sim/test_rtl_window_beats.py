@@ -118,7 +118,7 @@ def test_window_beats_shorten_a_compute_rich_conv() -> None:
 @pytest.mark.parametrize("in_simd, out_pe, reason", [
     (4, 1, "a fold of fewer elements dividing the 18"),
     (12, 1, "one channel's whole window (9)"),
-    (9, 2, "output stream carries one element per beat"),
+    (9, 3, "out_pe 3 must divide the 4 filters"),
 ])
 def test_window_beats_the_generator_cannot_give_are_refused(in_simd: int, out_pe: int, reason: str) -> None:
     spec = _spec(SHAPES[0])

@@ -14,16 +14,12 @@ from dataclasses import replace
 from typing import Sequence
 
 from hwprune.lower.network_types import NetworkPlan, NetworkUnsupported, StagePlan
-from hwprune.lower.stream_widths import MAX_STREAM_WIDTH, StreamClasses
+from hwprune.lower.stream_widths import MAX_STREAM_WIDTH, StreamClasses, powers_of_two
 
 __all__ = ["plan_classes", "stage_widths", "classes_of", "with_widths"]
 
 WIDE_STAGE_KINDS: tuple[str, ...] = ("fork", "add", "concat", "hardsigmoid", "hardswish", "lut", "globalavg")
 """The stages that are not kernels but take several elements per beat (every other one takes one)."""
-
-
-def _powers(limit: int) -> list[int]:
-    return [1 << i for i in range(limit.bit_length()) if 1 << i <= limit]
 
 
 def plan_classes(plan: NetworkPlan) -> tuple[list[int], list[int], int]:
@@ -69,13 +65,13 @@ def stage_widths(stage: StagePlan, limit: int = MAX_STREAM_WIDTH) -> list[int]:
         counts.append(stage.frame[0])
     if stage.kind == "concat" and stage.merge is not None:
         counts.extend(stage.merge.chunks)
-    return [w for w in _powers(limit) if all(n % w == 0 for n in counts)]
+    return [w for w in powers_of_two(limit) if all(n % w == 0 for n in counts)]
 
 
 def classes_of(plan: NetworkPlan, kernel_order: Sequence[str], limit: int = MAX_STREAM_WIDTH) -> StreamClasses:
     """The ``StreamClasses`` of a plan built at width 1, kernels indexed as in ``kernel_order`` (names)."""
     ins, outs, count = plan_classes(plan)
-    widths = [set(_powers(limit)) for _ in range(count)]
+    widths = [set(powers_of_two(limit)) for _ in range(count)]
     elements = [0] * count
     at = {stage.name: s for s, stage in enumerate(plan.stages) if stage.kernel is not None}
     for s, stage in enumerate(plan.stages):

@@ -22,7 +22,7 @@ from typing import Callable, Sequence, TypeVar
 from hwprune.lower.kernel_spec import KernelSpec, stream_width_problem
 
 __all__ = ["MAX_STREAM_WIDTH", "Pair", "Widths", "width_options", "width_pairs", "chains", "cheapest_chain",
-           "cheapest_path", "widest_needed", "port_width", "Chain", "StreamClasses", "classes_from_links"]
+           "cheapest_path", "widest_needed", "port_width", "powers_of_two", "Chain", "StreamClasses", "classes_from_links"]
 
 MAX_STREAM_WIDTH = 16
 """Most elements per beat of a wide stream (16 int8 activations: a 128-bit AXI-Stream beat)."""
@@ -36,7 +36,8 @@ Widths = tuple[int, int, int]
 _Option = TypeVar("_Option")
 
 
-def _powers(limit: int) -> list[int]:
+def powers_of_two(limit: int) -> list[int]:
+    """1, 2, 4, … up to ``limit``: the widths a stream may take."""
     return [1 << i for i in range(limit.bit_length()) if 1 << i <= limit]
 
 
@@ -45,7 +46,7 @@ def port_width(dma_width_bits: int, lane_bits: int, limit: int = MAX_STREAM_WIDT
     ``limit``, whose beat fits the board's DMA data width (an AXI DMA's stream side is never wider
     than its memory side, PG021)."""
     fits = max(1, dma_width_bits // lane_bits)
-    return max(w for w in _powers(limit) if w <= fits)
+    return max(w for w in powers_of_two(limit) if w <= fits)
 
 
 def width_options(spec: KernelSpec, in_limit: int = 1, out_limit: int = 1, window_beats: bool = True) -> list[Widths]:
@@ -54,20 +55,20 @@ def width_options(spec: KernelSpec, in_limit: int = 1, out_limit: int = 1, windo
     per beat). A conv kernel: with a one-element frame, one element, a power-of-two fold of its window
     or one channel's whole window per engine beat (``window_beats``); with a frame of ``m`` channels per
     beat, the ``m`` channels' whole windows; ``out_pe`` whole filters per output beat."""
-    outs = [w for w in _powers(out_limit) if spec.lanes % w == 0]
+    outs = [w for w in powers_of_two(out_limit) if spec.lanes % w == 0]
     if spec.conv is None:
-        ins = [w for w in _powers(in_limit) if stream_width_problem(spec, w, 1) is None]
+        ins = [w for w in powers_of_two(in_limit) if stream_width_problem(spec, w, 1) is None]
         return [(i, o, 1) for i in ins for o in outs]
     window = spec.conv.kernel[0] * spec.conv.kernel[1]
-    folds = [w for w in _powers(window - 1) if w > 1] + ([window] if window > 1 else [])
+    folds = [w for w in powers_of_two(window - 1) if w > 1] + ([window] if window > 1 else [])
     beats = [(1, 1)] + [(w, 1) for w in folds if window_beats and stream_width_problem(spec, w, 1) is None]
     outs = [o for o in outs if stream_width_problem(spec, beats[0][0], o) is None]
     if spec.groups > 1 and spec.group_outputs == 1 and spec.conv.in_channels == spec.groups:
         # depthwise: m channels side by side take an m-wide frame and give m outputs per beat
-        sides = [(m * window, m, m) for m in _powers(min(in_limit, out_limit)) if m > 1
+        sides = [(m * window, m, m) for m in powers_of_two(min(in_limit, out_limit)) if m > 1
                  and stream_width_problem(spec, m * window, m, m) is None]
         return [(i, o, 1) for i, _ in beats for o in outs] + sides
-    beats += [(m * window, m) for m in _powers(in_limit) if m > 1
+    beats += [(m * window, m) for m in powers_of_two(in_limit) if m > 1
               and stream_width_problem(spec, m * window, 1, m) is None]
     return [(i, o, m) for i, m in beats for o in outs]
 
@@ -154,7 +155,7 @@ def classes_from_links(count: int, links: Sequence[tuple[int, int]], ports: tupl
     port_in = index[kernel_in[first]] if first is not None else None
     port_out = index[kernel_out[last]] if last is not None else None
     wide = {index[c] for c in open_classes} | {c for c in (port_in, port_out) if c is not None}
-    widths = tuple(tuple(_powers(limit)) if n in wide else (1,) for n in range(len(used)))
+    widths = tuple(tuple(powers_of_two(limit)) if n in wide else (1,) for n in range(len(used)))
     return StreamClasses(tuple(index[c] for c in kernel_in), tuple(index[c] for c in kernel_out), widths,
                          (0,) * len(used), port_in, port_out)
 

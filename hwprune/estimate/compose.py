@@ -31,7 +31,7 @@ from hwprune.lower.kernel_spec import KernelSpec
 from hwprune.prune.patterns.base import PackedWeights
 
 __all__ = ["COMPOSE_MIN_LANES", "VARIANT_LANES", "lane_variant", "compose", "composable", "variant_sources",
-           "variant_lanes"]
+           "variant_lanes", "variant_out_pe"]
 
 VARIANT_LANES = (4, 8)
 """The two cut-down kernels a composed estimate synthesizes."""
@@ -43,10 +43,25 @@ _COUNTS = ("lut", "ff", "dsp", "bram18", "bram36", "carry", "cells")
 
 def variant_lanes(spec: KernelSpec) -> tuple[int, int]:
     """The two cut-down lane counts of ``spec``: ``VARIANT_LANES``, or ``out_pe`` and ``2·out_pe`` when the
-    output beats are wider than 4 (a variant's lanes must hold whole output beats)."""
-    if all(n % spec.out_pe == 0 for n in VARIANT_LANES):
+    output beats are wider than 4 and cannot shrink with the lanes (``variant_out_pe``)."""
+    if all(n % spec.out_pe == 0 for n in VARIANT_LANES) or _scaled_beats(spec):
         return VARIANT_LANES
     return (spec.out_pe, 2 * spec.out_pe)
+
+
+def _scaled_beats(spec: KernelSpec) -> bool:
+    """Whether the ``VARIANT_LANES`` variants take the kernel's share of outputs per lane in a beat: when
+    its ``out_pe`` does not divide them and that share of each is a whole number."""
+    return any(n % spec.out_pe for n in VARIANT_LANES) and (spec.out_pe * VARIANT_LANES[0]) % spec.lanes == 0
+
+
+def variant_out_pe(spec: KernelSpec, lanes: int) -> int:
+    """Outputs per beat of the ``lanes``-lane variant: the kernel's own where it divides the variants'
+    lanes (its requantisers are then part of the shared control), else the same share of the lanes as in
+    the kernel (out_pe 16 of 32 lanes: 2 of 4, 4 of 8), so the requantisers grow with the lanes as they
+    do in the kernel and the composition stays linear. Why: a fast fit gives wide output beats (out_pe
+    half the lanes), whose kernels would otherwise be synthesized whole."""
+    return spec.out_pe * lanes // spec.lanes if _scaled_beats(spec) else spec.out_pe
 
 
 def composable(spec: KernelSpec) -> bool:
@@ -72,6 +87,7 @@ def lane_variant(spec: KernelSpec, lanes: int) -> KernelSpec:
             offsets[i] = spec.weights.offsets[0]
     pick = lambda seq, pad: tuple(seq[r] if r < spec.out_features else pad for r in rows)  # noqa: E731
     return replace(spec, ident=f"{spec.ident}_lanes{lanes}", out_features=len(rows), lanes=lanes,
+                   out_pe=variant_out_pe(spec, lanes),
                    weights=PackedWeights(spec.layout, values, offsets), bias=pick(spec.bias, 0),
                    requant_mult=pick(spec.requant_mult, spec.requant_mult[0]),
                    requant_shift=pick(spec.requant_shift, spec.requant_shift[0]))

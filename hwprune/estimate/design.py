@@ -111,7 +111,7 @@ def estimate_rtl(rtl: Path, manifest: dict[str, Any], kernel_names: Sequence[str
     }
     if any(lanes is not None for _, _, lanes, _ in plan.layers):
         result["note"] += (f"; kernels of {COMPOSE_MIN_LANES}+ lanes composed from cut-down kernels of "
-                           f"{VARIANT_LANES[0]} and {VARIANT_LANES[1]} lanes (control + lanes x one lane)")
+                           f"{VARIANT_LANES[0]} and {VARIANT_LANES[1]} lanes (control + lanes x one lane; output beats wider than 4 keep their share of the lanes)")
         if any(pair not in (None, VARIANT_LANES) for _, _, _, pair in plan.layers):
             result["note"] += " or, for wider output beats, of out_pe and 2 x out_pe lanes"
     if glue_job is not None:

@@ -70,21 +70,25 @@ def test_composed_estimate_is_within_ten_percent_of_full_synthesis(mlp_build) ->
 
 
 def test_wide_output_beats_take_variants_that_hold_whole_beats() -> None:
-    """out_pe 8 does not divide 4 lanes: the variants are 8 and 16 lanes, each the first rows of every pass."""
+    """out_pe 8 of 24 lanes does not divide 4 lanes, nor does its share (a third) of 4: the variants are
+    8 and 16 lanes at out_pe 8; of 32 lanes (a quarter) they are 4 and 8 lanes at out_pe 1 and 2, so the
+    requantisers grow with the lanes. Either way each variant is the first rows of every pass."""
     from dataclasses import replace as with_fields
 
+    from hwprune.estimate.compose import variant_out_pe
     from hwprune.prune.patterns.base import GroupLayout
     from hwprune.sim.vectors import random_spec
 
-    spec = random_spec(out_features=70, layout=GroupLayout(32, 8, 4), lanes=32, macs_per_lane=4, seed=3)
-    spec = with_fields(spec, out_pe=8)
-    assert variant_lanes(spec) == (8, 16) and composable(spec)
-    x = np.random.default_rng(1).integers(0, 255, size=(4, spec.in_features))
-    full = kernel_reference(spec, x)
-    for lanes in variant_lanes(spec):
-        cut = lane_variant(spec, lanes)
-        assert cut.out_pe == 8 and cut.passes == spec.passes
-        rows = [p * spec.lanes + lane for p in range(spec.passes) for lane in range(lanes)]
-        real = [i for i, r in enumerate(rows) if r < spec.out_features]
-        assert np.array_equal(kernel_reference(cut, x)[:, real], full[:, [rows[i] for i in real]])
-    assert variant_lanes(with_fields(spec, out_pe=2)) == VARIANT_LANES
+    base = random_spec(out_features=70, layout=GroupLayout(32, 8, 4), lanes=32, macs_per_lane=4, seed=3)
+    x = np.random.default_rng(1).integers(0, 255, size=(4, base.in_features))
+    for lanes, pair, beats in ((24, (8, 16), (8, 8)), (32, VARIANT_LANES, (1, 2))):
+        spec = with_fields(base, lanes=lanes, out_pe=8)
+        assert variant_lanes(spec) == pair and composable(spec)
+        full = kernel_reference(spec, x)
+        for variant, out_pe in zip(pair, beats):
+            cut = lane_variant(spec, variant)
+            assert variant_out_pe(spec, variant) == cut.out_pe == out_pe and cut.passes == spec.passes
+            rows = [p * spec.lanes + lane for p in range(spec.passes) for lane in range(variant)]
+            real = [i for i, r in enumerate(rows) if r < spec.out_features]
+            assert np.array_equal(kernel_reference(cut, x)[:, real], full[:, [rows[i] for i in real]])
+    assert variant_lanes(with_fields(base, out_pe=2)) == VARIANT_LANES

@@ -64,14 +64,13 @@ def test_sweep_finds_the_pareto_set(inline_run):
     assert data["objectives"] == ["interval_cycles", "resource_cost", "accuracy_loss"]
     assert data["pareto"] == _brute_force_front(points, tuple(data["objectives"]))
     assert len(data["pareto"]) >= 2  # (every point may be on the front: each trades interval, cost or loss)
-    # the pruned points really are pruned, and at the same lanes faster and smaller than the dense one:
-    # half the MAC cycles per pass, which the wide streams between the layers let through to the interval
-    # (their extra requantisers may cost a few DSPs)
+    # the pruned points really are pruned, and at the same lanes as fast and smaller than the dense one:
+    # a dense layer may be laid out in groups of one input (a MAC unit each), so both reach the interval
+    # the streams between the layers allow, the N:M one with half the multipliers
     dense, nm = points[1], points[5]
     assert dense["achieved_sparsity"] == 0.0 and nm["achieved_sparsity"] == 0.5
-    assert nm["interval_cycles"] * 2 <= dense["interval_cycles"]
-    extra_requantisers = sum(layer["out_pe"] - 1 for layer in nm["layers"])
-    assert nm["resources"]["dsp"] <= dense["resources"]["dsp"] + extra_requantisers
+    assert nm["interval_cycles"] <= dense["interval_cycles"]
+    assert nm["resources"]["dsp"] * 1.5 <= dense["resources"]["dsp"]
     assert nm["resources"]["lut"] < dense["resources"]["lut"]
     assert all(layer["lanes"] == min(4, layer_out) for layer, layer_out in zip(dense["layers"], (64, 32, 10)))
     # the unpruned 8-bit design loses (almost) nothing; accuracy loss is float baseline - integer top-1

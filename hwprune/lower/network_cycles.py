@@ -38,6 +38,7 @@ import numpy as np
 
 from hwprune.lower.kernel_cycles import kernel_model
 from hwprune.lower.network_plan import NetworkPlan, StagePlan
+from hwprune.lower.network_types import check_stage_width
 from hwprune.lower.stage_cycles import ElementwiseModel, GlobalAverageModel, MergeModel, PoolModel, ReorderModel
 
 __all__ = ["FIFO_LATENCY", "SIZING_VECTORS", "MIN_FIFO_DEPTH", "NetworkTiming", "NetworkSchedule",
@@ -61,9 +62,7 @@ class StageModel(Protocol):
 def stage_model(stage: StagePlan) -> StageModel | MergeModel:
     """The cycle model of one stage, fed one vector (frame) at a time; a stage's beats carry
     ``stage.width`` elements (pooling and the reorder: one only, anything else is a ValueError)."""
-    if stage.kind in ("maxpool", "avgpool", "reorder") and stage.width != 1:
-        raise ValueError(f"stage {stage.name!r}: a {stage.kind} stage takes one element per beat, "
-                         f"not width {stage.width}")
+    check_stage_width(stage)
     if stage.merge is not None:
         m = stage.merge
         return MergeModel(stage.kind, m.in_beats, m.fanout, m.chunks, stage.width)

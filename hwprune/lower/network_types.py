@@ -18,7 +18,8 @@ from hwprune.ir.types import IntType
 from hwprune.lower.kernel_spec import ConvGeometry, KernelSpec
 
 __all__ = ["NetworkUnsupported", "StagePlan", "NetworkPlan", "MergeSpec", "STAGE_KINDS", "MERGE_KINDS",
-           "AVERAGE_KINDS", "ELEMENTWISE_KINDS", "Link", "average_sum_bits", "requant_operand_bits", "axis_width"]
+           "AVERAGE_KINDS", "ELEMENTWISE_KINDS", "NARROW_STAGE_KINDS", "WIDE_STAGE_KINDS",
+           "check_stage_width", "Link", "average_sum_bits", "requant_operand_bits", "axis_width"]
 
 MERGE_KINDS = ("fork", "add", "concat")
 Link = tuple[int, int, int, int]
@@ -64,6 +65,20 @@ class MergeSpec:
 AVERAGE_KINDS = ("avgpool", "globalavg")
 ELEMENTWISE_KINDS = ("hardsigmoid", "hardswish", "lut")
 STAGE_KINDS = ("kernel", "maxpool", "reorder", *MERGE_KINDS, *AVERAGE_KINDS, *ELEMENTWISE_KINDS)
+NARROW_STAGE_KINDS = ("maxpool", "avgpool", "reorder")
+"""The stages that take one element per beat (their row buffers and permutations are element-serial);
+the one place this rule is written (the planner, the cycle model and the RTL top ask here)."""
+WIDE_STAGE_KINDS = tuple(kind for kind in STAGE_KINDS if kind != "kernel" and kind not in NARROW_STAGE_KINDS)
+"""The stages that are not kernels but take several elements per beat."""
+
+
+def check_stage_width(stage: "StagePlan") -> None:
+    """ValueError if a stage of ``NARROW_STAGE_KINDS`` is given more than one element per beat."""
+    if stage.kind in NARROW_STAGE_KINDS and stage.width != 1:
+        raise ValueError(f"stage {stage.name!r}: a {stage.kind} stage takes one element per beat, "
+                         f"not width {stage.width}")
+
+
 REQUANT_SIZES = {"avgpool": 2, "globalavg": 2, "hardsigmoid": 3, "hardswish": 5}
 """How many integers ``StagePlan.requant`` holds per kind: (M, sh) for the averages, (c, M, sh) for a
 HardSigmoid, (c_g, M_g, sh_g, M, sh) for a HardSwish (``hwprune.quant.hard_act``). A ``lut`` stage

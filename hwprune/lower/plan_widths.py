@@ -13,13 +13,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Sequence
 
-from hwprune.lower.network_types import NetworkPlan, NetworkUnsupported, StagePlan
+from hwprune.lower.network_types import WIDE_STAGE_KINDS, NetworkPlan, NetworkUnsupported, StagePlan
 from hwprune.lower.stream_widths import MAX_STREAM_WIDTH, StreamClasses, powers_of_two
 
 __all__ = ["plan_classes", "stage_widths", "classes_of", "with_widths"]
-
-WIDE_STAGE_KINDS: tuple[str, ...] = ("fork", "add", "concat", "hardsigmoid", "hardswish", "lut", "globalavg")
-"""The stages that are not kernels but take several elements per beat (every other one takes one)."""
 
 
 def plan_classes(plan: NetworkPlan) -> tuple[list[int], list[int], int]:

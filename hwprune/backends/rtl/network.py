@@ -42,7 +42,7 @@ from hwprune.backends.rtl.stages import MaxPoolStage, ReorderStage
 from hwprune.ir.types import IntType
 from hwprune.lower.network_cycles import NetworkTiming
 from hwprune.lower.network_plan import NetworkPlan, StagePlan
-from hwprune.lower.network_types import axis_width
+from hwprune.lower.network_types import axis_width, check_stage_width
 
 __all__ = ["NetworkTop", "axis_width", "tdata_width", "AXIS_PORTS", "emit_network", "check_timing"]
 
@@ -155,9 +155,7 @@ class NetworkTop(wiring.Component):
                 o_o__payload=ends.o_payload, o_o__valid=ends.o_valid, i_o__ready=ends.o_ready)
             return ends
         bits, signed = stage.in_type.bits, stage.in_type.signed
-        if stage.kind in ("maxpool", "avgpool", "reorder") and stage.width != 1:
-            raise ValueError(f"stage {stage.name!r}: a {stage.kind} stage takes one element per beat, "
-                             f"not width {stage.width}")
+        check_stage_width(stage)
         if stage.kind == "maxpool":
             assert stage.window is not None
             box: wiring.Component = MaxPoolStage(stage.window, bits, signed)

@@ -36,7 +36,7 @@ test: test-main test-keras
 # Cases marked `exhaustive` (the rest of a matrix whose every kind runs here) wait for `make test-all`.
 # worksteal: an idle worker takes queued tests from a busy one, so a few long tests do not end the run alone.
 test-main: setup
-	$(PY) -m pytest -n $(JOBS) --dist worksteal -q -m "not exhaustive" tests
+	$(PY) -m pytest -n $(JOBS) --dist worksteal -q --durations=40 -m "not exhaustive" tests
 
 test-all: setup setup-keras
 	$(PY) -m pytest -n $(JOBS) --dist worksteal -q tests

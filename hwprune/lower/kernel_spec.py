@@ -262,7 +262,9 @@ def stream_width_problem(spec: KernelSpec, in_simd: int, out_pe: int, frame_simd
     (and, for a conv, its frame ``frame_simd`` channels per beat; None when it can). Why these rules: a
     beat must fill whole group words of the input banks or a whole share of one (``in_simd`` divides the
     group size ``S``, or ``S`` divides it and the groups of one beat land in distinct banks at one
-    address: ``in_simd / S`` divides the MAC units), and the output beats must not straddle passes
+    address: ``in_simd / S`` divides the MAC units), or be the whole vector of a layout whose last group
+    is padded (``S`` does not divide ``K``: a depthwise 3x3 pruned in groups of 8) with a MAC unit per
+    group, its groups written at once and the padding zero; and the output beats must not straddle passes
     (``out_pe`` divides the lanes). A conv kernel's generator gives one element, a fold of its window, one
     channel's whole ``kh·kw`` window or (a wide frame of ``m`` channels per beat) the ``m`` channels' whole
     windows per beat; its output frame carries ``out_pe`` whole filters of a pixel per beat."""
@@ -300,9 +302,11 @@ def stream_width_problem(spec: KernelSpec, in_simd: int, out_pe: int, frame_simd
     if in_simd > 1:
         if in_simd > size * spec.layout.groups:
             return f"in_simd {in_simd} exceeds the {size * spec.layout.groups} padded inputs"
-        if size % in_simd and (in_simd % size or macs % (in_simd // size)):
-            return (f"in_simd {in_simd} must divide the group size {size}, or be a multiple of it whose "
-                    f"groups per beat divide the {macs} MAC units")
+        whole_vector = in_simd == spec.in_features and spec.in_features % size and macs % spec.layout.groups == 0
+        if size % in_simd and (in_simd % size or macs % (in_simd // size)) and not whole_vector:
+            return (f"in_simd {in_simd} must divide the group size {size}, be a multiple of it whose groups per "
+                    f"beat divide the {macs} MAC units, or be the whole vector of {spec.in_features} inputs "
+                    f"with a MAC unit per group ({spec.layout.groups})")
     if out_pe > 1 and spec.lanes % out_pe:
         return f"out_pe {out_pe} must divide the {spec.lanes} lanes"
     return None

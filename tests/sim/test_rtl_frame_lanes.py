@@ -112,6 +112,9 @@ DEPTHWISE = [
     ("dw-m4-c8-5x5-p1-S9", grouped(8, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 8), 9, 9, 1, False, 4),
     # 2 of 4 channels, N:M-like 1 of 3 on 3 MAC units, stride 2 with asymmetric padding, signed
     ("dw-m2-c4-7x6-s2-S3", grouped(4, 7, 6, (3, 3), (2, 2), (1, 0, 1, 1), 4), 3, 1, 3, True, 2),
+    # 2 of 4 channels pruned in padded groups of 8 on their 9 inputs (2 of 8, then 1 of 1): each engine
+    # takes its channel's whole window on its 2 MAC units
+    ("dw-m2-c4-5x5-p1-S8pad", grouped(4, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 4), 8, 2, 2, False, 2),
 ]
 
 

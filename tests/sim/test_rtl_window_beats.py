@@ -56,6 +56,11 @@ SHAPES = [
     ("dw-nm-c3-7x6-s2-S3", grouped(3, 7, 6, (3, 3), (2, 2), (1, 0, 1, 1), 3), 3, 2, 3, 1, 3, True),
     # g = 2 groups, balanced 2 of 9, stride 2
     ("g2-bal-c4-7x7-s2-p1-S9", grouped(4, 7, 7, (3, 3), (2, 2), (1, 1, 1, 1), 2), 9, 2, 4, 2, 2, False),
+    # the whole window of a padded layout (hwprune prune's default groups of 8 on 9 inputs: 2 of 8, the
+    # last group's one input kept), both groups at once on 2 MAC units: depthwise, signed
+    ("dw-bal-c4-6x5-p1-S8pad", grouped(4, 6, 5, (3, 3), (1, 1), (1, 1, 1, 1), 4), 8, 2, 4, 1, 2, True),
+    # the same on an ungrouped conv of one input channel (the digits CNN's first layer), 2 passes
+    ("bal-c1-6x6-k3-p1-S8pad", geometry(1, 6, 6, (3, 3), (1, 1), (1, 1, 1, 1)), 8, 2, 4, 2, 2, False),
 ]
 
 # folds: fewer elements than a window per beat, for groups that do not line up with kh·kw
@@ -125,3 +130,14 @@ def test_window_beats_the_generator_cannot_give_are_refused(in_simd: int, out_pe
     assert reason in (stream_width_problem(spec, in_simd, out_pe) or "")
     with pytest.raises(ValueError, match=re.escape(reason)):
         replace(spec, in_simd=in_simd, out_pe=out_pe)
+
+
+def test_a_whole_padded_window_needs_a_mac_unit_per_group() -> None:
+    """The whole window of a padded layout is written into all its group words at once: one MAC unit
+    (bank) per group, or the beat is refused."""
+    spec = _spec(SHAPES[-1])
+    assert spec.in_simd == 9 and spec.layout.groups == 2
+    reason = "the whole vector of 9 inputs with a MAC unit per group (2)"
+    assert reason in (stream_width_problem(replace(spec, in_simd=1, macs_per_lane=1), 9, 1) or "")
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        replace(spec, macs_per_lane=1)

@@ -121,16 +121,21 @@ class DotEngine(wiring.Component):
         return banks, last_beat
 
     def _whole_groups_input(self, m: Module, take: Signal, wr: Signal) -> tuple[list[memory.Memory], Value]:
-        """Beats of ``g = in_simd / S`` whole groups (``g`` divides P; one group when ``in_simd = S``):
-        group ``j`` of a beat goes straight into bank ``w_u + j`` at the beat's one address, no assembly
-        register; returns the banks and the vector's-last-beat condition."""
+        """Beats of ``g = in_simd / S`` whole groups (``g`` divides P; one group when ``in_simd = S``), or
+        the whole vector in one beat when ``S`` does not divide it (``g`` = its groups, the last one's
+        padding zero): group ``j`` of a beat goes straight into bank ``w_u + j`` at the beat's one
+        address, no assembly register; returns the banks and the vector's-last-beat condition."""
         s = self.shape
         S, P, Q, ab = s.group_size, s.macs, s.rounds, s.in_bits
-        g = s.in_simd // S
+        g = -(-s.in_simd // S)
+        beat: Value = self.i.payload
+        if g * S > s.in_simd:  # the whole vector: zero-extended past it (padding, never kept)
+            beat = Signal(g * S * ab, name="beat_padded")
+            m.d.comb += beat.eq(self.i.payload)
         w_u, w_q = _counter(P // g, "w_beat"), _counter(Q, "w_round")
         w_i = _counter(self.spec.in_beats, "w_index")
         last_beat = w_i == self.spec.in_beats - 1
-        banks = self._banks(m, wr, w_q, lambda u: self.i.payload.word_select(u % g, S * ab),
+        banks = self._banks(m, wr, w_q, lambda u: beat.word_select(u % g, S * ab),
                             lambda u: take & (w_u == u // g))
         with m.If(take):
             with m.If(w_u == P // g - 1):
@@ -157,7 +162,8 @@ class DotEngine(wiring.Component):
         wr = Signal()
         take = Signal()
         m.d.comb += [self.i.ready.eq(~Mux(wr, full[1], full[0])), take.eq(self.i.valid & self.i.ready)]
-        if s.in_simd > 1 and s.in_simd >= s.group_size:  # whole groups per beat (in_simd = S included)
+        # whole groups per beat (in_simd = S included), or the whole vector of a padded layout
+        if s.in_simd > 1 and (s.in_simd >= s.group_size or s.group_size % s.in_simd):
             banks, last_beat = self._whole_groups_input(m, take, wr)
         else:
             banks, last_beat = self._group_word_input(m, take, wr)

@@ -57,7 +57,8 @@ def test_rich_display_names_the_step_and_the_item():
 def test_compile_reports_every_step_and_layer(tmp_path, examples_dir):
     recorder = Recorder()
     with progress.reporting(recorder):
-        ctx = compile_model(examples_dir / "mlp_digits.onnx", tmp_path / "b", CompileConfig())
+        # 4 lanes: small kernels, so the estimate step's Yosys jobs take seconds (its events are the same)
+        ctx = compile_model(examples_dir / "mlp_digits.onnx", tmp_path / "b", CompileConfig(lanes=4))
     assert progress.current().__class__ is progress.NullProgress
     steps = [e[1] for e in recorder.events if e[0] == "step"]
     assert steps == flow.step_names()

@@ -47,8 +47,9 @@ Yosys exactly on the 20 example kernels calibrated, and are what the fitter's bu
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Iterable
 
 from hwprune.boards import Board
@@ -91,7 +92,14 @@ class Estimate:
     storage_bits: int = 0
 
     def __add__(self, other: "Estimate") -> "Estimate":
-        return Estimate(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+        return Estimate(self.dsp + other.dsp, self.bram18 + other.bram18, self.lut + other.lut,
+                        self.lutram + other.lutram, self.ff + other.ff, self.storage_bits + other.storage_bits)
+
+    def times(self, count: int) -> "Estimate":
+        """``count`` copies of this component (a bank per MAC unit, a buffer per window position). Why
+        not a sum of copies: the fitter costs thousands of candidates of layers of hundreds of MAC units."""
+        return Estimate(self.dsp * count, self.bram18 * count, self.lut * count, self.lutram * count,
+                        self.ff * count, self.storage_bits * count)
 
     @property
     def lut_total(self) -> int:
@@ -170,11 +178,23 @@ def memory_cost(depth: int, width: int, *, rom: bool, synchronous: bool = True, 
 
 
 def _mult_bits(spec: KernelSpec) -> int:
-    return max(int(m).bit_length() for m in spec.requant_mult) + 1
+    return _widest_mult(tuple(spec.requant_mult))
 
 
 def _shift_bits(spec: KernelSpec) -> int:
-    return max(1, max(int(s) - 1 for s in spec.requant_shift).bit_length())
+    return _widest_shift(tuple(spec.requant_shift))
+
+
+@functools.lru_cache(maxsize=256)
+def _widest_mult(mults: tuple[int, ...]) -> int:
+    """Bits of the widest requantiser multiplier. Cached: every candidate of a layer (thousands for a
+    512-filter conv) has the same per-filter parameters."""
+    return max(int(m).bit_length() for m in mults) + 1
+
+
+@functools.lru_cache(maxsize=256)
+def _widest_shift(shifts: tuple[int, ...]) -> int:
+    return max(1, max(int(s) - 1 for s in shifts).bit_length())
 
 
 def kernel_breakdown(spec: KernelSpec, family: str = "xcup") -> dict[str, Estimate]:
@@ -206,8 +226,7 @@ def kernel_breakdown(spec: KernelSpec, family: str = "xcup") -> dict[str, Estima
                                             storage_bits=spec.out_features * layout.kept_per_row * slot),
         "param_rom": memory_cost(spec.out_beats, spec.out_pe * (acc + mult_bits + shift_bits), rom=True,
                                  synchronous=False),
-        "input_banks": _total(memory_cost(2 * rounds, layout.group_size * act_bits, rom=False, family=family)
-                              for _ in range(macs)),
+        "input_banks": memory_cost(2 * rounds, layout.group_size * act_bits, rom=False, family=family).times(macs),
         # dense: every lane selects with the same step counter, so one select per MAC unit serves all lanes
         "select_muxes": Estimate(lut=(mults if layout.offset_bits else macs) * act_bits
                                  * mux_luts_per_bit(layout.group_size)),
@@ -234,8 +253,8 @@ def _frame_buffer(spec: KernelSpec, family: str) -> Estimate:
     act_bits = spec.in_type.bits
     copies = g.kernel[0] * g.kernel[1] if spec.in_simd > 1 else 1
     m = spec.frame_simd
-    buffer = _total(memory_cost(buffer_rows(g) * g.in_width * g.in_channels // m, m * act_bits, rom=False,
-                                synchronous=False, family=family) for _ in range(copies))
+    buffer = memory_cost(buffer_rows(g) * g.in_width * g.in_channels // m, m * act_bits, rom=False,
+                         synchronous=False, family=family).times(copies)
     if 1 < spec.in_simd < copies:  # a fold: each lane picks its window position (a rotation)
         buffer = buffer + Estimate(lut=spec.in_simd * act_bits * mux_luts_per_bit(copies))
     return buffer

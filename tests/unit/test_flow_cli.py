@@ -25,7 +25,8 @@ def _leftovers(parent: Path) -> list[str]:
 
 def test_compile_writes_checkpoints_and_report(tmp_path, examples_dir):
     out = tmp_path / "build" / "mlp"
-    result = run_cli("compile", str(examples_dir / "mlp_digits.onnx"), "--board", "zcu102", "-o", str(out))
+    # the PYNQ-Z2: the default steps, estimate included, on kernels small enough for Yosys in seconds
+    result = run_cli("compile", str(examples_dir / "mlp_digits.onnx"), "--board", "pynq-z2", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert {p.name for p in out.iterdir()} == {BUILD_MARKER, "ir.json", "ir_quant.json", "kernels.json", "rtl",
                                               "sim", "hls", "estimate.json", "report.json",
@@ -39,7 +40,7 @@ def test_compile_writes_checkpoints_and_report(tmp_path, examples_dir):
     assert all(layer["nonzero_macs"] == layer["nonzero_weights"] for layer in dense)
     assert all(layer["weight_bits"] == 8 for layer in dense)
     assert report["totals"]["macs"] == 64 * 64 + 32 * 64 + 10 * 32
-    assert report["board"]["name"] == "zcu102"
+    assert report["board"]["name"] == "pynq-z2"
     assert _leftovers(out.parent) == []
 
 
@@ -60,7 +61,7 @@ def test_same_command_twice_gives_identical_files(tmp_path, examples_dir):
 
 def test_recompiling_replaces_a_previous_build(tmp_path, examples_dir):
     out = tmp_path / "b"
-    config = CompileConfig()
+    config = CompileConfig(estimate=False)  # what is replaced does not depend on the Yosys step
     compile_model(examples_dir / "mlp_digits.onnx", out, config)
     (out / "stale.txt").write_text("from an older build")
     compile_model(examples_dir / "mlp_digits.onnx", out, config)

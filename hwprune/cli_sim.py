@@ -6,14 +6,18 @@ every layer and the network are bit-exact and cycle-exact (and pass the backpres
 per frame), the top checks every layer in context, at a fraction of the time. When something fails,
 the first failing case's first mismatch (vector, beat, expected/got value and cycle, input) follows
 the table (``hwprune.sim.mismatch``); ``--junit-xml FILE`` writes the verdicts for a CI server
-(``hwprune.sim.junit``)."""
+(``hwprune.sim.junit``). ``--trace [CASE]`` writes a waveform (``hwprune.sim.waves``): of the first failing
+case after the replay, or of CASE alone."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import typer
+
+if TYPE_CHECKING:
+    from hwprune.sim.bundle import LayerReport
 
 __all__ = ["register"]
 
@@ -71,11 +75,18 @@ def register(app: typer.Typer) -> None:
             None, "--junit-xml", metavar="FILE",
             help="Also write a JUnit XML report: one test case per layer and per network check.",
         ),
+        trace: Optional[str] = typer.Option(
+            None, "--trace", metavar="[CASE]",
+            help="Write a waveform (BUILD_DIR/sim/waves/CASE.fst, or .vcd) with Verilator's tracing: alone, of the "
+                 "first failing case after the replay; with CASE (a layer name, e.g. /fc0/Gemm or fc0_Gemm, or "
+                 "'network'), of that case only. Give it after BUILD_DIR.",
+        ),
     ) -> None:
         """Replay the golden vectors of BUILD_DIR/sim on the Verilator-built RTL (or, with --hls, the
         golden vectors of BUILD_DIR/hls through the g++ C-simulation)."""
         from hwprune.errors import HwpruneError
         from hwprune.sim.bundle import run_sim
+        from hwprune.sim.waves import FAILING
 
         _check_junit_path(junit_xml)
         if hls:
@@ -88,16 +99,11 @@ def register(app: typer.Typer) -> None:
         if no_layers and not _has_network_case(build_dir) and not _has_plugin_cases(build_dir):
             raise HwpruneError(f"{build_dir}: --no-layers leaves nothing to replay (network: "
                                f"{_network_skipped(build_dir)})")
+        if trace not in (None, FAILING):
+            _traced_only(build_dir, trace, tests, junit_xml)
+            return
         reports = run_sim(build_dir, tests, layers=not no_layers)
-        typer.echo(f"{'layer':<24} {'vectors':>7} {'bit-exact':>9} {'cycles (RTL/model)':>20} {'PE util.':>8}")
-        for r in reports:
-            cycles = f"{r.measured_last_cycle}/{r.predicted_last_cycle}" + ("" if r.cycle_exact else " MISMATCH")
-            util = f"{r.utilisation:.3f}" if r.utilisation is not None else "-"
-            label, note = {"network": ("network", f"  top {r.name}"),
-                           "selector": ("token selector", f"  top {r.name}")}.get(r.kind, (r.name[:24], ""))
-            why = "its ROM image differs from the Verilog" if "rom" in r.mismatches else f"see {r.log}"
-            note += "" if r.passed else f"  FAILED ({why})"
-            typer.echo(f"{label:<24} {r.vectors:>7} {'yes' if r.bit_exact else 'NO':>9} {cycles:>20} {util:>8}{note}")
+        _print_table(reports)
         layers = [r for r in reports if r.kind == "layer"]
         network = [r for r in reports if r.kind == "network"]
         ok = all(r.ok for r in reports)
@@ -113,13 +119,74 @@ def register(app: typer.Typer) -> None:
         first = next((r.mismatch for r in reports if not r.ok and r.mismatch), None)
         if first is not None:
             typer.echo(first)
-        if junit_xml is not None:
-            from hwprune.sim.junit import cases_of, write_junit
-
-            model = _model_name(build_dir)
-            write_junit(junit_xml, cases_of(reports, f"hwprune.{model}"), model)
+        _write_junit(build_dir, junit_xml, reports)
+        if trace is not None:
+            _trace_first_failure(build_dir, reports, tests)
         if not ok:
             raise typer.Exit(1)
+
+
+def _print_table(reports: Sequence[LayerReport]) -> None:
+    typer.echo(f"{'layer':<24} {'vectors':>7} {'bit-exact':>9} {'cycles (RTL/model)':>20} {'PE util.':>8}")
+    for r in reports:
+        cycles = f"{r.measured_last_cycle}/{r.predicted_last_cycle}" + ("" if r.cycle_exact else " MISMATCH")
+        util = f"{r.utilisation:.3f}" if r.utilisation is not None else "-"
+        label, note = {"network": ("network", f"  top {r.name}"),
+                       "selector": ("token selector", f"  top {r.name}")}.get(r.kind, (r.name[:24], ""))
+        why = "its ROM image differs from the Verilog" if "rom" in r.mismatches else f"see {r.log}"
+        note += "" if r.passed else f"  FAILED ({why})"
+        typer.echo(f"{label:<24} {r.vectors:>7} {'yes' if r.bit_exact else 'NO':>9} {cycles:>20} {util:>8}{note}")
+
+
+def _write_junit(build_dir: Path, junit_xml: Path | None, reports: Sequence[LayerReport]) -> None:
+    if junit_xml is not None:
+        from hwprune.sim.junit import cases_of, write_junit
+
+        model = _model_name(build_dir)
+        write_junit(junit_xml, cases_of(reports, f"hwprune.{model}"), model)
+
+
+def _traced_only(build_dir: Path, name: str, tests: Sequence[str], junit_xml: Path | None) -> None:
+    """``--trace CASE``: replay that case alone on a traced build, print its verdict and the waveform."""
+    from hwprune.sim.waves import find_case, how_to_open, trace_case
+
+    find_case(build_dir, name)  # an unknown name fails before any build
+    traced = trace_case(build_dir, name, tests)
+    _print_table([traced.report])
+    if traced.report.mismatch:
+        typer.echo(traced.report.mismatch)
+    typer.echo(how_to_open(traced.waves))
+    _write_junit(build_dir, junit_xml, [traced.report])
+    if not traced.report.ok:
+        raise typer.Exit(1)
+
+
+def _trace_first_failure(build_dir: Path, reports: Sequence[LayerReport], tests: Sequence[str]) -> None:
+    """``--trace`` alone: rerun the first failing layer or network case traced, with the tests it failed."""
+    from hwprune.sim.waves import how_to_open, trace_case
+
+    failed = next((r for r in reports if not r.ok and r.kind in ("layer", "network")), None)
+    if failed is None:
+        why = "every case passed" if all(r.ok for r in reports) else "only a token selector failed"
+        typer.echo(f"--trace: {why}; no waveform written (name a case to trace it: --trace CASE)")
+        return
+    again = [t for t in tests if t in failed.mismatches] or list(tests)
+    traced = trace_case(build_dir, "network" if failed.kind == "network" else failed.name, again)
+    typer.echo(how_to_open(traced.waves))
+
+
+def fill_optional_values(argv: list[str]) -> list[str]:
+    """``hwprune sim BUILD --trace`` with no case: typer has no options with an optional value, so a
+    ``--trace`` that ends the line or is followed by another option becomes ``--trace failing``."""
+    if not argv or argv[0] != "sim" or "--trace" not in argv:
+        return argv
+    from hwprune.sim.waves import FAILING
+
+    out = list(argv)
+    for index, arg in enumerate(argv):
+        if arg == "--trace" and (index + 1 == len(argv) or argv[index + 1].startswith("-")):
+            out[index] = f"--trace={FAILING}"
+    return out
 
 
 def _network_skipped(build_dir: Path) -> str:

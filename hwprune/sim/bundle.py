@@ -37,7 +37,8 @@ from hwprune.sim.rom_images import rom_difference
 from hwprune.sim.rtl_runner import Outcome, SimResult, build_design, run_case
 from hwprune.sim.vectors import stimulus
 
-__all__ = ["emit_rtl", "write_sim_bundle", "run_sim", "LayerReport", "NETWORK_CYCLE_BUDGET", "BUILD_CHECKS"]
+__all__ = ["emit_rtl", "write_sim_bundle", "run_sim", "layer_report", "network_report", "kernel_specs", "LayerReport",
+           "NETWORK_CYCLE_BUDGET", "BUILD_CHECKS"]
 
 log = logging.getLogger(__name__)
 
@@ -207,45 +208,54 @@ def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure"), l
     sim_dir = build_dir / "sim"
     manifest = json.loads((sim_dir / "manifest.json").read_text(encoding="utf-8"))
     reports = []
-    specs = _kernel_specs(build_dir)
+    specs = kernel_specs(build_dir)
     progress.step("sim")
     for index, entry in enumerate(manifest["kernels"] if layers else []):
         progress.advance(index + 1, len(manifest["kernels"]), "layer", "Verilator")
-        case_path = sim_dir / entry["case"]
-        case = read_case(case_path)
-        obj = sim_dir / "obj" / entry["top"]
-        start = time.monotonic()
-        build_design([build_dir / "rtl" / name for name in entry["verilog"]], entry["top"], obj)
-        result = run_case(case_path, entry["top"], obj, tests=tests)
-        rom = _rom_mismatch(build_dir / "rtl", entry)
-        measured = result.measured_cycles()
-        predicted = case["expected_cycles"] or []
-        facts = case.get("facts", {})
-        utilisation = None
-        if facts.get("interval"):
-            utilisation = facts["useful_macs"] / (facts["lanes"] * facts["macs_per_lane"] * facts["interval"])
-        elif entry["name"] in specs:  # conv: one inference is a frame; the layer's interval per frame
-            from hwprune.lower.fitting import layer_interval, pe_utilisation
-
-            spec = specs[entry["name"]]
-            utilisation = pe_utilisation([spec], layer_interval(spec))
-        reports.append(LayerReport(
-            name=entry["name"], vectors=int(case.get("vectors", 0)), beats=len(case["expected"]),
-            bit_exact=_bit_exact(result, case["expected"]), cycle_exact=measured == predicted,
-            measured_last_cycle=measured[-1] if measured else None,
-            predicted_last_cycle=predicted[-1] if predicted else None, utilisation=utilisation, log=str(result.log),
-            passed=result.passed and not rom, seconds=time.monotonic() - start,
-            checks=tuple(result.outcomes().values()),
-            mismatches={**rom, **_mismatches(case, result, tests, entry["name"], measured != predicted)},
-        ))
+        reports.append(layer_report(build_dir, entry, tests, specs))
     if manifest.get("network", {}).get("case"):
-        reports.append(_network_report(build_dir, manifest["network"], tests, list(specs.values())))
+        reports.append(network_report(build_dir, manifest["network"], tests, list(specs.values())))
     plugins.load("sim")
     for manifest_name, check in sorted(BUILD_CHECKS.items()):
         if (sim_dir / manifest_name).is_file():
             reports.extend(check(build_dir, tests))
     progress.finish()  # the caller prints the table next
     return reports
+
+
+def layer_report(build_dir: Path, entry: dict[str, Any], tests: Sequence[str], specs: dict[str, KernelSpec],
+                 trace: str = "", waves: Path | None = None) -> LayerReport:
+    """Build (Verilator, cached) and replay one kernel's case (``entry`` of ``sim/manifest.json``) and
+    judge it; ``trace`` (a waveform format) replays a traced build (its own ``obj/<top>-trace``) and
+    writes the waveform to ``waves``."""
+    sim_dir = build_dir / "sim"
+    case_path = sim_dir / entry["case"]
+    case = read_case(case_path)
+    obj = sim_dir / "obj" / (entry["top"] + ("-trace" if trace else ""))
+    start = time.monotonic()
+    build_design([build_dir / "rtl" / name for name in entry["verilog"]], entry["top"], obj, trace=trace)
+    result = run_case(case_path, entry["top"], obj, tests=tests, waves=waves)
+    rom = _rom_mismatch(build_dir / "rtl", entry)
+    measured = result.measured_cycles()
+    predicted = case["expected_cycles"] or []
+    facts = case.get("facts", {})
+    utilisation = None
+    if facts.get("interval"):
+        utilisation = facts["useful_macs"] / (facts["lanes"] * facts["macs_per_lane"] * facts["interval"])
+    elif entry["name"] in specs:  # conv: one inference is a frame; the layer's interval per frame
+        from hwprune.lower.fitting import layer_interval, pe_utilisation
+
+        spec = specs[entry["name"]]
+        utilisation = pe_utilisation([spec], layer_interval(spec))
+    return LayerReport(
+        name=entry["name"], vectors=int(case.get("vectors", 0)), beats=len(case["expected"]),
+        bit_exact=_bit_exact(result, case["expected"]), cycle_exact=measured == predicted,
+        measured_last_cycle=measured[-1] if measured else None,
+        predicted_last_cycle=predicted[-1] if predicted else None, utilisation=utilisation, log=str(result.log),
+        passed=result.passed and not rom, seconds=time.monotonic() - start,
+        checks=tuple(result.outcomes().values()),
+        mismatches={**rom, **_mismatches(case, result, tests, entry["name"], measured != predicted)},
+    )
 
 
 def _bit_exact(result: SimResult, expected: Sequence[int]) -> bool:
@@ -283,7 +293,7 @@ def _mismatches(case: dict[str, Any], result: SimResult, tests: Sequence[str], n
     return found
 
 
-def _kernel_specs(build_dir: Path) -> dict[str, KernelSpec]:
+def kernel_specs(build_dir: Path) -> dict[str, KernelSpec]:
     """The build's fitted kernels by name (empty for a bundle written without ``kernels.json``)."""
     path = build_dir / "kernels.json"
     if not path.is_file():
@@ -302,16 +312,17 @@ def _measured_interval(cycles: Sequence[int], vectors: int, out_beats: int) -> f
     return (last[-1] - last[half - 1]) / (vectors - half)
 
 
-def _network_report(build_dir: Path, entry: dict[str, Any], tests: Sequence[str],
-                    specs: Sequence[KernelSpec] = ()) -> LayerReport:
-    """Replay ``sim/network.case.json`` on the top; values and cycles compared from the timed trace;
-    PE utilisation over every kernel of the network at the interval measured in that trace."""
+def network_report(build_dir: Path, entry: dict[str, Any], tests: Sequence[str],
+                   specs: Sequence[KernelSpec] = (), trace: str = "", waves: Path | None = None) -> LayerReport:
+    """Replay ``sim/network.case.json`` (or the case ``entry`` names) on the top; values and cycles
+    compared from the timed trace; PE utilisation over every kernel of the network at the interval
+    measured in that trace. ``trace``/``waves`` as for ``layer_report``."""
     from hwprune.sim.network import replay_network
 
     case_path = build_dir / "sim" / entry["case"]
     case = read_case(case_path)
     start = time.monotonic()
-    result = replay_network(build_dir, case_path, tests)
+    result = replay_network(build_dir, case_path, tests, trace=trace, waves=waves)
     seconds = time.monotonic() - start
     traces = json.loads(result.trace.read_text(encoding="utf-8")) if result.trace else {}
     beats = traces.get("timed", {}).get("beats", [])

@@ -19,6 +19,9 @@ import typer
 if TYPE_CHECKING:
     from hwprune.sim.bundle import LayerReport
 
+DEFAULT_SEED = 1
+"""``--seed``'s default (``hwprune.sim.replay.DEFAULT_SEED``; here so the CLI imports no simulator code to parse)."""
+
 __all__ = ["register"]
 
 
@@ -81,6 +84,17 @@ def register(app: typer.Typer) -> None:
                  "first failing case after the replay; with CASE (a layer name, e.g. /fc0/Gemm or fc0_Gemm, or "
                  "'network'), of that case only. Give it after BUILD_DIR.",
         ),
+        vectors: Optional[int] = typer.Option(
+            None, "--vectors", metavar="N", min=1,
+            help="Replay N seeded random input vectors through the network top instead, expected outputs from "
+                 "the integer reference now.",
+        ),
+        data: Optional[Path] = typer.Option(
+            None, "--data", metavar="FILE.npz",
+            help="Replay your own inputs through the network top instead: an .npz with 'x' (model inputs, as "
+                 "--eval-data) and optional labels 'y' (prints the RTL's top-1 accuracy).",
+        ),
+        seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of --vectors' inputs and of the backpressure."),
     ) -> None:
         """Replay the golden vectors of BUILD_DIR/sim on the Verilator-built RTL (or, with --hls, the
         golden vectors of BUILD_DIR/hls through the g++ C-simulation)."""
@@ -99,6 +113,12 @@ def register(app: typer.Typer) -> None:
         if no_layers and not _has_network_case(build_dir) and not _has_plugin_cases(build_dir):
             raise HwpruneError(f"{build_dir}: --no-layers leaves nothing to replay (network: "
                                f"{_network_skipped(build_dir)})")
+        if vectors is not None or data is not None:
+            if hls or trace is not None or (vectors is not None and data is not None):
+                raise HwpruneError("--vectors and --data replay the network top: give one of them, without "
+                                   "--hls or --trace")
+            _replay(build_dir, vectors, data, seed, tests, junit_xml)
+            return
         if trace not in (None, FAILING):
             _traced_only(build_dir, trace, tests, junit_xml)
             return
@@ -158,6 +178,39 @@ def _traced_only(build_dir: Path, name: str, tests: Sequence[str], junit_xml: Pa
     typer.echo(how_to_open(traced.waves))
     _write_junit(build_dir, junit_xml, [traced.report])
     if not traced.report.ok:
+        raise typer.Exit(1)
+
+
+def _replay(build_dir: Path, vectors: int | None, data: Path | None, seed: int, tests: Sequence[str],
+            junit_xml: Path | None) -> None:
+    """``--vectors N`` / ``--data FILE``: fresh inputs through the network top (``hwprune.sim.replay``)."""
+    from hwprune.errors import HwpruneError
+    from hwprune.sim.replay import data_inputs, random_inputs, replay_inputs
+
+    if not _has_network_case(build_dir):
+        raise HwpruneError(f"{build_dir}: --vectors and --data replay the network top, and it has none "
+                           f"({_network_skipped(build_dir)})")
+    if data is not None:
+        inputs, labels = data_inputs(build_dir, data)
+        name, what = f"data-{data.stem}", str(data)
+    else:
+        assert vectors is not None
+        inputs, labels = random_inputs(build_dir, vectors, seed), None
+        name, what = f"random-{vectors}-seed{seed}", f"random, seed {seed}"
+    replay = replay_inputs(build_dir, inputs, tests, name, labels, seed)
+    report = replay.report
+    _print_table([report])
+    typer.echo(f"network: {report.vectors} vectors ({what}): "
+               f"{'bit-exact and cycle-exact' if report.ok else 'FAILED'}")
+    if report.mismatch:
+        typer.echo(report.mismatch)
+    if replay.labels:
+        rtl = "not measured (the top did not deliver every beat)" if replay.rtl_top1 is None else \
+            f"{replay.rtl_top1:.2f}%"
+        typer.echo(f"RTL top-1 accuracy: {rtl} on {replay.labels} labelled vectors "
+                   f"(integer reference: {replay.reference_top1:.2f}%)")
+    _write_junit(build_dir, junit_xml, [report])
+    if not report.ok:
         raise typer.Exit(1)
 
 

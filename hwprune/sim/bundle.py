@@ -163,7 +163,8 @@ class LayerReport:
     """One kernel's (or, with ``kind="network"``, the network top's) verdict, as ``hwprune sim`` prints
     it; ``passed`` also covers the backpressure replay and, for the network, ``tlast``. ``seconds`` (build
     and replay), ``checks`` (each cocotb test) and ``mismatches`` (per failed test, ``hwprune.sim.mismatch``'s
-    report) feed the JUnit report and the text under the table."""
+    report) feed the JUnit report and the text under the table; ``beats_file`` is the testbench's
+    ``*.trace.json`` (the beats it received, per test), for a caller that wants the RTL's values."""
 
     name: str
     vectors: int
@@ -179,6 +180,7 @@ class LayerReport:
     seconds: float = 0.0
     checks: tuple[Outcome, ...] = ()
     mismatches: dict[str, str] = field(default_factory=dict)
+    beats_file: str | None = None
 
     @property
     def mismatch(self) -> str | None:
@@ -343,5 +345,6 @@ def network_report(build_dir: Path, entry: dict[str, Any], tests: Sequence[str],
         checks=tuple(result.outcomes().values()),
         mismatches=_mismatches(case, result, tests, f"network {entry['name']}",
                                not (bit_exact and measured == predicted)),
+        beats_file=str(result.trace) if result.trace else None,
     )
 

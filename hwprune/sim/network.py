@@ -25,8 +25,8 @@ from hwprune.sim.golden import make_case, pack_beats, unpack_beats, write_case
 from hwprune.sim.rtl_runner import NETWORK_TB_MODULE, SimResult, SimulatorError, build_design, run_case
 
 __all__ = ["NetworkRun", "simulate_network", "load_network", "network_case", "network_reference",
-           "network_stimulus", "build_network", "replay_network", "to_stream", "case_values", "NETWORK_CASE",
-           "SIMULATORS"]
+           "network_stimulus", "build_network", "output_values", "replay_network", "to_stream", "case_values",
+           "NETWORK_CASE", "SIMULATORS"]
 
 NETWORK_CASE = "network.case.json"
 SIMULATORS = ("verilator", "icarus")
@@ -149,6 +149,12 @@ def case_values(case: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:
     ports' widths (a wide port's words unpacked, the last beat's padding dropped)."""
     expected = case.get("expected")
     return _values(case["inputs"], case, "in"), None if expected is None else _values(expected, case, "out")
+
+
+def output_values(words: Sequence[int], case: dict[str, Any]) -> np.ndarray:
+    """[vectors, output values] of the ``m_axis`` words a top delivered for ``case`` (a wide port's
+    words unpacked, as ``case_values`` does for the expected ones)."""
+    return _values(words, case, "out")
 
 
 def build_network(build_dir: Path, simulator: str = "verilator", trace: str = "") -> tuple[str, Path]:

@@ -87,7 +87,7 @@ def compile_command(
     ),
     stop_after: Optional[str] = typer.Option(
         None, "--stop-after",
-        help="Stop after this step: import, quantize, lower, emit, estimate, report, bringup.",
+        help="Stop after this step: import, quantize, lower, emit, estimate, report, bringup, ci.",
     ),
 ) -> None:
     """Compile MODEL for a board: import, quantize, lower (fit to the board), emit RTL/HLS with golden

@@ -7,7 +7,8 @@ per frame), the top checks every layer in context, at a fraction of the time. Wh
 the first failing case's first mismatch (vector, beat, expected/got value and cycle, input) follows
 the table (``hwprune.sim.mismatch``); ``--junit-xml FILE`` writes the verdicts for a CI server
 (``hwprune.sim.junit``). ``--trace [CASE]`` writes a waveform (``hwprune.sim.waves``): of the first failing
-case after the replay, or of CASE alone."""
+case after the replay, or of CASE alone. ``--vectors N``, ``--data FILE.npz`` and ``--quick`` replay other
+inputs through the network top alone (``hwprune.sim.replay``); ``-j N`` replays N layers at once."""
 
 from __future__ import annotations
 
@@ -95,6 +96,11 @@ def register(app: typer.Typer) -> None:
                  "--eval-data) and optional labels 'y' (prints the RTL's top-1 accuracy).",
         ),
         seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of --vectors' inputs and of the backpressure."),
+        quick: bool = typer.Option(
+            False, "--quick",
+            help="For pull-request CI: the network top only, on the first 8 vectors of its case, no backpressure.",
+        ),
+        jobs: int = typer.Option(1, "--jobs", "-j", min=1, metavar="N", help="Replay N layers at once (processes)."),
     ) -> None:
         """Replay the golden vectors of BUILD_DIR/sim on the Verilator-built RTL (or, with --hls, the
         golden vectors of BUILD_DIR/hls through the g++ C-simulation)."""
@@ -113,16 +119,16 @@ def register(app: typer.Typer) -> None:
         if no_layers and not _has_network_case(build_dir) and not _has_plugin_cases(build_dir):
             raise HwpruneError(f"{build_dir}: --no-layers leaves nothing to replay (network: "
                                f"{_network_skipped(build_dir)})")
-        if vectors is not None or data is not None:
-            if hls or trace is not None or (vectors is not None and data is not None):
-                raise HwpruneError("--vectors and --data replay the network top: give one of them, without "
-                                   "--hls or --trace")
-            _replay(build_dir, vectors, data, seed, tests, junit_xml)
+        if vectors is not None or data is not None or quick:
+            if hls or trace is not None or [vectors is not None, data is not None, quick].count(True) > 1:
+                raise HwpruneError("--vectors, --data and --quick replay the network top: give one of them, "
+                                   "without --hls or --trace")
+            _replay(build_dir, vectors, data, seed, ("timed",) if quick else tests, junit_xml)
             return
         if trace not in (None, FAILING):
             _traced_only(build_dir, trace, tests, junit_xml)
             return
-        reports = run_sim(build_dir, tests, layers=not no_layers)
+        reports = run_sim(build_dir, tests, layers=not no_layers, jobs=jobs)
         _print_table(reports)
         layers = [r for r in reports if r.kind == "layer"]
         network = [r for r in reports if r.kind == "network"]
@@ -183,16 +189,20 @@ def _traced_only(build_dir: Path, name: str, tests: Sequence[str], junit_xml: Pa
 
 def _replay(build_dir: Path, vectors: int | None, data: Path | None, seed: int, tests: Sequence[str],
             junit_xml: Path | None) -> None:
-    """``--vectors N`` / ``--data FILE``: fresh inputs through the network top (``hwprune.sim.replay``)."""
+    """``--vectors N`` / ``--data FILE`` / ``--quick`` (neither given): inputs through the network top
+    alone (``hwprune.sim.replay``)."""
     from hwprune.errors import HwpruneError
-    from hwprune.sim.replay import data_inputs, random_inputs, replay_inputs
+    from hwprune.sim.replay import data_inputs, quick_inputs, random_inputs, replay_inputs
 
     if not _has_network_case(build_dir):
-        raise HwpruneError(f"{build_dir}: --vectors and --data replay the network top, and it has none "
+        raise HwpruneError(f"{build_dir}: --vectors, --data and --quick replay the network top, and it has none "
                            f"({_network_skipped(build_dir)})")
     if data is not None:
         inputs, labels = data_inputs(build_dir, data)
         name, what = f"data-{data.stem}", str(data)
+    elif vectors is None:
+        inputs, labels = quick_inputs(build_dir), None
+        name, what = "quick", "quick, from sim/network.case.json"
     else:
         assert vectors is not None
         inputs, labels = random_inputs(build_dir, vectors, seed), None

@@ -202,19 +202,18 @@ BUILD_CHECKS: dict[str, BuildCheck] = {}
 token selectors' ``token_selectors.json``); filled by plug-ins of stage ``sim`` (``hwprune.plugins``)."""
 
 
-def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure"), layers: bool = True) -> list[LayerReport]:
+def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure"), layers: bool = True,
+            jobs: int = 1) -> list[LayerReport]:
     """Build (Verilator) and replay every case of ``build_dir/sim``; one report per kernel (none with
     ``layers=False``: a large model's layers take minutes, its network top checks them all in context),
-    then one for the network top (when the bundle has one)."""
+    in ``jobs`` processes at once, then one for the network top (when the bundle has one)."""
     build_dir = Path(build_dir).resolve()  # cocotb runs in the build's obj/ directory: no relative paths
     sim_dir = build_dir / "sim"
     manifest = json.loads((sim_dir / "manifest.json").read_text(encoding="utf-8"))
     reports = []
     specs = kernel_specs(build_dir)
     progress.step("sim")
-    for index, entry in enumerate(manifest["kernels"] if layers else []):
-        progress.advance(index + 1, len(manifest["kernels"]), "layer", "Verilator")
-        reports.append(layer_report(build_dir, entry, tests, specs))
+    reports.extend(_layer_reports(build_dir, manifest["kernels"] if layers else [], tests, specs, jobs))
     if manifest.get("network", {}).get("case"):
         reports.append(network_report(build_dir, manifest["network"], tests, list(specs.values())))
     plugins.load("sim")
@@ -223,6 +222,31 @@ def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure"), l
             reports.extend(check(build_dir, tests))
     progress.finish()  # the caller prints the table next
     return reports
+
+
+def _layer_reports(build_dir: Path, entries: Sequence[dict[str, Any]], tests: Sequence[str],
+                   specs: dict[str, KernelSpec], jobs: int) -> list[LayerReport]:
+    """``layer_report`` of every entry, in order; with ``jobs`` > 1 in that many worker processes (spawned:
+    each layer's build and replay is its own make and simulator, and the parent holds no threads' state to
+    fork). Why processes: the runner sets PATH and ``sys.path`` around each call, which threads would share."""
+    if jobs <= 1 or len(entries) <= 1:
+        reports = []
+        for index, entry in enumerate(entries):
+            progress.advance(index + 1, len(entries), "layer", "Verilator")
+            reports.append(layer_report(build_dir, entry, tests, specs))
+        return reports
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    found: dict[int, LayerReport] = {}
+    workers = min(jobs, len(entries))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(layer_report, build_dir, entry, tuple(tests), specs): index
+                   for index, entry in enumerate(entries)}
+        for done, future in enumerate(as_completed(futures), start=1):
+            progress.advance(done, len(entries), "layer", f"Verilator, {workers} at once")
+            found[futures[future]] = future.result()
+    return [found[index] for index in range(len(entries))]
 
 
 def layer_report(build_dir: Path, entry: dict[str, Any], tests: Sequence[str], specs: dict[str, KernelSpec],

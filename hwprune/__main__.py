@@ -4,4 +4,5 @@ import sys
 
 from hwprune.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when multiprocessing's spawn re-imports it (``hwprune sim -j``)
+    sys.exit(main())

@@ -46,8 +46,12 @@ def test_both_jobs_install_this_hwprune_and_publish_what_hwprune_sim_writes(mlp_
         assert f'pip install "hwprune=={__version__}"' in commands
         assert f'pip install "{TORCH_REQUIREMENT}" --index-url https://download.pytorch.org/whl/cpu' in commands
         assert [c for c in commands if c.startswith("hwprune sim")] == [
-            'hwprune sim "$HWPRUNE_BUILD" --junit-xml hwprune-sim.xml',
+            'hwprune sim "$HWPRUNE_BUILD" $HWPRUNE_SIM_ARGS --junit-xml hwprune-sim.xml',
             'hwprune sim "$HWPRUNE_BUILD" --hls --junit-xml hwprune-hls.xml']
+    # pull / merge requests get the quick check
+    assert job["env"]["HWPRUNE_SIM_ARGS"] == "${{ github.event_name == 'pull_request' && '--quick' || '' }}"
+    assert gl_job["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"',
+                                "variables": {"HWPRUNE_SIM_ARGS": "--quick"}}, {"when": "on_success"}]
     torch = next(d for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
                  if d.startswith("torch"))
     assert TORCH_REQUIREMENT == torch
@@ -57,15 +61,21 @@ def test_both_jobs_install_this_hwprune_and_publish_what_hwprune_sim_writes(mlp_
     assert gl_job["artifacts"]["when"] == "always"
 
 
-def test_the_hwprune_sim_lines_of_the_jobs_run_as_written_and_pass(mlp_digits_build: Path, tmp_path: Path) -> None:
-    build = copy_build(mlp_digits_build, "ci-run")
+@pytest.mark.parametrize("event", ["push", "pull request"])
+def test_the_hwprune_sim_lines_of_the_jobs_run_as_written_and_pass(mlp_digits_build: Path, tmp_path: Path,
+                                                                   event: str) -> None:
+    build = copy_build(mlp_digits_build, f"ci-run-{event.replace(' ', '-')}")
     commands = [c for c in github(build)[1] if c.startswith("hwprune sim")]
     assert commands == [c for c in gitlab(build)[1] if c.startswith("hwprune sim")]
     env = {**os.environ, "HWPRUNE_BUILD": str(build),
            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     env.pop("PYTEST_CURRENT_TEST", None)
-    expected = {"hwprune-sim.xml": ["layer /fc0/Gemm rtl", "layer /fc1/Gemm rtl", "layer /fc2/Gemm rtl",
-                                    "network top timed", "network top backpressure"],
+    env.pop("HWPRUNE_SIM_ARGS", None)
+    if event == "pull request":
+        env["HWPRUNE_SIM_ARGS"] = "--quick"
+    full = ["layer /fc0/Gemm rtl", "layer /fc1/Gemm rtl", "layer /fc2/Gemm rtl", "network top timed",
+            "network top backpressure"]
+    expected = {"hwprune-sim.xml": full if event == "push" else ["network top timed"],
                 "hwprune-hls.xml": ["hls csim"]}
     for command in commands:
         result = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,

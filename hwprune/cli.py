@@ -87,7 +87,7 @@ def compile_command(
     ),
     stop_after: Optional[str] = typer.Option(
         None, "--stop-after",
-        help="Stop after this step: import, quantize, lower, emit, estimate, report, bringup.",
+        help="Stop after this step: import, quantize, lower, emit, estimate, report, bringup, ci.",
     ),
 ) -> None:
     """Compile MODEL for a board: import, quantize, lower (fit to the board), emit RTL/HLS with golden
@@ -223,6 +223,9 @@ def _dispatch(argv: list[str]) -> int:
     """Run the command; errors become one line on stderr and an exit code (130 when interrupted)."""
     debug = "--debug" in argv
     args = [a for a in argv if a != "--debug"]
+    from hwprune.cli_sim import fill_optional_values
+
+    args = fill_optional_values(args)
     try:
         # typer in non-standalone mode returns exit codes instead of raising: 130 for Ctrl-C
         with progress.reporting(progress.for_terminal()):

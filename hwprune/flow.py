@@ -209,6 +209,14 @@ def _step_bringup(ctx: BuildContext) -> None:
     write_bringup(ctx.staging, ctx.board, project=ctx.model_path.stem, source=ctx.model_path.name)
 
 
+def _step_ci(ctx: BuildContext) -> None:
+    """``ci/``: a GitHub Actions workflow and a GitLab CI job that rerun ``hwprune sim`` (``hwprune.sim.ci``)."""
+    from hwprune.sim.ci import write_ci
+
+    write_ci(ctx.staging, ctx.model_path.stem, ctx.config.board, ctx.model_path.name,
+             hls=(ctx.staging / "hls" / "hls.json").is_file())
+
+
 STEPS: list[Step] = [
     Step("import", "ir.json", _step_import,
          "parse the model, infer shapes, fold BatchNorm, check every op, recognise sparsity patterns"),
@@ -219,6 +227,7 @@ STEPS: list[Step] = [
          "Yosys synthesis of every kernel and the network glue for the board's family"),
     Step("report", "report.json", _step_report, "per-layer shapes, MACs, bits, cycles, totals"),
     Step("bringup", "board/", _step_bringup, "board bring-up: Vivado block design, PYNQ driver, notebook"),
+    Step("ci", "ci/", _step_ci, "CI jobs (GitHub Actions, GitLab) that rerun hwprune sim and publish JUnit"),
 ]
 
 

@@ -37,7 +37,8 @@ from hwprune.sim.rom_images import rom_difference
 from hwprune.sim.rtl_runner import Outcome, SimResult, build_design, run_case
 from hwprune.sim.vectors import stimulus
 
-__all__ = ["emit_rtl", "write_sim_bundle", "run_sim", "LayerReport", "NETWORK_CYCLE_BUDGET", "BUILD_CHECKS"]
+__all__ = ["emit_rtl", "write_sim_bundle", "run_sim", "layer_report", "network_report", "kernel_specs", "LayerReport",
+           "NETWORK_CYCLE_BUDGET", "BUILD_CHECKS"]
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,8 @@ class LayerReport:
     """One kernel's (or, with ``kind="network"``, the network top's) verdict, as ``hwprune sim`` prints
     it; ``passed`` also covers the backpressure replay and, for the network, ``tlast``. ``seconds`` (build
     and replay), ``checks`` (each cocotb test) and ``mismatches`` (per failed test, ``hwprune.sim.mismatch``'s
-    report) feed the JUnit report and the text under the table."""
+    report) feed the JUnit report and the text under the table; ``beats_file`` is the testbench's
+    ``*.trace.json`` (the beats it received, per test), for a caller that wants the RTL's values."""
 
     name: str
     vectors: int
@@ -178,6 +180,7 @@ class LayerReport:
     seconds: float = 0.0
     checks: tuple[Outcome, ...] = ()
     mismatches: dict[str, str] = field(default_factory=dict)
+    beats_file: str | None = None
 
     @property
     def mismatch(self) -> str | None:
@@ -199,53 +202,86 @@ BUILD_CHECKS: dict[str, BuildCheck] = {}
 token selectors' ``token_selectors.json``); filled by plug-ins of stage ``sim`` (``hwprune.plugins``)."""
 
 
-def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure"), layers: bool = True) -> list[LayerReport]:
+def run_sim(build_dir: Path, tests: Sequence[str] = ("timed", "backpressure"), layers: bool = True,
+            jobs: int = 1) -> list[LayerReport]:
     """Build (Verilator) and replay every case of ``build_dir/sim``; one report per kernel (none with
     ``layers=False``: a large model's layers take minutes, its network top checks them all in context),
-    then one for the network top (when the bundle has one)."""
+    in ``jobs`` processes at once, then one for the network top (when the bundle has one)."""
     build_dir = Path(build_dir).resolve()  # cocotb runs in the build's obj/ directory: no relative paths
     sim_dir = build_dir / "sim"
     manifest = json.loads((sim_dir / "manifest.json").read_text(encoding="utf-8"))
     reports = []
-    specs = _kernel_specs(build_dir)
+    specs = kernel_specs(build_dir)
     progress.step("sim")
-    for index, entry in enumerate(manifest["kernels"] if layers else []):
-        progress.advance(index + 1, len(manifest["kernels"]), "layer", "Verilator")
-        case_path = sim_dir / entry["case"]
-        case = read_case(case_path)
-        obj = sim_dir / "obj" / entry["top"]
-        start = time.monotonic()
-        build_design([build_dir / "rtl" / name for name in entry["verilog"]], entry["top"], obj)
-        result = run_case(case_path, entry["top"], obj, tests=tests)
-        rom = _rom_mismatch(build_dir / "rtl", entry)
-        measured = result.measured_cycles()
-        predicted = case["expected_cycles"] or []
-        facts = case.get("facts", {})
-        utilisation = None
-        if facts.get("interval"):
-            utilisation = facts["useful_macs"] / (facts["lanes"] * facts["macs_per_lane"] * facts["interval"])
-        elif entry["name"] in specs:  # conv: one inference is a frame; the layer's interval per frame
-            from hwprune.lower.fitting import layer_interval, pe_utilisation
-
-            spec = specs[entry["name"]]
-            utilisation = pe_utilisation([spec], layer_interval(spec))
-        reports.append(LayerReport(
-            name=entry["name"], vectors=int(case.get("vectors", 0)), beats=len(case["expected"]),
-            bit_exact=_bit_exact(result, case["expected"]), cycle_exact=measured == predicted,
-            measured_last_cycle=measured[-1] if measured else None,
-            predicted_last_cycle=predicted[-1] if predicted else None, utilisation=utilisation, log=str(result.log),
-            passed=result.passed and not rom, seconds=time.monotonic() - start,
-            checks=tuple(result.outcomes().values()),
-            mismatches={**rom, **_mismatches(case, result, tests, entry["name"], measured != predicted)},
-        ))
+    reports.extend(_layer_reports(build_dir, manifest["kernels"] if layers else [], tests, specs, jobs))
     if manifest.get("network", {}).get("case"):
-        reports.append(_network_report(build_dir, manifest["network"], tests, list(specs.values())))
+        reports.append(network_report(build_dir, manifest["network"], tests, list(specs.values())))
     plugins.load("sim")
     for manifest_name, check in sorted(BUILD_CHECKS.items()):
         if (sim_dir / manifest_name).is_file():
             reports.extend(check(build_dir, tests))
     progress.finish()  # the caller prints the table next
     return reports
+
+
+def _layer_reports(build_dir: Path, entries: Sequence[dict[str, Any]], tests: Sequence[str],
+                   specs: dict[str, KernelSpec], jobs: int) -> list[LayerReport]:
+    """``layer_report`` of every entry, in order; with ``jobs`` > 1 in that many worker processes (spawned:
+    each layer's build and replay is its own make and simulator, and the parent holds no threads' state to
+    fork). Why processes: the runner sets PATH and ``sys.path`` around each call, which threads would share."""
+    if jobs <= 1 or len(entries) <= 1:
+        reports = []
+        for index, entry in enumerate(entries):
+            progress.advance(index + 1, len(entries), "layer", "Verilator")
+            reports.append(layer_report(build_dir, entry, tests, specs))
+        return reports
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    found: dict[int, LayerReport] = {}
+    workers = min(jobs, len(entries))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(layer_report, build_dir, entry, tuple(tests), specs): index
+                   for index, entry in enumerate(entries)}
+        for done, future in enumerate(as_completed(futures), start=1):
+            progress.advance(done, len(entries), "layer", f"Verilator, {workers} at once")
+            found[futures[future]] = future.result()
+    return [found[index] for index in range(len(entries))]
+
+
+def layer_report(build_dir: Path, entry: dict[str, Any], tests: Sequence[str], specs: dict[str, KernelSpec],
+                 trace: str = "", waves: Path | None = None) -> LayerReport:
+    """Build (Verilator, cached) and replay one kernel's case (``entry`` of ``sim/manifest.json``) and
+    judge it; ``trace`` (a waveform format) replays a traced build (its own ``obj/<top>-trace``) and
+    writes the waveform to ``waves``."""
+    sim_dir = build_dir / "sim"
+    case_path = sim_dir / entry["case"]
+    case = read_case(case_path)
+    obj = sim_dir / "obj" / (entry["top"] + ("-trace" if trace else ""))
+    start = time.monotonic()
+    build_design([build_dir / "rtl" / name for name in entry["verilog"]], entry["top"], obj, trace=trace)
+    result = run_case(case_path, entry["top"], obj, tests=tests, waves=waves)
+    rom = _rom_mismatch(build_dir / "rtl", entry)
+    measured = result.measured_cycles()
+    predicted = case["expected_cycles"] or []
+    facts = case.get("facts", {})
+    utilisation = None
+    if facts.get("interval"):
+        utilisation = facts["useful_macs"] / (facts["lanes"] * facts["macs_per_lane"] * facts["interval"])
+    elif entry["name"] in specs:  # conv: one inference is a frame; the layer's interval per frame
+        from hwprune.lower.fitting import layer_interval, pe_utilisation
+
+        spec = specs[entry["name"]]
+        utilisation = pe_utilisation([spec], layer_interval(spec))
+    return LayerReport(
+        name=entry["name"], vectors=int(case.get("vectors", 0)), beats=len(case["expected"]),
+        bit_exact=_bit_exact(result, case["expected"]), cycle_exact=measured == predicted,
+        measured_last_cycle=measured[-1] if measured else None,
+        predicted_last_cycle=predicted[-1] if predicted else None, utilisation=utilisation, log=str(result.log),
+        passed=result.passed and not rom, seconds=time.monotonic() - start,
+        checks=tuple(result.outcomes().values()),
+        mismatches={**rom, **_mismatches(case, result, tests, entry["name"], measured != predicted)},
+    )
 
 
 def _bit_exact(result: SimResult, expected: Sequence[int]) -> bool:
@@ -283,7 +319,7 @@ def _mismatches(case: dict[str, Any], result: SimResult, tests: Sequence[str], n
     return found
 
 
-def _kernel_specs(build_dir: Path) -> dict[str, KernelSpec]:
+def kernel_specs(build_dir: Path) -> dict[str, KernelSpec]:
     """The build's fitted kernels by name (empty for a bundle written without ``kernels.json``)."""
     path = build_dir / "kernels.json"
     if not path.is_file():
@@ -302,16 +338,17 @@ def _measured_interval(cycles: Sequence[int], vectors: int, out_beats: int) -> f
     return (last[-1] - last[half - 1]) / (vectors - half)
 
 
-def _network_report(build_dir: Path, entry: dict[str, Any], tests: Sequence[str],
-                    specs: Sequence[KernelSpec] = ()) -> LayerReport:
-    """Replay ``sim/network.case.json`` on the top; values and cycles compared from the timed trace;
-    PE utilisation over every kernel of the network at the interval measured in that trace."""
+def network_report(build_dir: Path, entry: dict[str, Any], tests: Sequence[str],
+                   specs: Sequence[KernelSpec] = (), trace: str = "", waves: Path | None = None) -> LayerReport:
+    """Replay ``sim/network.case.json`` (or the case ``entry`` names) on the top; values and cycles
+    compared from the timed trace; PE utilisation over every kernel of the network at the interval
+    measured in that trace. ``trace``/``waves`` as for ``layer_report``."""
     from hwprune.sim.network import replay_network
 
     case_path = build_dir / "sim" / entry["case"]
     case = read_case(case_path)
     start = time.monotonic()
-    result = replay_network(build_dir, case_path, tests)
+    result = replay_network(build_dir, case_path, tests, trace=trace, waves=waves)
     seconds = time.monotonic() - start
     traces = json.loads(result.trace.read_text(encoding="utf-8")) if result.trace else {}
     beats = traces.get("timed", {}).get("beats", [])
@@ -332,5 +369,6 @@ def _network_report(build_dir: Path, entry: dict[str, Any], tests: Sequence[str]
         checks=tuple(result.outcomes().values()),
         mismatches=_mismatches(case, result, tests, f"network {entry['name']}",
                                not (bit_exact and measured == predicted)),
+        beats_file=str(result.trace) if result.trace else None,
     )
 

@@ -25,8 +25,8 @@ from hwprune.sim.golden import make_case, pack_beats, unpack_beats, write_case
 from hwprune.sim.rtl_runner import NETWORK_TB_MODULE, SimResult, SimulatorError, build_design, run_case
 
 __all__ = ["NetworkRun", "simulate_network", "load_network", "network_case", "network_reference",
-           "network_stimulus", "build_network", "replay_network", "to_stream", "case_values", "NETWORK_CASE",
-           "SIMULATORS"]
+           "network_stimulus", "build_network", "output_values", "replay_network", "to_stream", "case_values",
+           "NETWORK_CASE", "SIMULATORS"]
 
 NETWORK_CASE = "network.case.json"
 SIMULATORS = ("verilator", "icarus")
@@ -151,21 +151,31 @@ def case_values(case: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:
     return _values(case["inputs"], case, "in"), None if expected is None else _values(expected, case, "out")
 
 
-def build_network(build_dir: Path, simulator: str = "verilator") -> tuple[str, Path]:
-    """Compile the top of ``build_dir`` (cached in ``build_dir/sim/obj``); returns (top, object dir)."""
+def output_values(words: Sequence[int], case: dict[str, Any]) -> np.ndarray:
+    """[vectors, output values] of the ``m_axis`` words a top delivered for ``case`` (a wide port's
+    words unpacked, as ``case_values`` does for the expected ones)."""
+    return _values(words, case, "out")
+
+
+def build_network(build_dir: Path, simulator: str = "verilator", trace: str = "") -> tuple[str, Path]:
+    """Compile the top of ``build_dir`` (cached in ``build_dir/sim/obj``); returns (top, object dir).
+    ``trace`` (a waveform format) builds a traced model in its own ``obj/<top>-trace``."""
     if simulator not in SIMULATORS:
         raise SimulatorError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     _, _, entry = load_network(build_dir)
-    obj = Path(build_dir) / "sim" / "obj" / (entry["top"] + ("" if simulator == "verilator" else f"-{simulator}"))
-    build_design([Path(build_dir) / "rtl" / name for name in entry["verilog"]], entry["top"], obj, simulator)
+    suffix = ("" if simulator == "verilator" else f"-{simulator}") + ("-trace" if trace else "")
+    obj = Path(build_dir) / "sim" / "obj" / (entry["top"] + suffix)
+    build_design([Path(build_dir) / "rtl" / name for name in entry["verilog"]], entry["top"], obj, simulator, trace)
     return entry["top"], obj
 
 
 def replay_network(build_dir: Path, case_path: Path, tests: Sequence[str], simulator: str = "verilator",
-                   tag: str = "") -> SimResult:
-    """Build (cached) and replay a network case file with ``hwprune_tb.network_tb``."""
-    top, obj = build_network(build_dir, simulator)
-    return run_case(case_path, top, obj, tests=tests, simulator=simulator, tag=tag, module=NETWORK_TB_MODULE)
+                   tag: str = "", trace: str = "", waves: Path | None = None) -> SimResult:
+    """Build (cached) and replay a network case file with ``hwprune_tb.network_tb`` (on a traced build,
+    writing the waveform to ``waves``, with ``trace``)."""
+    top, obj = build_network(build_dir, simulator, trace)
+    return run_case(case_path, top, obj, tests=tests, simulator=simulator, tag=tag, module=NETWORK_TB_MODULE,
+                    waves=waves)
 
 
 def simulate_network(build_dir: Path, inputs: np.ndarray, backpressure: bool = False,

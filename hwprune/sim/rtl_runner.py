@@ -137,13 +137,14 @@ def _locked(build_dir: Path) -> Iterator[None]:
 RUNTIME_OBJECTS = ("verilator", "verilated", "verilated_dpi", "verilated_vpi", "verilated_threads")
 
 
-def _runtime_cache() -> Path:
+def _runtime_cache(trace: str = "") -> Path:
     """Where the Verilator/cocotb runtime objects of the first build are kept for later builds.
 
     Compiling Verilator's runtime (``verilated*.cpp``) and cocotb's ``verilator.cpp`` takes about 30 s
     of the 35 s of a cold build on two cores and gives identical objects for every design, so they are
     compiled once per (Verilator, cocotb, Python) and copied into each new build directory, where
-    make sees them up to date. Where: ``hwprune.cache.cache_root()``.
+    make sees them up to date. Where: ``hwprune.cache.cache_root()``. A traced build (``trace``: its format)
+    has its own: cocotb's ``verilator.o`` is compiled with ``VM_TRACE``, and an untraced one writes no waveform.
     """
     import hashlib
 
@@ -151,7 +152,7 @@ def _runtime_cache() -> Path:
 
     root = _cache_root()
     include = verilator_bin_dir().parent / "include" / "verilated.cpp"
-    key = f"{include}:{include.stat().st_mtime_ns}:{cocotb.__version__}:{sys.executable}"
+    key = f"{include}:{include.stat().st_mtime_ns}:{cocotb.__version__}:{sys.executable}" + (f":{trace}" if trace else "")
     return root / "verilator-runtime" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -186,7 +187,7 @@ def model_opt_level() -> str:
     return level
 
 
-def _verilator_runner() -> Any:
+def _verilator_runner(trace: str = "") -> Any:
     """cocotb's Verilator runner, with one extra command between ``verilator`` and ``make`` that
     copies the cached runtime objects into the build directory (see ``_runtime_cache``)."""
     from cocotb_tools.runner import Verilator
@@ -199,7 +200,7 @@ def _verilator_runner() -> Any:
             commands[-1] = [*commands[-1], "CFG_CXXFLAGS_PCH_I=-include", f"OPT_FAST={model_opt_level()}"]
             # only the top's signals are public (``public_ports_file``), not every net of the design
             commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
-            cache = _runtime_cache()
+            cache = _runtime_cache(trace)
             if (cache / "complete").exists() and len(commands) == 2:
                 seed = [sys.executable, "-c", _SEED_SCRIPT, str(cache), str(self.build_dir), *RUNTIME_OBJECTS]
                 commands.insert(1, seed)
@@ -232,17 +233,20 @@ def _execute_cmds(runner: Any, cmds: Sequence[Sequence[str]], cwd: Any, stdout: 
             raise RuntimeError(f"Command failed with return code: {code}")
 
 
-def _harvest_runtime(build_dir: Path) -> None:
+def _harvest_runtime(build_dir: Path, trace: str = "") -> None:
     import shutil
 
-    cache = _runtime_cache()
+    cache = _runtime_cache(trace)
     if (cache / "complete").exists() or not all((build_dir / f"{n}.o").exists() for n in RUNTIME_OBJECTS):
         return
     cache.mkdir(parents=True, exist_ok=True)
-    for name in RUNTIME_OBJECTS:
-        for suffix in (".o", ".d"):
-            shutil.copy2(build_dir / f"{name}{suffix}", cache / f"{name}{suffix}")
-    (cache / "complete").write_text("ok\n")
+    with exclusive(cache / ".lock"):  # parallel layer builds (``hwprune sim -j``) may all finish cold
+        if (cache / "complete").exists():
+            return
+        for name in RUNTIME_OBJECTS:
+            for suffix in (".o", ".d"):
+                shutil.copy2(build_dir / f"{name}{suffix}", cache / f"{name}{suffix}")
+        (cache / "complete").write_text("ok\n")
 
 
 def _cache_root() -> Path:
@@ -294,6 +298,11 @@ def _forget_other_level(build_dir: Path) -> None:
     stamp.write_text(level + "\n", encoding="utf-8")
 
 
+TRACE_ARGS = {"fst": ("--trace-fst", "--trace-structs"), "vcd": ("--trace-structs",)}
+"""Verilator flags of a traced build by waveform format (``build_design(trace=...)``), beside the
+``--trace`` cocotb's runner adds: every signal of the design."""
+
+
 def public_ports_file(top: str, build_dir: Path) -> Path:
     """A Verilator configuration that makes the signals of module ``top`` alone visible to VPI.
 
@@ -310,13 +319,15 @@ def public_ports_file(top: str, build_dir: Path) -> Path:
     return path
 
 
-def build_design(sources: Sequence[Path], top: str, build_dir: Path, simulator: str = "verilator") -> None:
+def build_design(sources: Sequence[Path], top: str, build_dir: Path, simulator: str = "verilator",
+                 trace: str = "") -> None:
     """Compile ``sources`` (top module ``top``) into ``build_dir``; reuses an up-to-date build, and for
     Verilator an identical earlier build anywhere (``_design_cache``).
 
     Verilator runs with ``-Wall`` and the lint waivers of ``rtl/verilator_waivers.vlt``; warnings stay
     fatal, so a lint regression in generated code fails the build rather than hiding in a log (only
-    builds that passed are cached).
+    builds that passed are cached). ``trace`` (``"fst"`` or ``"vcd"``, Verilator only) builds the model with
+    waveform tracing (``TRACE_ARGS``): slower to simulate, so give it its own ``build_dir``; cached apart.
     """
     import shutil
 
@@ -325,36 +336,41 @@ def build_design(sources: Sequence[Path], top: str, build_dir: Path, simulator: 
     from hwprune.backends.rtl.emit import waiver_file
 
     with tool_environment(), _locked(build_dir), contextlib.ExitStack() as stack:
-        runner = _verilator_runner() if simulator == "verilator" else _quiet(get_runner(simulator))
+        if trace and (simulator != "verilator" or trace not in TRACE_ARGS):
+            raise SimulatorError(f"waveform tracing needs Verilator and one of {sorted(TRACE_ARGS)}, "
+                                 f"not {simulator} and {trace!r}")
+        runner = _verilator_runner(trace) if simulator == "verilator" else _quiet(get_runner(simulator))
         files: list[Path | str] = [Path(s).resolve() for s in sources]
         args: list[str] = []
         cached: Path | None = None
         if simulator == "verilator":
             build_dir.mkdir(parents=True, exist_ok=True)
             files = [waiver_file(), public_ports_file(top, build_dir), *files]
-            args = ["-Wall"]
+            args = ["-Wall", *TRACE_ARGS.get(trace, ())]
             _forget_other_level(build_dir)
             cached = stack.enter_context(_design_cache(files, top, [*args, f"OPT_FAST={model_opt_level()}"]))
             if cached.is_file():
                 shutil.copy2(cached, build_dir / top)
                 return
         try:
-            runner.build(sources=files, hdl_toplevel=top, build_dir=build_dir, build_args=args,
+            runner.build(sources=files, hdl_toplevel=top, build_dir=build_dir, build_args=args, waves=bool(trace),
                          timescale=("1ns", "1ps"), log_file=build_dir / "build.log")
         except (SystemExit, Exception) as error:  # the runner raises CalledProcessError or exits
             log = build_dir / "build.log"
             tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
             raise SimulatorError(f"{simulator} build of {top} failed: {error}\n{tail}") from None
         if cached is not None:
-            _harvest_runtime(build_dir)
+            _harvest_runtime(build_dir, trace)
             shutil.copy2(build_dir / top, cached.with_suffix(".tmp"))
             os.replace(cached.with_suffix(".tmp"), cached)
 
 
 def run_case(case: Path, top: str, build_dir: Path, tests: Sequence[str] = ("timed", "backpressure"),
-             simulator: str = "verilator", tag: str = "", module: str = TB_MODULE) -> SimResult:
+             simulator: str = "verilator", tag: str = "", module: str = TB_MODULE,
+             waves: Path | None = None) -> SimResult:
     """Replay ``case`` (a JSON case file) on the design built in ``build_dir`` with the cocotb test
-    ``module`` (``hwprune_tb.stream_tb`` for kernels, ``hwprune_tb.network_tb`` for network tops)."""
+    ``module`` (``hwprune_tb.stream_tb`` for kernels, ``hwprune_tb.network_tb`` for network tops).
+    ``waves``: write the waveform there (the design must be a traced build, ``build_design(trace=...)``)."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
@@ -370,7 +386,9 @@ def run_case(case: Path, top: str, build_dir: Path, tests: Sequence[str] = ("tim
             runner.test(test_module=module, hdl_toplevel=top, build_dir=build_dir, test_dir=build_dir,
                         results_xml=str(results),
                         extra_env={"HWPRUNE_TB_CASE": str(case), "HWPRUNE_TB_TRACE": str(trace)},
-                        testcase=list(tests), log_file=log, timescale=("1ns", "1ps"), hdl_toplevel_lang="verilog")
+                        testcase=list(tests), log_file=log, timescale=("1ns", "1ps"), hdl_toplevel_lang="verilog",
+                        waves=waves is not None,
+                        test_args=[] if waves is None else ["--trace-file", str(Path(waves).resolve())])
     try:
         count, failures = get_results(results)
     except RuntimeError:

@@ -14,9 +14,6 @@ import contextlib
 import io
 import json
 import re
-import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -24,6 +21,7 @@ import pytest
 
 from hwprune.cli import main
 from hwprune.sim.golden import mutate_cycle, mutate_value, read_case, write_case
+from sim_builds import copy_build
 
 pytestmark = pytest.mark.sim
 
@@ -32,21 +30,13 @@ VALUE_LAYER, CYCLE_LAYER, ROM_LAYER = "fc0_Gemm", "fc1_Gemm", "fc2_Gemm"
 
 
 @pytest.fixture(scope="module")
-def build(sim_root: Path) -> Path:
+def build(mlp_digits_build: Path) -> Path:
     """The bundled example compiled as a user would (4 random vectors + 4 edge vectors per case)."""
-    out = sim_root / "regression" / "build"
-    command = [sys.executable, "-m", "hwprune.cli", "compile", str(ROOT / "examples" / "mlp_digits.onnx"),
-               "--board", "zcu102", "--no-estimate", "--vectors", "4", "-o", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out
+    return mlp_digits_build
 
 
 def copy_of(build: Path, name: str) -> Path:
-    target = build.parent / name
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(build, target, ignore=shutil.ignore_patterns("obj"))  # no Verilator objects carried over
-    return target
+    return copy_build(build, name)  # no Verilator objects carried over
 
 
 def run_sim(build: Path) -> tuple[int, str, ET.Element]:

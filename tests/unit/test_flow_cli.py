@@ -30,7 +30,7 @@ def test_compile_writes_checkpoints_and_report(tmp_path, examples_dir):
     assert result.returncode == 0, result.stderr
     assert {p.name for p in out.iterdir()} == {BUILD_MARKER, "ir.json", "ir_quant.json", "kernels.json", "rtl",
                                               "sim", "hls", "estimate.json", "report.json",
-                                              "report.html", "board"}
+                                              "report.html", "board", "ci"}
     assert sorted(p.name for p in (out / "rtl").glob("*.v")) == ["fc0_Gemm.v", "fc1_Gemm.v", "fc2_Gemm.v",
                                                               "mlp_digits_top.v"]
     report = json.loads((out / "report.json").read_text())

@@ -33,7 +33,7 @@ STAGE_ORDER: tuple[tuple[str, ...], ...] = (
     ("backends",),
     ("sim", "estimate", "report", "bringup", "evaluate"),
     ("explore", "flow"),
-    ("cli", "cli_explore", "cli_prune", "cli_report", "cli_sim", "demo"),
+    ("__main__", "cli", "cli_explore", "cli_prune", "cli_report", "cli_sim", "demo"),
 )
 
 # Modules of a vertical feature that build on a later stage than the feature's own: the module's rank
